@@ -1,0 +1,102 @@
+"""``python -m synth_core``: ingest, demo data, dataset info (and, later, synthesis and export).
+
+Every command resolves the workspace from ``--workspace`` / ``$MEDSYNTH_WORKSPACE``. User errors
+(:class:`~synth_core.errors.SynthCoreError`) print one line ``error: ...`` and exit with 2; no
+traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from synth_core.errors import SynthCoreError
+from synth_core.workspace import Workspace
+
+Handler = Callable[[argparse.Namespace, Workspace], int]
+
+
+def _cmd_info(args: argparse.Namespace, ws: Workspace) -> int:
+    from synth_core.dataset import Dataset
+
+    ds = Dataset(ws.existing("datasets", args.name))
+    s = ds.summary()
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    print(f"dataset      {s['name']}  ({s['layout']}, {s['kind']})")
+    print(f"cases        {s['cases']}  (train {s['cases_per_split']['train']}, val {s['cases_per_split']['val']}, test {s['cases_per_split']['test']})")
+    print(f"slices       {s['slices']}  (train {s['slices_per_split']['train']}, val {s['slices_per_split']['val']}, test {s['slices_per_split']['test']})")
+    print(f"modalities   {', '.join(s['modalities'])}")
+    print(f"size         {s['size']} x {s['size']} px")
+    if s["label_classes"]:
+        print("label classes")
+        for name, c in s["label_classes"].items():
+            print(f"  {c['value']:>3}  {name:<28} {c['pixels']:>10} px in {c['slices']} slices")
+    else:
+        print("label classes none (no lesion labels)")
+    print(f"lesions      {s['lesions']} connected lesions in {s['slices_with_lesion']} slices")
+    print(f"fingerprint  {s['fingerprint']}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace, ws: Workspace) -> int:
+    from synth_core.overview import workspace_overview
+
+    ov = workspace_overview(ws)
+    for kind, items in ov.items():
+        print(f"{kind}: {', '.join(i['name'] for i in items) if items else '(none)'}")
+    return 0
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    from synth_core.demo.command import add_demo_arguments, run_demo_command
+    from synth_core.ingest.command import add_ingest_arguments, run_ingest_command
+
+    parser = argparse.ArgumentParser(prog="python -m synth_core", description="MedSynth Studio data and synthesis tools.")
+    parser.add_argument("--workspace", help="workspace folder (default: $MEDSYNTH_WORKSPACE or ./workspace)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    handlers: dict[str, Handler] = {}
+
+    p = sub.add_parser("ingest", help="turn a folder of scans into a dataset")
+    add_ingest_arguments(p)
+    handlers["ingest"] = run_ingest_command
+
+    p = sub.add_parser("demo-data", help="build the embedded demo dataset (MNI152-based, offline)")
+    add_demo_arguments(p)
+    handlers["demo-data"] = run_demo_command
+
+    p = sub.add_parser("info", help="describe a dataset")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    handlers["info"] = _cmd_info
+
+    p = sub.add_parser("list", help="list what the workspace holds")
+    handlers["list"] = _cmd_list
+    return parser, handlers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, handlers = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        ws = Workspace.open(args.workspace)
+        return handlers[args.command](args, ws)
+    except SynthCoreError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was left half-written", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not bad input: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(err).__name__}: {err} (rerun with --debug for details)", file=sys.stderr)
+        return 1

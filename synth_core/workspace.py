@@ -1,0 +1,92 @@
+"""The workspace: one folder holding datasets, runs, synthetic sets and exports.
+
+Default ``./workspace``; overridden by ``--workspace`` or the ``MEDSYNTH_WORKSPACE`` variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from synth_core.errors import ConfigError, NotFoundError
+
+ENV_VAR = "MEDSYNTH_WORKSPACE"
+KINDS = ("datasets", "runs", "synthetic", "exports")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def validate_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it is a safe single path component, else raise ``ConfigError``.
+
+    Allowed: letters, digits, ``.``, ``_``, ``-``; must start with a letter or digit; at most 100
+    characters; no path separators and no ``..``.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{what} must not be empty")
+    if "/" in name or "\\" in name or ".." in name or not _NAME_RE.match(name):
+        raise ConfigError(
+            f"{what} {name!r} is not allowed: use letters, digits, '.', '_' or '-' "
+            "(no path separators, no '..', at most 100 characters)"
+        )
+    return name
+
+
+def resolve_root(arg: str | Path | None = None) -> Path:
+    """The workspace root: the argument, else ``$MEDSYNTH_WORKSPACE``, else ``./workspace``."""
+    if arg:
+        return Path(arg).expanduser().resolve()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path("workspace").resolve()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def open(cls, arg: str | Path | None = None, *, create: bool = True) -> "Workspace":
+        ws = cls(resolve_root(arg))
+        if create:
+            for kind in KINDS:
+                (ws.root / kind).mkdir(parents=True, exist_ok=True)
+        return ws
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def synthetic(self) -> Path:
+        return self.root / "synthetic"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    def path(self, kind: str, name: str) -> Path:
+        """Path of ``name`` under ``kind`` (validated; it need not exist)."""
+        if kind not in KINDS:
+            raise ConfigError(f"unknown workspace kind {kind!r}; expected one of {', '.join(KINDS)}")
+        return self.root / kind / validate_name(name, f"{kind[:-1] if kind != 'synthetic' else 'set'} name")
+
+    def existing(self, kind: str, name: str) -> Path:
+        p = self.path(kind, name)
+        if not p.exists():
+            have = ", ".join(self.list(kind)) or "none"
+            raise NotFoundError(f"{kind} {name!r} not found in {self.root / kind} (available: {have})")
+        return p
+
+    def list(self, kind: str) -> list[str]:
+        """Names under ``kind``, sorted, skipping hidden and temporary folders."""
+        folder = self.root / kind
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
