@@ -125,6 +125,17 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(x, sigma=(0, sigma, sigma), mode="reflect", truncate=2.0)
 
 
+def _sobel_rows_cols(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel derivatives of a batch ``(N,H,W)`` along rows and columns, per image.
+
+    (``ndimage.sobel`` would also smooth along the batch axis and mix neighbouring images.)
+    """
+    deriv, smooth = [-1.0, 0.0, 1.0], [1.0, 2.0, 1.0]
+    gr = ndimage.correlate1d(ndimage.correlate1d(x, deriv, axis=1, mode="reflect"), smooth, axis=2, mode="reflect")
+    gc = ndimage.correlate1d(ndimage.correlate1d(x, deriv, axis=2, mode="reflect"), smooth, axis=1, mode="reflect")
+    return gr, gc
+
+
 def organ_mask(image: np.ndarray, params: MaskParams | None = None) -> np.ndarray:
     """Algorithm 2: organ/body mask of ``image`` ((H,W) or (N,H,W), any range).
 
@@ -176,8 +187,7 @@ def structure_map(
     x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
         raise ValueError("image contains NaN or infinite values")
-    gr = ndimage.sobel(x, axis=1, mode="reflect")
-    gc = ndimage.sobel(x, axis=2, mode="reflect")
+    gr, gc = _sobel_rows_cols(x)
     s1 = _blur(_minmax(np.minimum(gr, gc)), params.sigma1)
     s2 = _blur(_minmax(np.maximum(gr, gc)), params.sigma1)
     s1 = s1.mean(axis=(1, 2), keepdims=True) - s1

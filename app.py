@@ -1,0 +1,11 @@
+"""MedSynth Studio dashboard: ``streamlit run app.py -- --workspace DIR``."""
+
+import streamlit as st
+
+st.set_page_config(page_title="MedSynth Studio", page_icon="🧠", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Workspace", icon="🏠", default=True),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,1 @@
+"""Dashboard helpers shared by ``app.py`` and ``pages/``: no torch, no file formats."""

@@ -1,0 +1,41 @@
+"""Which workspace the dashboard shows: ``-- --workspace DIR``, ``$MEDSYNTH_WORKSPACE`` or ./workspace,
+changeable from the sidebar."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import streamlit as st
+
+from synth_core.errors import SynthCoreError
+from synth_core.workspace import Workspace
+
+
+def _cli_workspace() -> str | None:
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--workspace")
+    args, _ = ap.parse_known_args(sys.argv[1:])
+    return args.workspace
+
+
+def current_workspace() -> Workspace:
+    """The workspace chosen in this session (created if missing)."""
+    if "workspace_root" not in st.session_state:
+        st.session_state["workspace_root"] = str(Workspace.open(_cli_workspace(), create=False).root)
+    return Workspace.open(st.session_state["workspace_root"])
+
+
+def workspace_selector() -> Workspace:
+    """Sidebar control to switch workspaces; returns the current one."""
+    ws = current_workspace()
+    with st.sidebar:
+        new = st.text_input("Workspace folder", value=str(ws.root), key="workspace_input",
+                            help="Folder holding datasets/, runs/, synthetic/ and exports/.")
+        if new and new != str(ws.root):
+            try:
+                ws = Workspace.open(new)
+                st.session_state["workspace_root"] = str(ws.root)
+            except (OSError, SynthCoreError) as err:
+                st.error(f"Cannot open workspace {new}: {err}")
+    return ws
