@@ -1,0 +1,20 @@
+"""Networks of the synthesis pipeline (METHOD.md §4–7, §10).
+
+Every constructor takes explicit typed keyword arguments and validates them; docstrings give
+shapes. Sizes are free: the same classes build the narrow 64–128 px CPU demo and the 256–512 px
+paper configuration.
+"""
+
+from synth_core.nets.discriminators import LatentDiscriminator, PatchGANDiscriminator, VGGDiscriminator
+from synth_core.nets.unet import UNet
+from synth_core.nets.vae import StructureDecoder, StructureEncoder, reparameterize
+
+__all__ = [
+    "LatentDiscriminator",
+    "PatchGANDiscriminator",
+    "StructureDecoder",
+    "StructureEncoder",
+    "UNet",
+    "VGGDiscriminator",
+    "reparameterize",
+]

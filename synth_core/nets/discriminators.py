@@ -1,0 +1,134 @@
+"""Discriminators: VGG11-style with real/fake and modality-class heads (ACGAN), PatchGAN, and the
+latent discriminator ``D_z`` of the structure VAE+GAN."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from synth_core.nets.blocks import check_positive, norm_layer
+
+# VGG11 convolution plan per stage (number of 3×3 convs before each down-sampling).
+_VGG11_CONVS = (1, 1, 2, 2, 2)
+
+
+class VGGDiscriminator(nn.Module):
+    """VGG11-like trunk of ``n_down`` stages (3×3 convs + LeakyReLU, stride-2 average pooling).
+
+    ``forward(x (B, C, H, W)) -> (realness (B, 1, H/2**n_down, W/2**n_down), class_logits (B,
+    n_classes) or None)``. The real/fake head is a 1×1 conv on the last feature map (least-squares
+    GAN targets 1 real / 0 fake); the class head (ACGAN; ``n_classes > 0``) pools globally and
+    predicts the modality. ``H`` and ``W`` must be divisible by ``2**n_down``.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        base_channels: int = 64,
+        n_down: int = 4,
+        n_classes: int = 0,
+        norm: str = "instance",
+        max_channels: int = 512,
+    ):
+        super().__init__()
+        check_positive("in_channels", in_channels)
+        check_positive("base_channels", base_channels)
+        check_positive("n_down", n_down)
+        if n_down > len(_VGG11_CONVS):
+            raise ValueError(f"n_down must be at most {len(_VGG11_CONVS)}, not {n_down}")
+        if n_classes < 0:
+            raise ValueError(f"n_classes must be >= 0, not {n_classes}")
+        self.in_channels, self.n_down, self.n_classes = in_channels, n_down, n_classes
+        layers: list[nn.Module] = []
+        ch = in_channels
+        for stage in range(n_down):
+            width = min(base_channels * 2**stage, max_channels)
+            for k in range(_VGG11_CONVS[stage]):
+                layers.append(nn.Conv2d(ch, width, 3, padding=1, bias=(stage == 0)))
+                if stage > 0:
+                    layers.append(norm_layer(norm, width))
+                layers.append(nn.LeakyReLU(0.2, inplace=True))
+                ch = width
+            layers.append(nn.AvgPool2d(2))
+        self.trunk = nn.Sequential(*layers)
+        self.real_head = nn.Conv2d(ch, 1, 1)
+        self.class_head = nn.Linear(ch, n_classes) if n_classes else None
+        self.out_channels = ch
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        if x.shape[-1] % 2**self.n_down or x.shape[-2] % 2**self.n_down:
+            raise ValueError(f"H and W must be divisible by {2**self.n_down}, got {tuple(x.shape[-2:])}")
+        f = self.trunk(x)
+        cls = self.class_head(f.mean(dim=(2, 3))) if self.class_head is not None else None
+        return self.real_head(f), cls
+
+
+class PatchGANDiscriminator(nn.Module):
+    """pix2pix PatchGAN (Isola et al.): ``n_layers`` stride-2 4×4 convs, then two stride-1 4×4 convs.
+
+    ``forward(x (B, in_channels, H, W)) -> (B, 1, h, w)`` patch realness. With ``n_layers = 3`` the
+    receptive field is 70×70 (30×30 output at 256 px); with ``n_layers = 4`` it is 142×142 and a
+    512 px input gives the liver paper's 30×30 output. ``in_channels`` is usually the condition
+    plus the image (concatenated pair).
+    """
+
+    def __init__(self, *, in_channels: int, base_channels: int = 64, n_layers: int = 3, norm: str = "instance"):
+        super().__init__()
+        check_positive("in_channels", in_channels)
+        check_positive("base_channels", base_channels)
+        check_positive("n_layers", n_layers)
+        self.in_channels, self.n_layers = in_channels, n_layers
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, base_channels, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        ch = base_channels
+        for i in range(1, n_layers):
+            nxt = base_channels * min(2**i, 8)
+            layers += [nn.Conv2d(ch, nxt, 4, 2, 1, bias=False), norm_layer(norm, nxt), nn.LeakyReLU(0.2, True)]
+            ch = nxt
+        nxt = base_channels * min(2**n_layers, 8)
+        layers += [nn.Conv2d(ch, nxt, 4, 1, 1, bias=False), norm_layer(norm, nxt), nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(nxt, 1, 4, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    @staticmethod
+    def receptive_field(n_layers: int) -> int:
+        """Receptive field in pixels of one output patch (70 for ``n_layers = 3``)."""
+        rf = 1
+        # walk back from the output: two stride-1 4×4 convs, then n_layers stride-2 4×4 convs
+        for stride in [1, 1] + [2] * n_layers:
+            rf = rf * stride + (4 - stride)
+        return rf
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        return self.net(x)
+
+
+class LatentDiscriminator(nn.Module):
+    """``D_z``: tells encoder outputs ``f`` from prior samples ``z ~ N(0, I)`` (eqs. 8–9).
+
+    ``forward(z (B, latent_dim)) -> (B, 1)``; an MLP with LeakyReLU (the thesis reshapes a 4096
+    latent to 64×64 and uses convolutions; an MLP is the size-independent equivalent).
+    """
+
+    def __init__(self, *, latent_dim: int, hidden: int = 256, n_layers: int = 3):
+        super().__init__()
+        check_positive("latent_dim", latent_dim)
+        check_positive("hidden", hidden)
+        check_positive("n_layers", n_layers)
+        self.latent_dim = latent_dim
+        layers: list[nn.Module] = []
+        d = latent_dim
+        for _ in range(n_layers - 1):
+            layers += [nn.Linear(d, hidden), nn.LeakyReLU(0.2, True)]
+            d = hidden
+        layers.append(nn.Linear(d, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"expected latent (B, {self.latent_dim}), got {tuple(z.shape)}")
+        return self.net(z)

@@ -1,0 +1,89 @@
+"""U-Net generator with an optional one-hot condition at the bottleneck (METHOD.md §6, §7, §10)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synth_core.nets.blocks import ConvBlock, activation, check_choice, check_positive
+
+
+class UNet(nn.Module):
+    """U-Net: ``x (B, in_channels, H, W) [+ condition (B, condition_dim)] -> (B, out_channels, H, W)``.
+
+    Encoder: a ConvBlock at full resolution, then ``depth`` steps of 2×2 max-pool + ConvBlock that
+    double the width (capped at ``max_channels``). Bottleneck: when ``condition_dim > 0`` the
+    condition (e.g. one-hot modality) is broadcast to constant planes and concatenated, then fused
+    by a 1×1 convolution (thesis: the one-hot matrix joins after the encoder). Decoder: nearest
+    up-sampling, 3×3 conv, concatenation with the skip, ConvBlock. ``dropout`` (pix2pix uses 0.5)
+    applies to the three deepest decoder blocks. ``H`` and ``W`` must be divisible by ``2**depth``.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        out_channels: int,
+        base_channels: int = 64,
+        depth: int = 3,
+        norm: str = "instance",
+        dropout: float = 0.0,
+        condition_dim: int = 0,
+        out_activation: str = "sigmoid",
+        max_channels: int = 512,
+    ):
+        super().__init__()
+        check_positive("in_channels", in_channels)
+        check_positive("out_channels", out_channels)
+        check_positive("base_channels", base_channels)
+        check_positive("depth", depth)
+        check_positive("max_channels", max_channels)
+        if depth > 10:
+            raise ValueError(f"depth must be at most 10, not {depth}")
+        if not (0.0 <= dropout < 1.0):
+            raise ValueError(f"dropout must be in [0, 1), not {dropout}")
+        if condition_dim < 0:
+            raise ValueError(f"condition_dim must be >= 0, not {condition_dim}")
+        check_choice("out_activation", out_activation, ("sigmoid", "tanh", "none"))
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.depth, self.condition_dim = depth, condition_dim
+
+        widths = [min(base_channels * 2**i, max_channels) for i in range(depth + 1)]
+        self.stem = ConvBlock(in_channels, widths[0], norm=norm)
+        self.down = nn.ModuleList(ConvBlock(widths[i], widths[i + 1], norm=norm) for i in range(depth))
+        self.fuse = (
+            nn.Conv2d(widths[-1] + condition_dim, widths[-1], 1) if condition_dim > 0 else nn.Identity()
+        )
+        self.up_conv = nn.ModuleList()
+        self.up_block = nn.ModuleList()
+        for level, i in enumerate(reversed(range(depth))):
+            self.up_conv.append(nn.Conv2d(widths[i + 1], widths[i], 3, padding=1))
+            drop = dropout if level < 3 else 0.0
+            self.up_block.append(ConvBlock(2 * widths[i], widths[i], norm=norm, dropout=drop))
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.out_act = activation(out_activation)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        if h % 2**self.depth or w % 2**self.depth:
+            raise ValueError(f"H and W must be divisible by 2**depth = {2**self.depth}, got {h}x{w}")
+        skips = [self.stem(x)]
+        y = skips[0]
+        for block in self.down:
+            y = block(F.max_pool2d(y, 2))
+            skips.append(y)
+        if self.condition_dim:
+            if condition is None or condition.shape != (x.shape[0], self.condition_dim):
+                got = None if condition is None else tuple(condition.shape)
+                raise ValueError(f"expected condition (B, {self.condition_dim}), got {got}")
+            planes = condition[:, :, None, None].to(y.dtype).expand(-1, -1, *y.shape[-2:])
+            y = self.fuse(torch.cat([y, planes], dim=1))
+        elif condition is not None:
+            raise ValueError("this UNet has no condition input (condition_dim = 0)")
+        for conv, block, skip in zip(self.up_conv, self.up_block, reversed(skips[:-1])):
+            y = conv(F.interpolate(y, scale_factor=2.0, mode="nearest"))
+            y = block(torch.cat([y, skip], dim=1))
+        return self.out_act(self.head(y))

@@ -1,0 +1,146 @@
+"""Shape tables on tiny networks (MONAI style), validation errors, and known receptive fields."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from synth_core.nets import (
+    LatentDiscriminator,
+    PatchGANDiscriminator,
+    StructureDecoder,
+    StructureEncoder,
+    UNet,
+    VGGDiscriminator,
+    reparameterize,
+)
+
+UNET_CASES = [
+    # (kwargs, input shape, condition dim, expected output shape)
+    (dict(in_channels=1, out_channels=1, base_channels=4, depth=2), (2, 1, 16, 16), 0, (2, 1, 16, 16)),
+    (dict(in_channels=3, out_channels=5, base_channels=4, depth=3, out_activation="none"), (1, 3, 32, 24), 0, (1, 5, 32, 24)),
+    (dict(in_channels=2, out_channels=1, base_channels=4, depth=3, condition_dim=4), (3, 2, 32, 32), 4, (3, 1, 32, 32)),
+    (dict(in_channels=1, out_channels=1, base_channels=2, depth=6, norm="batch", dropout=0.5), (2, 1, 64, 64), 0, (2, 1, 64, 64)),
+    (dict(in_channels=1, out_channels=1, base_channels=2, depth=5, norm="group"), (1, 1, 32, 32), 0, (1, 1, 32, 32)),
+]
+
+
+@pytest.mark.parametrize("kwargs, shape, cond, expected", UNET_CASES)
+def test_unet_shapes(kwargs, shape, cond, expected):
+    net = UNet(**kwargs)
+    c = torch.eye(cond)[torch.arange(shape[0]) % cond] if cond else None
+    out = net(torch.rand(shape), c)
+    assert tuple(out.shape) == expected
+    if kwargs.get("out_activation", "sigmoid") == "sigmoid":
+        assert out.min() >= 0 and out.max() <= 1
+
+
+def test_unet_full_depth_bottleneck_is_1x1():
+    net = UNet(in_channels=1, out_channels=1, base_channels=2, depth=5, max_channels=8)
+    assert net(torch.rand(1, 1, 32, 32)).shape == (1, 1, 32, 32)  # 32 / 2**5 = 1 pixel bottleneck
+
+
+def test_unet_condition_changes_output():
+    torch.manual_seed(0)
+    net = UNet(in_channels=1, out_channels=1, base_channels=4, depth=2, condition_dim=3).eval()
+    x = torch.rand(1, 1, 16, 16)
+    a = net(x, torch.tensor([[1.0, 0, 0]]))
+    b = net(x, torch.tensor([[0, 1.0, 0]]))
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(in_channels=0, out_channels=1), "in_channels"),
+        (dict(in_channels=1, out_channels=1, norm="layer"), "norm"),
+        (dict(in_channels=1, out_channels=1, dropout=1.5), "dropout"),
+        (dict(in_channels=1, out_channels=1, out_activation="relu"), "out_activation"),
+        (dict(in_channels=1, out_channels=1, depth=0), "depth"),
+    ],
+)
+def test_unet_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        UNet(**kwargs)
+
+
+def test_unet_forward_errors():
+    net = UNet(in_channels=1, out_channels=1, base_channels=2, depth=3, condition_dim=2)
+    with pytest.raises(ValueError, match="divisible"):
+        net(torch.rand(1, 1, 20, 20), torch.eye(2)[:1])
+    with pytest.raises(ValueError, match="condition"):
+        net(torch.rand(1, 1, 16, 16))
+    with pytest.raises(ValueError, match="input"):
+        net(torch.rand(1, 2, 16, 16), torch.eye(2)[:1])
+
+
+VGG_CASES = [
+    (dict(in_channels=1, base_channels=4, n_down=4), (2, 1, 64, 64), (2, 1, 4, 4), None),
+    (dict(in_channels=1, base_channels=4, n_down=4, n_classes=4), (2, 1, 64, 64), (2, 1, 4, 4), (2, 4)),
+    (dict(in_channels=2, base_channels=4, n_down=5, n_classes=2), (1, 2, 64, 96), (1, 1, 2, 3), (1, 2)),
+]
+
+
+@pytest.mark.parametrize("kwargs, shape, real_shape, cls_shape", VGG_CASES)
+def test_vgg_discriminator_shapes(kwargs, shape, real_shape, cls_shape):
+    real, cls = VGGDiscriminator(**kwargs)(torch.rand(shape))
+    assert tuple(real.shape) == real_shape
+    assert (cls is None) if cls_shape is None else tuple(cls.shape) == cls_shape
+
+
+def test_vgg_validation():
+    with pytest.raises(ValueError, match="n_down"):
+        VGGDiscriminator(in_channels=1, n_down=6)
+    with pytest.raises(ValueError, match="divisible"):
+        VGGDiscriminator(in_channels=1, base_channels=2, n_down=4)(torch.rand(1, 1, 40, 40))
+
+
+@pytest.mark.parametrize(
+    "n_layers, size, out",
+    [(3, 256, 30), (4, 512, 30), (3, 64, 6), (2, 64, 14)],
+)
+def test_patchgan_output_sizes(n_layers, size, out):
+    d = PatchGANDiscriminator(in_channels=2, base_channels=2, n_layers=n_layers)
+    assert tuple(d(torch.rand(1, 2, size, size)).shape) == (1, 1, out, out)
+
+
+def test_patchgan_receptive_fields():
+    assert PatchGANDiscriminator.receptive_field(3) == 70  # pix2pix's 70×70 PatchGAN
+    assert PatchGANDiscriminator.receptive_field(1) == 16
+    assert PatchGANDiscriminator.receptive_field(4) == 142
+
+
+def test_patchgan_receptive_field_is_real():
+    """Perturbing a pixel outside the 70×70 window of output (0, 0) leaves it unchanged."""
+    torch.manual_seed(0)
+    d = PatchGANDiscriminator(in_channels=1, base_channels=2, n_layers=3, norm="none").eval()
+    x = torch.rand(1, 1, 128, 128)
+    y0 = d(x)[0, 0, 0, 0]
+    x2 = x.clone()
+    x2[0, 0, 80:, 80:] += 1.0  # outside the top-left window
+    assert torch.allclose(d(x2)[0, 0, 0, 0], y0)
+    x3 = x.clone()
+    x3[0, 0, 10, 10] += 1.0  # inside it
+    assert not torch.allclose(d(x3)[0, 0, 0, 0], y0)
+
+
+def test_vae_shapes_and_reparameterize():
+    enc = StructureEncoder(image_size=32, latent_dim=8, base_channels=4, n_down=3)
+    dec = StructureDecoder(image_size=32, latent_dim=8, base_channels=4, n_up=3)
+    mean, logvar = enc(torch.rand(3, 1, 32, 32))
+    assert mean.shape == logvar.shape == (3, 8)
+    s = dec(reparameterize(mean, logvar))
+    assert s.shape == (3, 1, 32, 32) and 0 <= s.min() and s.max() <= 1
+    eps = torch.zeros(3, 8)
+    assert torch.equal(reparameterize(mean, logvar, eps), mean)
+    with pytest.raises(ValueError, match="divisible"):
+        StructureEncoder(image_size=30, n_down=3)
+    with pytest.raises(ValueError, match="latent"):
+        dec(torch.rand(2, 9))
+
+
+def test_latent_discriminator():
+    d = LatentDiscriminator(latent_dim=8, hidden=16)
+    assert d(torch.randn(5, 8)).shape == (5, 1)
+    with pytest.raises(ValueError, match="latent"):
+        d(torch.randn(5, 7))
