@@ -1,0 +1,1 @@
+"""Training of the synthesis pipeline: ``python -m training <stage> ...`` (see ``training.cli``)."""

@@ -1,0 +1,99 @@
+"""``python -m training <stage> ...`` — train one stage, resume a run, or train the whole demo.
+
+Also under torchrun: ``torchrun --nproc_per_node=2 -m training segmenter --dataset demo``.
+User errors print one line ``error: ...`` and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from synth_core.errors import SynthCoreError
+from synth_core.workspace import Workspace
+from training.config import build_config, describe_fields, list_presets, make_config, parse_overrides
+from training.stages import STAGES, get_stage
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", help="dataset name in the workspace (default: the preset's, else 'demo')")
+    p.add_argument("--preset", default=None, help=f"configuration preset: {', '.join(list_presets())}")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                   help="override one setting (repeatable); `python -m training config STAGE` lists them")
+    p.add_argument("--steps", type=int, help="shorthand for --set steps=N")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="shorthand for --set device=...")
+    p.add_argument("--run-name", help="name of the run folder (default: <stage>-<date>-<time>-<random>)")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description="Train the MedSynth synthesis pipeline.")
+    parser.add_argument("--workspace", help="workspace folder (default: $MEDSYNTH_WORKSPACE or ./workspace)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in STAGES:
+        _common(sub.add_parser(name, help=f"train the {name} stage"))
+    p = sub.add_parser("demo", help="train every stage on the demo dataset with the cpu-demo preset")
+    p.add_argument("--dataset", default="demo")
+    p.add_argument("--preset", default="cpu-demo")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[])
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--copy-to", help="also copy the small demo checkpoints into this folder")
+    p = sub.add_parser("config", help="list the settings of a stage with defaults and help")
+    p.add_argument("stage", choices=list(STAGES))
+    p.add_argument("--preset", default=None)
+    return parser
+
+
+def run_stage(name: str, args: argparse.Namespace, ws: Workspace) -> int:
+    from training.loop import Trainer
+    from training.rundir import RunDir
+
+    stage_cls = get_stage(name)
+    if args.resume:
+        saved = RunDir.open(ws, args.resume).read_config()
+        cfg = make_config(stage_cls.config_cls, saved["config"])
+    else:
+        overrides = parse_overrides(args.overrides)
+        if args.dataset:
+            overrides["dataset"] = args.dataset
+        if args.steps is not None:
+            overrides["steps"] = args.steps
+        if args.device:
+            overrides["device"] = args.device
+        cfg = build_config(stage_cls.config_cls, name, args.preset, overrides)
+    run = Trainer(stage_cls, cfg, ws, run_id=args.run_name, resume=args.resume, progress=not args.no_progress).run()
+    if run is not None and int(__import__("os").environ.get("RANK", "0")) == 0:
+        status = run.read_status()
+        print(f"{name}: run {run.run_id} {status.get('state')} at step {status.get('step')} -> {run.path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        ws = Workspace.open(args.workspace)
+        if args.command == "config":
+            cls = get_stage(args.stage).config_cls
+            cfg = build_config(cls, args.stage, args.preset, {})
+            for f in describe_fields(cls):
+                print(f"{f['name']:<24} {f['type']:<6} {getattr(cfg, f['name'])!s:<14} {f['help']}")
+            return 0
+        if args.command == "demo":
+            from training.demo import run_demo
+
+            return run_demo(ws, dataset=args.dataset, preset=args.preset, overrides=parse_overrides(args.overrides),
+                            progress=not args.no_progress, copy_to=args.copy_to)
+        return run_stage(args.command, args, ws)
+    except SynthCoreError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; resume with --resume RUN", file=sys.stderr)
+        return 130

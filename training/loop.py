@@ -1,0 +1,260 @@
+"""The shared training loop: one place for batches, seeding, logging, samples, checkpoints,
+status, resume after ``kill -9``, non-finite detection and torchrun.
+
+Determinism: before step ``k`` (0-based) the loop seeds torch with ``(seed, k, rank)`` and hands
+the stage a numpy generator seeded the same way; batches are a pure function of ``(seed, k,
+rank)`` (``training.data``). A run resumed from the checkpoint at step ``k`` therefore continues
+exactly as the uninterrupted run would have (on the same device and thread count).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+
+from synth_core.dataset import Dataset
+from synth_core.errors import ConfigError, InputError
+from synth_core.render import png_bytes
+from synth_core.workspace import Workspace
+from training import distributed
+from training.checkpoint import load_checkpoint, load_weights, restore_rng, rng_state, save_checkpoint
+from training.config import config_to_dict
+from training.data import SliceBatches
+from training.rundir import RunDir, now_iso
+from training.stages.base import Stage
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 5.0
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
+
+
+def init_seed(seed: int) -> int:
+    return int(np.random.SeedSequence([seed, 0xC0FFEE]).generate_state(1)[0])
+
+
+def autocast_for(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+class Trainer:
+    """Runs a :class:`Stage` to completion inside a run folder."""
+
+    def __init__(self, stage_cls: type[Stage], cfg: Any, ws: Workspace, *, run_id: str | None = None,
+                 resume: str | None = None, progress: bool = True, stop_after: int | None = None):
+        self.stage_cls, self.cfg, self.ws = stage_cls, cfg, ws
+        self.run_id, self.resume, self.progress = run_id, resume, progress
+        self.stop_after = stop_after  # for tests and benchmarks: stop (as if killed) after N steps
+        self._stop_requested = False
+
+    # ---- public --------------------------------------------------------------------------
+    def run(self) -> RunDir | None:
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        info = distributed.setup(cfg.device)
+        try:
+            return self._run(info)
+        finally:
+            distributed.cleanup()
+
+    # ---- internals -----------------------------------------------------------------------
+    def _run(self, info: distributed.DistInfo) -> RunDir | None:
+        cfg, ws = self.cfg, self.ws
+        ds = Dataset(ws.existing("datasets", cfg.dataset))
+        self.stage_cls.check_dataset(cfg, ds)
+        torch.manual_seed(init_seed(cfg.seed))  # same initial weights on every rank
+        stage = self.stage_cls(cfg, ds, info, ws)
+        start = 0
+        run: RunDir | None = None
+        if self.resume:
+            run = RunDir.open(ws, self.resume)
+            start = self._restore(stage, run, ds)
+        elif info.is_main:
+            run = RunDir.create(ws, stage.name, self.run_id)
+        if info.distributed:
+            # every rank needs the run id chosen by rank 0 (only rank 0 writes into it)
+            obj = [run.run_id if run else None]
+            torch.distributed.broadcast_object_list(obj, src=0)
+            run = run or RunDir(ws.runs / obj[0])
+        assert run is not None
+        total = stage.total_steps()
+        if info.is_main:
+            run.write_config({
+                "stage": stage.name, "config": config_to_dict(cfg), "dataset": ds.name,
+                "fingerprint": ds.fingerprint, "world_size": info.world, "device": str(info.device),
+                "loss_names": list(stage.loss_names), "total_steps": total,
+                "created": run.read_config().get("created", now_iso()) if (run.path / "config.json").exists() else now_iso(),
+            })
+            run.write_status("running", stage=stage.name, step=start, total_steps=total, message="",
+                             started=now_iso(), dataset=ds.name)
+        batches = SliceBatches(ds, split="train", batch_size=1, seed=cfg.seed, rank=info.rank, world=info.world)
+        self._install_signal_handlers()
+        bar = self._progress_bar(info, start, total)
+        last_beat, best = 0.0, self._best_score(run)
+        step = start
+        try:
+            while step < total:
+                if self.stop_after is not None and step - start >= self.stop_after:
+                    return run
+                stop = distributed.broadcast_flag(self._stop_requested, info)
+                if stop:
+                    self._checkpoint(stage, run, step, info, "last")
+                    if info.is_main:
+                        run.write_status("stopped", step=step, message="stopped by request; resume with --resume")
+                    return run
+                bs = stage.batch_size(step)
+                batches.batch_size = bs
+                torch.manual_seed(step_seed(cfg.seed, step, info.rank))
+                rng = np.random.default_rng(step_seed(cfg.seed, step, info.rank))
+                t0 = time.perf_counter()
+                batch = batches.batch(step, info.device)
+                with autocast_for(info.device, cfg.amp):
+                    losses = stage.train_step(step, batch, rng)
+                if info.device.type == "cuda":
+                    torch.cuda.synchronize(info.device)
+                dt = time.perf_counter() - t0
+                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                if bad:
+                    raise NonFiniteLoss(f"loss {bad[0]} became {losses[bad[0]]} at step {step + 1}")
+                step += 1
+                if info.is_main:
+                    row = {"step": step, "phase": stage.phase(step - 1), **{k: float(v) for k, v in losses.items()},
+                           **stage.learning_rates(), "sec_per_step": dt, "images_per_sec": bs * info.world / dt,
+                           "time": time.time()}
+                    run.metrics.append(row)
+                    if bar is not None:
+                        names = stage.progress_names or tuple(losses)
+                        bar.set_postfix({k: f"{losses[k]:.3g}" for k in names if k in losses}, refresh=False)
+                        bar.update(1)
+                    if time.time() - last_beat > HEARTBEAT_SECONDS:
+                        run.write_status("running", step=step, total_steps=total)
+                        last_beat = time.time()
+                if info.is_main and cfg.sample_every and step % cfg.sample_every == 0:
+                    self._sample(stage, run, step)
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
+                    best = self._checkpoint_and_validate(stage, run, step, info, best)
+            best = self._checkpoint_and_validate(stage, run, step, info, best)
+            if info.is_main:
+                self._sample(stage, run, step)
+                run.write_status("finished", step=step, total_steps=total, message="finished", finished=now_iso())
+            return run
+        except NonFiniteLoss as err:
+            if info.is_main:
+                run.write_status("failed", step=step, message=f"{err}; the last good checkpoint is kept")
+            raise ConfigError(f"run {run.run_id}: {err}; the last good checkpoint is kept") from None
+        except KeyboardInterrupt:
+            if info.is_main:
+                run.write_status("stopped", step=step, message="interrupted; resume with --resume")
+            raise
+        except BaseException as err:
+            if info.is_main:
+                run.write_status("failed", step=step, message=f"{type(err).__name__}: {err}")
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            run.metrics.close()
+
+    def _progress_bar(self, info, start: int, total: int):
+        if not (self.progress and info.is_main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=start, desc=self.stage_cls.name, unit="step", file=sys.stderr,
+                    dynamic_ncols=True, mininterval=0.5)
+
+    def _install_signal_handlers(self) -> None:
+        def request_stop(signum, frame):  # noqa: ARG001
+            self._stop_requested = True
+
+        try:
+            signal.signal(signal.SIGTERM, request_stop)
+        except ValueError:  # not in the main thread (e.g. called from a test thread)
+            pass
+
+    def _sample(self, stage: Stage, run: RunDir, step: int) -> None:
+        for m in stage.modules().values():
+            m.eval()
+        try:
+            run.write_sample(step, png_bytes(stage.sample_grid()))
+        finally:
+            for m in stage.modules().values():
+                m.train()
+
+    def _checkpoint(self, stage: Stage, run: RunDir, step: int, info, which: str) -> None:
+        if not info.is_main:
+            return
+        save_checkpoint(
+            run.checkpoint_path(which), stage=stage.name, step=step, models=stage.modules(),
+            optimizers=stage.optimizers(), config=config_to_dict(self.cfg), fingerprint=stage.ds.fingerprint,
+            rng=rng_state(), meta={**stage.checkpoint_meta(), "extra": stage.extra_state(), "run_id": run.run_id},
+        )
+
+    def _best_score(self, run: RunDir | None) -> float:
+        if run is None:
+            return -math.inf
+        return float(run.read_status().get("best_score", -math.inf))
+
+    def _checkpoint_and_validate(self, stage: Stage, run: RunDir, step: int, info, best: float) -> float:
+        for m in stage.modules().values():
+            m.eval()
+        try:
+            val = stage.validate() if info.is_main else {}
+        finally:
+            for m in stage.modules().values():
+                m.train()
+        self._checkpoint(stage, run, step, info, "last")
+        if info.is_main:
+            score = val.get("score")
+            fields: dict[str, Any] = {"step": step, "last_checkpoint_step": step}
+            if val:
+                with open(run.path / "validation.jsonl", "a", encoding="utf-8") as fh:
+                    import json
+
+                    fh.write(json.dumps({"step": step, **val}) + "\n")
+            if score is not None and score > best:
+                best = float(score)
+                self._checkpoint(stage, run, step, info, "best")
+                fields.update(best_score=best, best_step=step)
+            run.write_status("running", **fields)
+        distributed.barrier(info)
+        return best
+
+    def _restore(self, stage: Stage, run: RunDir, ds: Dataset) -> int:
+        meta = run.read_config()
+        if meta.get("stage") != stage.name:
+            raise ConfigError(f"run {run.run_id} is a {meta.get('stage')!r} run, not {stage.name!r}")
+        path = run.checkpoint_path("last")
+        if not path.exists():
+            raise InputError(path, "no checkpoint to resume from yet (the run stopped before its first checkpoint); start a new run")
+        ck = load_checkpoint(path)
+        if ck["fingerprint"] != ds.fingerprint:
+            raise ConfigError(f"run {run.run_id} was trained on dataset fingerprint {ck['fingerprint'][:12]}, "
+                              f"but {ds.name!r} now has {ds.fingerprint[:12]}; the data changed")
+        for name, module in stage.modules().items():
+            load_weights(module, ck, name, path)
+        for name, opt in stage.optimizers().items():
+            opt.load_state_dict(ck["optimizers"][name])
+        stage.load_extra_state(ck["meta"].get("extra", {}))
+        restore_rng(ck["rng"])
+        step = int(ck["step"])
+        kept = run.metrics.truncate_after(step)
+        log.info("resuming %s at step %d (%d metric rows kept)", run.run_id, step, kept)
+        return step

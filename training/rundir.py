@@ -1,0 +1,149 @@
+"""Run folders: ``workspace/runs/<run-id>/`` — config, metrics log, status, samples, checkpoints.
+
+Everything here is readable while training writes it: the metrics log is JSON Lines appended and
+flushed row by row (a reader skips an incomplete last line), the status file is replaced
+atomically with a heartbeat, checkpoints and sample grids appear under their final names only
+when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from synth_core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from synth_core.errors import ConfigError, ExistsError, NotFoundError
+from synth_core.workspace import Workspace, validate_name
+
+STATES = ("running", "finished", "failed", "stopped")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id(stage: str) -> str:
+    return f"{stage}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+class MetricsLog:
+    """Append-only JSON Lines log, one object per training step."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = None
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def truncate_after(self, step: int) -> int:
+        """Drop rows with ``step > step`` (after a crash the log can run past the last checkpoint);
+        rewrites the file atomically. Returns the number of rows kept."""
+        self.close()
+        rows = [r for r in read_metrics_rows(self.path) if int(r.get("step", 0)) <= step]
+        atomic_write_text(self.path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+        return len(rows)
+
+
+def read_metrics_rows(path: Path) -> list[dict[str, Any]]:
+    """All complete rows of a metrics log (an incomplete last line, being written, is skipped)."""
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+    return rows
+
+
+class RunDir:
+    """One training run's folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.metrics = MetricsLog(self.path / "metrics.jsonl")
+
+    # ---- creation / lookup -------------------------------------------------------------
+    @classmethod
+    def create(cls, ws: Workspace, stage: str, run_id: str | None = None) -> "RunDir":
+        run_id = validate_name(run_id, "run name") if run_id else new_run_id(stage)
+        path = ws.runs / run_id
+        if path.exists():
+            raise ExistsError(f"run {run_id!r} already exists in {ws.runs}; use --resume {run_id} to continue it")
+        for sub in ("samples", "checkpoints"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, ws: Workspace, run_id: str) -> "RunDir":
+        path = ws.existing("runs", run_id)
+        if not (path / "config.json").is_file():
+            raise NotFoundError(f"{path}: not a training run (no config.json)")
+        return cls(path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    # ---- files ---------------------------------------------------------------------------
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    def checkpoint_path(self, which: str = "last") -> Path:
+        if which not in ("last", "best"):
+            raise ConfigError(f'checkpoint must be "last" or "best", not "{which}"')
+        return self.checkpoints_dir / f"{which}.pt"
+
+    def write_config(self, meta: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "config.json", meta)
+
+    def read_config(self) -> dict[str, Any]:
+        return json.loads((self.path / "config.json").read_text())
+
+    def write_status(self, state: str, **fields: Any) -> None:
+        if state not in STATES:
+            raise ValueError(f"state must be one of {STATES}, not {state!r}")
+        status = self.read_status()
+        status.update(fields)
+        status.update({"state": state, "heartbeat": now_iso(), "pid": os.getpid()})
+        atomic_write_json(self.path / "status.json", status)
+
+    def read_status(self) -> dict[str, Any]:
+        p = self.path / "status.json"
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def write_sample(self, step: int, png: bytes) -> Path:
+        path = self.samples_dir / f"step-{step:07d}.png"
+        atomic_write_bytes(path, png)
+        return path
+
+    def sample_files(self) -> list[Path]:
+        return sorted(self.samples_dir.glob("step-*.png"))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return read_metrics_rows(self.metrics.path)
