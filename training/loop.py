@@ -248,6 +248,9 @@ class Trainer:
         if ck["fingerprint"] != ds.fingerprint:
             raise ConfigError(f"run {run.run_id} was trained on dataset fingerprint {ck['fingerprint'][:12]}, "
                               f"but {ds.name!r} now has {ds.fingerprint[:12]}; the data changed")
+        if ck.get("meta", {}).get("slim"):
+            raise ConfigError(f"run {run.run_id} is a slim demo copy without optimizer state: use it for synthesis, "
+                              "or train a new run to continue training")
         for name, module in stage.modules().items():
             load_weights(module, ck, name, path)
         for name, opt in stage.optimizers().items():

@@ -1,0 +1,50 @@
+"""The ingest command: names, overwrite, options parsing, summary."""
+
+from __future__ import annotations
+
+from synth_core.dataset import Dataset
+from tests.ingest import fixtures as F
+from tests.ingest.conftest import leftovers
+
+
+def test_existing_name_is_refused_unless_overwrite(tmp_path, workspace, cli):
+    src = F.write_png(tmp_path / "png")
+    assert cli("ingest", "--layout", "png", src, "--name", "p", "--size", 16).rc == 0
+    before = Dataset(workspace / "datasets" / "p").fingerprint
+    r = cli("ingest", "--layout", "png", src, "--name", "p", "--size", 16, "--seed", 5)
+    assert r.rc == 2 and len(r.err_lines) == 1 and "already exists" in r.err and "--overwrite" in r.err
+    assert Dataset(workspace / "datasets" / "p").fingerprint == before
+    r = cli("ingest", "--layout", "png", src, "--name", "p", "--size", 16, "--seed", 5, "--overwrite")
+    assert r.rc == 0, r.err
+    assert Dataset(workspace / "datasets" / "p").spec.seed == 5
+    assert leftovers(workspace) == ["p"]
+
+
+def test_bad_name_and_bad_option_values(tmp_path, workspace, cli):
+    src = F.write_png(tmp_path / "png", n=1)
+    for argv, named in (
+        (["--name", "../escape"], "../escape"),
+        (["--name", "ok", "--size", "4"], "4"),
+        (["--name", "ok", "--window", "liverish"], "liverish"),
+        (["--name", "ok", "--structure", "alpah=1"], "alpah"),
+        (["--name", "ok", "--label-names", "x=tumour"], "x"),
+        (["--name", "ok", "--split", "0.5,0.5"], "0.5,0.5"),
+        (["--name", "ok", "--modalities", "t1", "t2"], "t1"),
+    ):
+        r = cli("ingest", "--layout", "png", src, *argv)
+        assert r.rc == 2 and len(r.err_lines) == 1 and named in r.err, (argv, r.err)
+    assert leftovers(workspace) == []
+
+
+def test_summary_and_split_option(tmp_path, workspace, cli):
+    src = F.write_png(tmp_path / "png", n=4)
+    r = cli("ingest", "--layout", "png", src, "--name", "p", "--size", 16, "--split", "0.5,0.25,0.25", "--no-progress")
+    assert r.rc == 0, r.err
+    assert r.err == ""  # no progress bar when asked, nothing else on stderr
+    lines = r.out.splitlines()
+    assert lines[0].startswith("dataset      p  (png, other)")
+    assert any(line.startswith("cases        4 written of 4 read  (train 2, val 1, test 1)") for line in lines)
+    assert any("1=lesion" in line for line in lines)
+    # 'info' reads what ingest wrote
+    r = cli("info", "p")
+    assert r.rc == 0 and "cases        4" in r.out
