@@ -85,7 +85,8 @@ class RunDir:
     def create(cls, ws: Workspace, stage: str, run_id: str | None = None) -> "RunDir":
         run_id = validate_name(run_id, "run name") if run_id else new_run_id(stage)
         path = ws.runs / run_id
-        if path.exists():
+        # a folder holding only the launcher's train.log is a run about to start, not a clash
+        if path.exists() and any(p.name != "train.log" for p in path.iterdir()):
             raise ExistsError(f"run {run_id!r} already exists in {ws.runs}; use --resume {run_id} to continue it")
         for sub in ("samples", "checkpoints"):
             (path / sub).mkdir(parents=True, exist_ok=True)
