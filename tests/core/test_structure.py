@@ -64,8 +64,11 @@ def test_structure_map_background_threshold_and_mask_and_lesion_erase():
     lesion = np.zeros((64, 64), np.uint8)
     lesion[20:44, 20:44] = 2
     erased = structure_map(img, StructureParams(median=1, gamma=0.0), lesion=lesion)
-    assert erased[20:44, 20:44].sum() == 0
-    assert np.array_equal(erased[lesion == 0], base[lesion == 0])
+    # the lesion and a 2-px margin around it (its boundary edge lies just outside the label) are cleared
+    assert erased[18:46, 18:46].sum() == 0
+    far = np.ones_like(lesion, bool)
+    far[17:47, 17:47] = False
+    assert np.array_equal(erased[far], base[far]) and base[far].sum() > 0
 
 
 def test_structure_map_batch_equals_single():
