@@ -8,6 +8,7 @@ PAGES = [
     st.Page("pages/home.py", title="Workspace", icon="🏠", default=True),
     st.Page("pages/datasets.py", title="Datasets", icon="🗂️"),
     st.Page("pages/training.py", title="Training", icon="📈"),
+    st.Page("pages/lesions.py", title="Lesion augmentation", icon="🎯"),
 ]
 
 st.navigation(PAGES).run()

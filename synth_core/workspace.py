@@ -1,4 +1,4 @@
-"""The workspace: one folder holding datasets, runs, synthetic sets and exports.
+"""The workspace: one folder holding datasets, runs, synthetic sets, exports and lesion-label sets.
 
 Default ``./workspace``; overridden by ``--workspace`` or the ``MEDSYNTH_WORKSPACE`` variable.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from synth_core.errors import ConfigError, NotFoundError
 
 ENV_VAR = "MEDSYNTH_WORKSPACE"
-KINDS = ("datasets", "runs", "synthetic", "exports")
+KINDS = ("datasets", "runs", "synthetic", "exports", "lesions")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -71,11 +71,17 @@ class Workspace:
     def exports(self) -> Path:
         return self.root / "exports"
 
+    @property
+    def lesions(self) -> Path:
+        """Augmented lesion-label sets (``synth_core.lesions.labelset``)."""
+        return self.root / "lesions"
+
     def path(self, kind: str, name: str) -> Path:
         """Path of ``name`` under ``kind`` (validated; it need not exist)."""
         if kind not in KINDS:
             raise ConfigError(f"unknown workspace kind {kind!r}; expected one of {', '.join(KINDS)}")
-        return self.root / kind / validate_name(name, f"{kind[:-1] if kind != 'synthetic' else 'set'} name")
+        what = {"synthetic": "set", "lesions": "label set"}.get(kind, kind[:-1])
+        return self.root / kind / validate_name(name, f"{what} name")
 
     def existing(self, kind: str, name: str) -> Path:
         p = self.path(kind, name)

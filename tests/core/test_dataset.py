@@ -141,7 +141,7 @@ def test_workspace_resolution_and_listing(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDSYNTH_WORKSPACE", str(tmp_path / "env"))
     ws = Workspace.open()
     assert ws.root == (tmp_path / "env").resolve()
-    assert all((ws.root / k).is_dir() for k in ("datasets", "runs", "synthetic", "exports"))
+    assert all((ws.root / k).is_dir() for k in ("datasets", "runs", "synthetic", "exports", "lesions"))
     assert Workspace.open(tmp_path / "arg").root == (tmp_path / "arg").resolve()
     (ws.datasets / "b").mkdir()
     (ws.datasets / "a").mkdir()
