@@ -19,6 +19,7 @@ $(STAMP): requirements.txt
 
 demo: $(STAMP)
 	@$(PY) -m synth_core --workspace $(WORKSPACE) demo-data --if-missing
+	@$(PY) -m training --workspace $(WORKSPACE) install-demo-runs
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false -- --workspace $(WORKSPACE)
 

@@ -10,11 +10,14 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from synth_core.errors import SynthCoreError
 from synth_core.workspace import Workspace
 from training.config import build_config, describe_fields, list_presets, make_config, parse_overrides
 from training.stages import STAGES, get_stage
+
+DEMO_RUNS = Path(__file__).resolve().parents[1] / "demo_assets" / "runs"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -42,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[])
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--copy-to", help="also copy the small demo checkpoints into this folder")
+    p = sub.add_parser("install-demo-runs", help="copy the shipped demo runs (demo_assets/runs) into the workspace")
+    p.add_argument("--source", default=str(DEMO_RUNS), help="folder of shipped runs")
     p = sub.add_parser("config", help="list the settings of a stage with defaults and help")
     p.add_argument("stage", choices=list(STAGES))
     p.add_argument("--preset", default=None)
@@ -82,6 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = build_config(cls, args.stage, args.preset, {})
             for f in describe_fields(cls):
                 print(f"{f['name']:<24} {f['type']:<6} {getattr(cfg, f['name'])!s:<14} {f['help']}")
+            return 0
+        if args.command == "install-demo-runs":
+            from training.demo import install_demo_runs
+
+            copied = install_demo_runs(ws, Path(args.source))
+            print(f"installed demo runs: {', '.join(copied)}" if copied else "demo runs: nothing to install")
             return 0
         if args.command == "demo":
             from training.demo import run_demo
