@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="MedSynth Studio", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="MedSynth Studio", page_icon=":material/neurology:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Workspace", icon="🏠", default=True),
-    st.Page("pages/datasets.py", title="Datasets", icon="🗂️"),
-    st.Page("pages/training.py", title="Training", icon="📈"),
-    st.Page("pages/lesions.py", title="Lesion augmentation", icon="🎯"),
+    st.Page("pages/home.py", title="Workspace", icon=":material/home:", default=True),
+    st.Page("pages/datasets.py", title="Datasets", icon=":material/folder_open:"),
+    st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+    st.Page("pages/lesions.py", title="Lesion augmentation", icon=":material/healing:"),
 ]
 
 st.navigation(PAGES).run()

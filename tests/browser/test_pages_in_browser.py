@@ -1,13 +1,21 @@
-"""Open the dashboard in headless Chromium and check pages render without exceptions."""
+"""Open every dashboard page in headless Chromium: no exception, real content, screenshots."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.browser.conftest import Server, screenshot
-from tests.ui.test_home_page import _tiny_dataset
+from tests.training.conftest import make_tiny_dataset
+from training.cli import main as train
 
 pytestmark = pytest.mark.browser
+
+PAGES = {  # url path -> text that proves the page rendered its content
+    "": "MedSynth Studio",
+    "datasets": "Lesion classes",
+    "training": "Sample grids over time",
+    "lesions": "Preview on real organ masks",
+}
 
 
 def _no_exception(page) -> None:
@@ -15,15 +23,49 @@ def _no_exception(page) -> None:
     assert "Traceback" not in page.content()
 
 
-def test_home_page_lists_dataset_in_browser(tmp_path, browser_page):
-    _tiny_dataset(tmp_path / "ws", name="tiny")
-    server = Server(tmp_path / "ws")
+@pytest.fixture
+def populated_ws(tmp_path):
+    ws = tmp_path / "ws"
+    make_tiny_dataset(ws)
+    import os
+
+    os.environ["MEDSYNTH_WORKSPACE"] = str(ws)
+    assert train(["--workspace", str(ws), "segmenter", "--dataset", "tiny", "--steps", "2", "--run-name", "seg",
+                  "--set", "batch_size=2", "--set", "base_channels=4", "--set", "depth=2", "--no-progress"]) == 0
+    return ws
+
+
+def test_every_page_renders_in_the_browser(populated_ws, browser_page):
+    server = Server(populated_ws)
     try:
         page = browser_page
-        page.goto(server.url)
-        page.get_by_text("MedSynth Studio").first.wait_for(timeout=30000)
-        page.get_by_text("tiny").first.wait_for(state="attached", timeout=30000)
+        for path, marker in PAGES.items():
+            page.goto(f"{server.url}/{path}")
+            page.get_by_text(marker).first.wait_for(timeout=60000)
+            page.wait_for_load_state("networkidle")
+            plots = page.locator(".js-plotly-plot")
+            for i in range(plots.count()):
+                plots.nth(i).locator(".main-svg").first.wait_for(timeout=30000)
+            page.wait_for_timeout(500)
+            _no_exception(page)
+            screenshot(page, path or "home")
+    finally:
+        server.stop()
+
+
+def test_dataset_slider_changes_the_image(populated_ws, browser_page):
+    server = Server(populated_ws)
+    try:
+        page = browser_page
+        page.goto(f"{server.url}/datasets")
+        page.get_by_text("Lesion classes").first.wait_for(timeout=60000)
+        first = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "src => document.querySelector(\"[data-testid='stImage'] img\").getAttribute('src') !== src", arg=first,
+            timeout=30000)
         _no_exception(page)
-        screenshot(page, "home")
     finally:
         server.stop()
