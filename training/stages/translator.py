@@ -1,0 +1,344 @@
+"""Stage ``translator``: the conditional modality translator ``G_t`` of METHOD.md §7 (thesis 4.4).
+
+``G_t(x, one_hot(j))`` is a U-Net that turns a slice of any modality into modality ``j``; ``D_t``
+is a VGG11-like discriminator with a real/fake map and a modality-class head (ACGAN). The
+multimodal stage later loads ``G_t`` frozen for its registration loss (eq. 16), and the synthesis
+catalog reports :func:`registration_error` per sample.
+
+One step, with every registered modality of a slice in the batch (``image (B, M, H, W)``):
+
+* each sample gets one ordered pair ``(i, j)``, ``i != j`` (a seeded permutation of all
+  ``M(M-1)`` pairs laid across the batch, so a batch of ``>= M(M-1)`` slices covers every pair);
+* generator (weights from the thesis code, METHOD.md §13):
+  ``cycle`` eq. 19 ``||x_i - G_t(G_t(x_i, j), i)||^2`` (20), ``cross`` paired supervision
+  ``||x_j - G_t(x_i, j)||^2`` (5; modalities are registered channels of one slice, so the
+  translation has a ground truth), ``g_adv`` eq. 21 ``||d(x_t) - 1||^2`` (3) and ``g_cls``
+  ``||c(x_t) - one_hot(j)||^2`` (5), all on the *translated* image ``x_t = G_t(x_i, j)``. The
+  thesis code evaluates the adversarial terms on the real image's outputs, which gives ``G_t`` no
+  adversarial gradient at all; here they are computed on ``D_t(x_t)``;
+* discriminator eq. 20: ``d_real`` ``||d(x_j) - 1||^2`` (5), ``d_fake`` ``||d(x_t)||^2`` (3) and
+  ``d_cls`` ``||c(.) - one_hot(j)||^2`` on both the real ``x_j`` and the translated ``x_t`` (5).
+  Eq. 20 as printed gives the translated image the class of its *source* ``i``; a translation into
+  ``j`` must be judged as modality ``j`` (and eq. 21 must agree with it), so both use ``j``. The
+  real half of ``D_t``'s batch is the target slice ``x_j`` of each sample, so real and fake
+  images carry the same class mix. Real and fake go through ``D_t`` in one call.
+
+DDP (torchrun): ``G_t`` runs twice before one backward pass (translation, then the cycle back).
+Autograd sums both paths into each parameter's single gradient accumulator, so DDP's hook fires
+once per parameter and the chained call works unchanged (tested with two processes). ``D_t`` is
+used inside the generator loss under ``no_sync()`` and its gradients are cleared before its own
+step.
+
+Validation: MSE and PSNR of ``G_t(x_i, j)`` against the registered ``x_j`` for every ordered pair
+on validation slices; ``score = -mean MSE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synth_core.dataset import Dataset
+from synth_core.errors import ConfigError
+from synth_core.nets import UNet, VGGDiscriminator
+from synth_core.render import grid
+from training.checkpoint import unwrap
+from training.config import CommonConfig, param
+from training.data import load_rows
+from training.distributed import wrap
+from training.losses import class_mse, lsgan_fake, lsgan_real
+from training.stages.base import Stage
+from training.stages.common import adam, fixed_rows, tile
+
+
+@dataclass(frozen=True)
+class TranslatorConfig(CommonConfig):
+    steps: int = param(2000, "optimisation steps")
+    batch_size: int = param(4, "slices per step; each gets one (source, target) pair (thesis code: 4)")
+    lr: float = param(2e-4, "Adam learning rate of G_t and D_t (thesis: 1e-5 over 200 epochs)")
+    base_channels: int = param(16, "G_t U-Net width of the first level (thesis: 64)")
+    depth: int = param(3, "G_t U-Net down-sampling steps (thesis: 3, bottleneck at /8)")
+    norm: str = param("instance", "normalisation of G_t and D_t: instance | batch | group | none")
+    d_base_channels: int = param(0, "D_t width of the first stage (0 = same as base_channels)")
+    d_n_down: int = param(4, "D_t down-sampling stages (thesis: 4, heads on /16 features)")
+    cycle_weight: float = param(20.0, "weight of the cycle loss ||x_i - G_t(G_t(x_i, j), i)||^2 (eq. 19; thesis code 20)")
+    cross_weight: float = param(5.0, "weight of the paired loss ||x_j - G_t(x_i, j)||^2 (thesis code 5)")
+    g_adv_weight: float = param(3.0, "weight of G_t's adversarial term (eq. 21; thesis code 3)")
+    g_cls_weight: float = param(5.0, "weight of G_t's modality-class term (eq. 21; thesis code 5)")
+    d_real_weight: float = param(5.0, "weight of D_t's real term (eq. 20; thesis code 5)")
+    d_fake_weight: float = param(3.0, "weight of D_t's fake term (eq. 20; thesis code 3)")
+    d_cls_weight: float = param(5.0, "weight of D_t's modality-class term (eq. 20; thesis code 5)")
+    val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("base_channels", "depth", "d_n_down"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.d_base_channels < 0:
+            raise ConfigError(f"d_base_channels must be >= 0, not {self.d_base_channels}")
+        if self.d_n_down > 5:
+            raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
+        if self.norm not in ("instance", "batch", "group", "none"):
+            raise ConfigError(f'norm must be "instance", "batch", "group" or "none", not "{self.norm}"')
+        for name in ("cycle_weight", "cross_weight", "g_adv_weight", "g_cls_weight", "d_real_weight",
+                     "d_fake_weight", "d_cls_weight", "val_slices"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+
+    @property
+    def size_factor(self) -> int:
+        """Image sides must be divisible by this (U-Net pooling and D_t stages)."""
+        return max(2**self.depth, 2**self.d_n_down)
+
+
+# ---- networks -----------------------------------------------------------------------------------
+def build_translator(cfg: TranslatorConfig, n_modalities: int) -> UNet:
+    return UNet(in_channels=1, out_channels=1, base_channels=cfg.base_channels, depth=cfg.depth, norm=cfg.norm,
+                condition_dim=n_modalities, out_activation="sigmoid")
+
+
+def build_discriminator(cfg: TranslatorConfig, n_modalities: int) -> VGGDiscriminator:
+    return VGGDiscriminator(in_channels=1, base_channels=cfg.d_base_channels or cfg.base_channels,
+                            n_down=cfg.d_n_down, n_classes=n_modalities, norm=cfg.norm)
+
+
+def build_networks(cfg: TranslatorConfig, meta: dict[str, Any]) -> dict[str, nn.Module]:
+    """Rebuild ``G_t`` and ``D_t`` from a checkpoint's config and meta (``modalities``, ``image_size``)."""
+    mods = list(meta["modalities"])
+    size = int(meta["image_size"])
+    if len(mods) < 2:
+        raise ConfigError(f"a translator needs at least 2 modalities, the checkpoint lists {mods}")
+    if size % cfg.size_factor:
+        raise ConfigError(f"image size {size} is not divisible by {cfg.size_factor} (U-Net depth {cfg.depth}, "
+                          f"D_t stages {cfg.d_n_down})")
+    return {"G_t": build_translator(cfg, len(mods)), "D_t": build_discriminator(cfg, len(mods))}
+
+
+# ---- pure helpers (also used by the multimodal stage and the synthesis catalog) ---------------------
+def translate(G_t: nn.Module, x: torch.Tensor, target_index: int | torch.Tensor) -> torch.Tensor:
+    """``G_t(x, one_hot(target))``: slices ``x (B, 1, H, W)`` in [0, 1] -> ``(B, 1, H, W)`` in [0, 1].
+
+    ``target_index`` is one modality index for the whole batch or a ``(B,)`` integer tensor. The
+    number of modalities is ``G_t.condition_dim``. Gradients flow (wrap in ``torch.no_grad()``
+    for inference).
+    """
+    net = unwrap(G_t)
+    n = int(getattr(net, "condition_dim", 0))
+    if n < 2:
+        raise ValueError(f"G_t must be conditioned on at least 2 modalities, not condition_dim={n}")
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"expected slices (B, 1, H, W), got {tuple(x.shape)}")
+    if isinstance(target_index, torch.Tensor):
+        target = target_index.to(device=x.device, dtype=torch.long).reshape(-1)
+        if target.shape[0] != x.shape[0]:
+            raise ValueError(f"expected one target per slice ({x.shape[0]}), got {target.shape[0]}")
+    else:
+        target = torch.full((x.shape[0],), int(target_index), dtype=torch.long, device=x.device)
+    if len(target) and (int(target.min()) < 0 or int(target.max()) >= n):
+        raise ValueError(f"target modality index must be in [0, {n}), got {target.tolist()}")
+    return G_t(x, F.one_hot(target, n).to(x.dtype))
+
+
+def registration_error(G_t: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Per-sample registration consistency of registered modalities, ``(B, M, H, W) -> (B,)``.
+
+    ``mean over ordered pairs i != j of mean_pixels (x_j - G_t(x_i, j))^2``: 0 when the translator
+    maps every modality exactly onto its registered partner. Images in [0, 1]; ``M`` must equal
+    ``G_t.condition_dim``. One ``G_t`` call per source modality (its ``M - 1`` targets batched).
+    Differentiable; wrap in ``torch.no_grad()`` when only reporting.
+    """
+    net = unwrap(G_t)
+    m = int(getattr(net, "condition_dim", 0))
+    if images.ndim != 4 or images.shape[1] != m or m < 2:
+        raise ValueError(f"expected images (B, {m}, H, W) with the translator's {m} modalities (at least 2), "
+                         f"got {tuple(images.shape)}")
+    b = images.shape[0]
+    total = images.new_zeros(b, dtype=torch.float32)
+    for i in range(m):
+        targets = [j for j in range(m) if j != i]
+        src = images[:, i : i + 1].repeat(len(targets), 1, 1, 1)  # target-major: (len(targets)*B, 1, H, W)
+        tgt_idx = torch.tensor(targets, device=images.device).repeat_interleave(b)
+        out = translate(G_t, src, tgt_idx).float()
+        ref = images[:, targets].transpose(0, 1).reshape(len(targets) * b, 1, *images.shape[-2:]).float()
+        err = ((out - ref) ** 2).mean(dim=(1, 2, 3)).view(len(targets), b)
+        total = total + err.sum(0)
+    return total / (m * (m - 1))
+
+
+def pair_schedule(n_modalities: int, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Source and target modality per sample, ``(B,), (B,)`` with ``src != tgt``: seeded
+    permutations of all ``M(M-1)`` ordered pairs laid end to end across the batch."""
+    pairs = np.array([(i, j) for i in range(n_modalities) for j in range(n_modalities) if i != j], dtype=np.int64)
+    reps = -(-batch // len(pairs))
+    order = np.concatenate([rng.permutation(len(pairs)) for _ in range(reps)])[:batch]
+    return pairs[order, 0], pairs[order, 1]
+
+
+def psnr(mse: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of images in [0, 1] from their MSE (capped at 100 dB for a perfect match)."""
+    return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+# ---- the stage ----------------------------------------------------------------------------------
+class TranslatorStage(Stage):
+    name = "translator"
+    config_cls = TranslatorConfig
+    loss_names = ("cycle", "cross", "g_adv", "g_cls", "g_total", "d_real", "d_fake", "d_cls", "d_total")
+    progress_names = ("cycle", "cross", "g_total", "d_total")
+
+    @classmethod
+    def check_dataset(cls, cfg: TranslatorConfig, ds: Dataset) -> None:
+        mods = list(ds.modalities)
+        if len(mods) < 2:
+            raise ConfigError(f"dataset {ds.name!r} has only the modality {mods[0]!r}; the translator stage "
+                              f"needs at least 2 registered modalities")
+        if ds.spec.size % cfg.size_factor:
+            raise ConfigError(f"image size {ds.spec.size} of dataset {ds.name!r} is not divisible by "
+                              f"{cfg.size_factor} (2**depth = {2**cfg.depth}, 2**d_n_down = {2**cfg.d_n_down})")
+
+    def __init__(self, cfg: TranslatorConfig, ds: Dataset, dist, ws):
+        super().__init__(cfg, ds, dist, ws)
+        self.mods = list(ds.modalities)
+        self.n_mods = len(self.mods)
+        nets = build_networks(cfg, {"modalities": self.mods, "image_size": ds.spec.size})
+        self.G = wrap(nets["G_t"], dist)
+        self.D = wrap(nets["D_t"], dist)
+        self.opts = {"G_t": adam(self.G.parameters(), cfg), "D_t": adam(self.D.parameters(), cfg)}
+        self.sample_rows = fixed_rows(ds, 2, prefer_lesions=False, seed=cfg.seed)
+        val = ds.split_indices("val")
+        if len(val) == 0:
+            val = ds.split_indices("train")
+        if cfg.val_slices and len(val) > cfg.val_slices:
+            val = np.sort(np.random.default_rng(cfg.seed).choice(val, cfg.val_slices, replace=False))
+        self.val_rows = val
+
+    def modules(self):
+        return {"G_t": self.G, "D_t": self.D}
+
+    def optimizers(self):
+        return self.opts
+
+    def _d_no_sync(self):
+        return self.D.no_sync() if self.dist.distributed else contextlib.nullcontext()
+
+    def generator_losses(self, images: torch.Tensor, src: torch.Tensor, tgt: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unweighted generator terms and the tensors the discriminator step needs.
+
+        ``images (B, M, H, W)``, ``src``/``tgt (B,)`` modality indices. Returns ``cycle, cross,
+        g_adv, g_cls`` (scalars) and ``real (B,1,H,W)`` = ``x_j``, ``fake (B,1,H,W)`` = ``G_t(x_i, j)``.
+        """
+        ar = torch.arange(images.shape[0], device=images.device)
+        x_src = images[ar, src].unsqueeze(1)
+        x_tgt = images[ar, tgt].unsqueeze(1)
+        fake = translate(self.G, x_src, tgt)
+        back = translate(self.G, fake, src)
+        with self._d_no_sync():
+            realness, logits = self.D(fake)
+        return {
+            "cycle": F.mse_loss(back.float(), x_src.float()),
+            "cross": F.mse_loss(fake.float(), x_tgt.float()),
+            "g_adv": lsgan_real(realness.float()),
+            "g_cls": class_mse(logits.float(), tgt, self.n_mods),
+            "real": x_tgt,
+            "fake": fake,
+        }
+
+    def train_step(self, step, batch, rng):
+        cfg = self.cfg
+        images = batch["image"]
+        s, t = pair_schedule(self.n_mods, images.shape[0], rng)
+        src = torch.from_numpy(s).to(images.device)
+        tgt = torch.from_numpy(t).to(images.device)
+
+        # generator G_t (D_t's gradients from this pass are local and cleared below)
+        opt_g, opt_d = self.opts["G_t"], self.opts["D_t"]
+        opt_g.zero_grad(set_to_none=True)
+        g = self.generator_losses(images, src, tgt)
+        g_total = (cfg.cycle_weight * g["cycle"] + cfg.cross_weight * g["cross"]
+                   + cfg.g_adv_weight * g["g_adv"] + cfg.g_cls_weight * g["g_cls"])
+        g_total.backward()
+        opt_g.step()
+
+        # discriminator D_t: real x_j and translated G_t(x_i, j) in one call, both of class j
+        opt_d.zero_grad(set_to_none=True)
+        b = images.shape[0]
+        realness, logits = self.D(torch.cat([g["real"], g["fake"].detach()], dim=0))
+        realness, logits = realness.float(), logits.float()
+        d_real = lsgan_real(realness[:b])
+        d_fake = lsgan_fake(realness[b:])
+        d_cls = class_mse(logits, torch.cat([tgt, tgt]), self.n_mods)
+        d_total = cfg.d_real_weight * d_real + cfg.d_fake_weight * d_fake + cfg.d_cls_weight * d_cls
+        d_total.backward()
+        opt_d.step()
+
+        return {
+            "cycle": g["cycle"].item(), "cross": g["cross"].item(), "g_adv": g["g_adv"].item(),
+            "g_cls": g["g_cls"].item(), "g_total": g_total.item(), "d_real": d_real.item(),
+            "d_fake": d_fake.item(), "d_cls": d_cls.item(), "d_total": d_total.item(),
+        }
+
+    @torch.no_grad()
+    def translate_all(self, images: torch.Tensor) -> torch.Tensor:
+        """Every translation of every slice: ``(B, M, H, W) -> (B, M_src, M_tgt, H, W)``; the
+        diagonal ``[:, i, i]`` holds the real image of modality ``i``."""
+        g = unwrap(self.G)
+        b, m = images.shape[:2]
+        out = images.new_zeros(b, m, m, *images.shape[-2:])
+        for i in range(m):
+            out[:, i, i] = images[:, i]
+            targets = [j for j in range(m) if j != i]
+            src = images[:, i : i + 1].repeat(len(targets), 1, 1, 1)
+            tgt = torch.tensor(targets, device=images.device).repeat_interleave(b)
+            y = translate(g, src, tgt).float().view(len(targets), b, *images.shape[-2:])
+            for k, j in enumerate(targets):
+                out[:, i, j] = y[k]
+        return out
+
+    @torch.no_grad()
+    def validate(self):
+        m = self.n_mods
+        sq = torch.zeros(m, m, dtype=torch.float64)
+        ps = torch.zeros(m, m, dtype=torch.float64)
+        n = 0
+        for start in range(0, len(self.val_rows), 16):
+            images = load_rows(self.ds, self.val_rows[start : start + 16], self.device)["image"]
+            out = self.translate_all(images).float()
+            per_image = ((out - images[:, None].float()) ** 2).mean(dim=(-2, -1))  # (B, src, tgt)
+            sq += per_image.sum(0).double().cpu()
+            ps += psnr(per_image).sum(0).double().cpu()
+            n += images.shape[0]
+        res: dict[str, float] = {}
+        mses, psnrs = [], []
+        for i, a in enumerate(self.mods):
+            for j, b in enumerate(self.mods):
+                if i == j:
+                    continue
+                mse, p = float(sq[i, j] / max(n, 1)), float(ps[i, j] / max(n, 1))
+                res[f"val_mse_{a}_to_{b}"] = mse
+                res[f"val_psnr_{a}_to_{b}"] = p
+                mses.append(mse)
+                psnrs.append(p)
+        res["val_mse"] = float(np.mean(mses))
+        res["val_psnr"] = float(np.mean(psnrs))
+        res["score"] = -res["val_mse"] if math.isfinite(res["val_mse"]) else -math.inf
+        return res
+
+    @torch.no_grad()
+    def sample_grid(self):
+        """For each of 2 fixed validation slices an ``M x M`` block: row = source modality,
+        column = target modality, diagonal = the real image; blocks stacked vertically."""
+        images = load_rows(self.ds, self.sample_rows, self.device)["image"]
+        out = self.translate_all(images)
+        tiles = [tile(out[k, i, j]) for k in range(out.shape[0]) for i in range(self.n_mods) for j in range(self.n_mods)]
+        return grid(tiles, columns=self.n_mods)
+
+
+STAGE = TranslatorStage
