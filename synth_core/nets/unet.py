@@ -18,6 +18,11 @@ class UNet(nn.Module):
     by a 1×1 convolution (thesis: the one-hot matrix joins after the encoder). Decoder: nearest
     up-sampling, 3×3 conv, concatenation with the skip, ConvBlock. ``dropout`` (pix2pix uses 0.5)
     applies to the three deepest decoder blocks. ``H`` and ``W`` must be divisible by ``2**depth``.
+
+    ``condition_at="decoder"`` also concatenates the condition planes to the input of every decoder
+    block. The skip connections let a U-Net copy its input past the bottleneck, and at CPU scale a
+    bottleneck-only condition was measurably ignored by the translator; feeding it at every level
+    keeps the output dependent on it (a deviation from the thesis code, which conditions once).
     """
 
     def __init__(
@@ -32,6 +37,7 @@ class UNet(nn.Module):
         condition_dim: int = 0,
         out_activation: str = "sigmoid",
         max_channels: int = 512,
+        condition_at: str = "bottleneck",
     ):
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -46,6 +52,8 @@ class UNet(nn.Module):
         if condition_dim < 0:
             raise ValueError(f"condition_dim must be >= 0, not {condition_dim}")
         check_choice("out_activation", out_activation, ("sigmoid", "tanh", "none"))
+        check_choice("condition_at", condition_at, ("bottleneck", "decoder"))
+        self.condition_at = condition_at
         self.in_channels, self.out_channels = in_channels, out_channels
         self.depth, self.condition_dim = depth, condition_dim
 
@@ -60,7 +68,8 @@ class UNet(nn.Module):
         for level, i in enumerate(reversed(range(depth))):
             self.up_conv.append(nn.Conv2d(widths[i + 1], widths[i], 3, padding=1))
             drop = dropout if level < 3 else 0.0
-            self.up_block.append(ConvBlock(2 * widths[i], widths[i], norm=norm, dropout=drop))
+            extra = condition_dim if condition_at == "decoder" else 0
+            self.up_block.append(ConvBlock(2 * widths[i] + extra, widths[i], norm=norm, dropout=drop))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.out_act = activation(out_activation)
 
@@ -85,5 +94,8 @@ class UNet(nn.Module):
             raise ValueError("this UNet has no condition input (condition_dim = 0)")
         for conv, block, skip in zip(self.up_conv, self.up_block, reversed(skips[:-1])):
             y = conv(F.interpolate(y, scale_factor=2.0, mode="nearest"))
-            y = block(torch.cat([y, skip], dim=1))
+            parts = [y, skip]
+            if self.condition_dim and self.condition_at == "decoder":
+                parts.append(condition[:, :, None, None].to(y.dtype).expand(-1, -1, *y.shape[-2:]))
+            y = block(torch.cat(parts, dim=1))
         return self.out_act(self.head(y))

@@ -20,6 +20,7 @@ UNET_CASES = [
     (dict(in_channels=1, out_channels=1, base_channels=4, depth=2), (2, 1, 16, 16), 0, (2, 1, 16, 16)),
     (dict(in_channels=3, out_channels=5, base_channels=4, depth=3, out_activation="none"), (1, 3, 32, 24), 0, (1, 5, 32, 24)),
     (dict(in_channels=2, out_channels=1, base_channels=4, depth=3, condition_dim=4), (3, 2, 32, 32), 4, (3, 1, 32, 32)),
+    (dict(in_channels=2, out_channels=1, base_channels=4, depth=3, condition_dim=3, condition_at="decoder"), (2, 2, 32, 32), 3, (2, 1, 32, 32)),
     (dict(in_channels=1, out_channels=1, base_channels=2, depth=6, norm="batch", dropout=0.5), (2, 1, 64, 64), 0, (2, 1, 64, 64)),
     (dict(in_channels=1, out_channels=1, base_channels=2, depth=5, norm="group"), (1, 1, 32, 32), 0, (1, 1, 32, 32)),
 ]

@@ -66,6 +66,8 @@ class TranslatorConfig(CommonConfig):
     base_channels: int = param(16, "G_t U-Net width of the first level (thesis: 64)")
     depth: int = param(3, "G_t U-Net down-sampling steps (thesis: 3, bottleneck at /8)")
     norm: str = param("instance", "normalisation of G_t and D_t: instance | batch | group | none")
+    condition_at: str = param("decoder", "where G_t sees the target one-hot: bottleneck (thesis) | decoder "
+                                         "(every decoder level; skips otherwise let G_t ignore it at small scale)")
     d_base_channels: int = param(0, "D_t width of the first stage (0 = same as base_channels)")
     d_n_down: int = param(4, "D_t down-sampling stages (thesis: 4, heads on /16 features)")
     cycle_weight: float = param(20.0, "weight of the cycle loss ||x_i - G_t(G_t(x_i, j), i)||^2 (eq. 19; thesis code 20)")
@@ -102,7 +104,7 @@ class TranslatorConfig(CommonConfig):
 # ---- networks -----------------------------------------------------------------------------------
 def build_translator(cfg: TranslatorConfig, n_modalities: int) -> UNet:
     return UNet(in_channels=1, out_channels=1, base_channels=cfg.base_channels, depth=cfg.depth, norm=cfg.norm,
-                condition_dim=n_modalities, out_activation="sigmoid")
+                condition_dim=n_modalities, out_activation="sigmoid", condition_at=cfg.condition_at)
 
 
 def build_discriminator(cfg: TranslatorConfig, n_modalities: int) -> VGGDiscriminator:
