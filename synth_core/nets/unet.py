@@ -6,7 +6,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synth_core.nets.blocks import ConvBlock, activation, check_choice, check_positive
+from synth_core.nets.blocks import ConvBlock, activation, check_choice, check_positive, norm_layer
+
+
+class FiLMConvBlock(nn.Module):
+    """Two 3×3 conv + norm + ReLU layers whose normalised features are modulated by the condition:
+    ``h = norm(conv(x)) * (1 + gamma(c)) + beta(c)`` (FiLM, Perez et al. 2018).
+
+    A condition concatenated as constant planes only shifts a conv's output by a per-channel
+    constant, which instance normalisation then removes; modulating *after* the norm cannot be
+    removed. gamma and beta start at zero, so the block starts as a plain ConvBlock.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, condition_dim: int, norm: str, dropout: float = 0.0):
+        super().__init__()
+        bias = norm == "none"
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)
+        self.norm1 = norm_layer(norm, out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=bias)
+        self.norm2 = norm_layer(norm, out_channels)
+        self.film = nn.Linear(condition_dim, 4 * out_channels)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        self.drop = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        g1, b1, g2, b2 = self.film(condition.to(x.dtype))[:, :, None, None].chunk(4, dim=1)
+        y = F.relu(self.norm1(self.conv1(x)) * (1 + g1) + b1)
+        y = F.relu(self.norm2(self.conv2(y)) * (1 + g2) + b2)
+        return self.drop(y)
 
 
 class UNet(nn.Module):
@@ -19,10 +47,12 @@ class UNet(nn.Module):
     up-sampling, 3×3 conv, concatenation with the skip, ConvBlock. ``dropout`` (pix2pix uses 0.5)
     applies to the three deepest decoder blocks. ``H`` and ``W`` must be divisible by ``2**depth``.
 
-    ``condition_at="decoder"`` also concatenates the condition planes to the input of every decoder
-    block. The skip connections let a U-Net copy its input past the bottleneck, and at CPU scale a
-    bottleneck-only condition was measurably ignored by the translator; feeding it at every level
-    keeps the output dependent on it (a deviation from the thesis code, which conditions once).
+    ``condition_at="decoder"`` instead modulates every decoder block with the condition (FiLM after
+    each normalisation, :class:`FiLMConvBlock`). With instance norm, planes concatenated at the
+    bottleneck only add per-channel constants that the next normalisation removes, and the skip
+    connections let the U-Net copy its input; a translator built that way was measured to ignore its
+    target modality. The bottleneck mode follows the thesis code (with a LeakyReLU after the 1×1
+    fusion, so the condition is not a pure constant shift).
     """
 
     def __init__(
@@ -61,15 +91,19 @@ class UNet(nn.Module):
         self.stem = ConvBlock(in_channels, widths[0], norm=norm)
         self.down = nn.ModuleList(ConvBlock(widths[i], widths[i + 1], norm=norm) for i in range(depth))
         self.fuse = (
-            nn.Conv2d(widths[-1] + condition_dim, widths[-1], 1) if condition_dim > 0 else nn.Identity()
+            nn.Sequential(nn.Conv2d(widths[-1] + condition_dim, widths[-1], 1), nn.LeakyReLU(0.2, inplace=True))
+            if condition_dim > 0 and condition_at == "bottleneck" else nn.Identity()
         )
         self.up_conv = nn.ModuleList()
         self.up_block = nn.ModuleList()
         for level, i in enumerate(reversed(range(depth))):
             self.up_conv.append(nn.Conv2d(widths[i + 1], widths[i], 3, padding=1))
             drop = dropout if level < 3 else 0.0
-            extra = condition_dim if condition_at == "decoder" else 0
-            self.up_block.append(ConvBlock(2 * widths[i] + extra, widths[i], norm=norm, dropout=drop))
+            if condition_dim and condition_at == "decoder":
+                self.up_block.append(FiLMConvBlock(2 * widths[i], widths[i], condition_dim=condition_dim,
+                                                   norm=norm, dropout=drop))
+            else:
+                self.up_block.append(ConvBlock(2 * widths[i], widths[i], norm=norm, dropout=drop))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.out_act = activation(out_activation)
 
@@ -88,14 +122,13 @@ class UNet(nn.Module):
             if condition is None or condition.shape != (x.shape[0], self.condition_dim):
                 got = None if condition is None else tuple(condition.shape)
                 raise ValueError(f"expected condition (B, {self.condition_dim}), got {got}")
-            planes = condition[:, :, None, None].to(y.dtype).expand(-1, -1, *y.shape[-2:])
-            y = self.fuse(torch.cat([y, planes], dim=1))
+            if self.condition_at == "bottleneck":
+                planes = condition[:, :, None, None].to(y.dtype).expand(-1, -1, *y.shape[-2:])
+                y = self.fuse(torch.cat([y, planes], dim=1))
         elif condition is not None:
             raise ValueError("this UNet has no condition input (condition_dim = 0)")
         for conv, block, skip in zip(self.up_conv, self.up_block, reversed(skips[:-1])):
             y = conv(F.interpolate(y, scale_factor=2.0, mode="nearest"))
-            parts = [y, skip]
-            if self.condition_dim and self.condition_at == "decoder":
-                parts.append(condition[:, :, None, None].to(y.dtype).expand(-1, -1, *y.shape[-2:]))
-            y = block(torch.cat(parts, dim=1))
+            y = torch.cat([y, skip], dim=1)
+            y = block(y, condition) if isinstance(block, FiLMConvBlock) else block(y)
         return self.out_act(self.head(y))
