@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+# One thread per process: tests are tiny, CI has 2 cores, and several tests start subprocesses
+# (torchrun, background runs) that would otherwise oversubscribe them (a 3 s test took 4 minutes).
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,8 +25,3 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ws.mkdir()
     monkeypatch.setenv("MEDSYNTH_WORKSPACE", str(ws))
     return ws
-
-
-@pytest.fixture(autouse=True)
-def _quiet_threads() -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "2")

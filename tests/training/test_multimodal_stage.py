@@ -1,0 +1,306 @@
+"""The multimodal stage: generator input helpers, both phases through the CLI, the ablation
+switches A-F, refusals before training, provenance, and two-process torchrun.
+
+Helper runs (structure, segmenter, translator) are trained once per module for 1-2 steps with
+tiny networks; the multimodal runs on top of them use 32 px and 4-channel networks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synth_core.dataset import Dataset, DatasetSpec, DatasetWriter
+from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input
+from synth_core.nets import UNet
+from synth_core.structure import fuse_noise
+from synth_core.workspace import Workspace
+from tests.conftest import ROOT
+from tests.training.conftest import make_tiny_dataset
+from training.checkpoint import file_sha256, load_checkpoint
+from training.cli import main
+from training.config import make_config
+from training.distributed import DistInfo
+from training.rundir import RunDir
+from training.stages.multimodal import MultimodalConfig, MultimodalStage
+
+COMMON = ["--no-progress", "--set", "threads=1", "--set", "sample_every=0", "--set", "batch_size=2"]
+STRUCTURE = ["--set", "mask_steps=1", "--set", "latent_dim=8", "--set", "base_channels=4", "--set", "n_down=2",
+             "--set", "d_channels=4", "--set", "d_n_down=2", "--set", "mask_channels=4", "--set", "mask_depth=2",
+             "--set", "dz_hidden=8", "--set", "max_channels=8"]
+SMALL = ["--set", "base_channels=4", "--set", "depth=2"]
+MM = [*COMMON, *SMALL, "--set", "d_n_down=2", "--set", "checkpoint_every=100", "--set", "val_slices=4"]
+
+
+def _cli(ws: Path, *args: str) -> int:
+    return main(["--workspace", str(ws), *args])
+
+
+def _helpers(ws: Path, dataset: str, translator: bool = True) -> None:
+    assert _cli(ws, "structure", "--dataset", dataset, "--steps", "1", "--run-name", f"st-{dataset}", *COMMON, *STRUCTURE) == 0
+    assert _cli(ws, "segmenter", "--dataset", dataset, "--steps", "1", "--run-name", f"sg-{dataset}", *COMMON, *SMALL) == 0
+    if translator:
+        assert _cli(ws, "translator", "--dataset", dataset, "--steps", "1", "--run-name", f"tr-{dataset}", *COMMON,
+                    *SMALL, "--set", "d_n_down=2") == 0
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    """A workspace with dataset 'tiny' (t1, t2) and one finished structure, segmenter and
+    translator run on it."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("mm") / "ws"
+    make_tiny_dataset(root)
+    _helpers(root, "tiny")
+    return root
+
+
+def _metrics(ws: Path, run: str) -> list[dict]:
+    return RunDir.open(Workspace.open(ws), run).read_metrics()
+
+
+def _stage(ws: Path, **values) -> MultimodalStage:
+    w = Workspace.open(ws)
+    cfg = make_config(MultimodalConfig, {"dataset": "tiny", "base_channels": 4, "depth": 2, "d_n_down": 2,
+                                         "threads": 1, **values})
+    return MultimodalStage(cfg, Dataset(w.existing("datasets", "tiny")), DistInfo(), w)
+
+
+# ---- pure helpers ----------------------------------------------------------------------------------
+def test_generator_input_known_answer():
+    fused = torch.full((2, 1, 4, 4), 0.55)
+    label = torch.zeros(2, 4, 4, dtype=torch.long)
+    label[0, 0, 0] = 1
+    label[0, 1, 1] = 2
+    label[1, 3, 3] = 2
+    x = generator_input(fused, label, 3)
+    assert x.shape == (2, 3, 4, 4) and x.dtype == torch.float32
+    assert torch.equal(x[:, 0], fused[:, 0])
+    ones = {(b, c, r, k) for b, c, r, k in torch.nonzero(x[:, 1:]).tolist()}
+    assert ones == {(0, 0, 0, 0), (0, 1, 1, 1), (1, 1, 3, 3)}  # channel 1 + c holds class c + 1
+    assert generator_input(fused, label * 0, 1).shape == (2, 1, 4, 4)  # no lesion classes: no extra channel
+    with pytest.raises(ValueError, match=r"label values must be in \[0, 2\)"):
+        generator_input(fused, label, 2)
+    with pytest.raises(ValueError, match="expected a label"):
+        generator_input(fused, label[:, :2], 3)
+
+
+def test_generate_modalities_runs_every_condition_in_one_call():
+    torch.manual_seed(0)
+    G = UNet(in_channels=3, out_channels=1, base_channels=4, depth=2, condition_dim=3).eval()
+    inputs = torch.rand(2, 3, 16, 16)
+    calls = []
+    G.register_forward_hook(lambda m, a, out: calls.append(a[0].shape[0]))
+    with torch.no_grad():
+        out = generate_modalities(G, inputs, 3)
+    assert out.shape == (2, 3, 16, 16) and calls == [6]
+    for i in range(3):  # channel i is G under condition one_hot(i)
+        ref = G(inputs, torch.nn.functional.one_hot(torch.full((2,), i), 3).float())[:, 0]
+        assert torch.allclose(out[:, i], ref, atol=1e-6)
+    assert not torch.allclose(out[:, 0], out[:, 1]) and not torch.allclose(out[:, 1], out[:, 2])
+    single = UNet(in_channels=3, out_channels=1, base_channels=4, depth=2).eval()
+    with torch.no_grad():
+        assert generate_modalities(single, inputs, 1).shape == (2, 1, 16, 16)
+    with pytest.raises(ValueError, match="conditioned on 3 modalities, not 2"):
+        generate_modalities(G, inputs, 2)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), low=st.floats(0.0, 0.5), width=st.floats(0.0, 0.5))
+def test_fused_noise_falls_only_inside_the_mask_off_contours(seed, low, width):
+    rng = np.random.default_rng(seed)
+    s = torch.from_numpy(rng.random((2, 1, 8, 8)) < 0.3).float()
+    m = torch.from_numpy(rng.random((2, 1, 8, 8)) < 0.6).float()
+    high = low + width
+    out = fuse_noise_torch(s, m, low, high, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(out[s == 1], torch.ones_like(out[s == 1]))  # contours stay 1
+    outside = (m == 0) & (s == 0)
+    assert torch.equal(out[outside], torch.zeros_like(out[outside]))  # no noise outside the organ
+    inside = (m == 1) & (s == 0)
+    assert bool(((out[inside] >= low) & (out[inside] <= high)).all())
+    # the same formula as the numpy eq. (12)
+    ref = fuse_noise(s.numpy(), m.numpy(), np.random.default_rng(seed), low, high)
+    assert np.array_equal(ref == 0, out.numpy() == 0) and np.array_equal(ref == 1, out.numpy() == 1)
+
+
+# ---- the stage through the CLI ----------------------------------------------------------------------
+def test_pretrain_then_adversarial_with_provenance(ws):
+    assert _cli(ws, "multimodal", "--dataset", "tiny", "--steps", "2", "--run-name", "mm-full", *MM,
+                "--set", "pretrain_steps=2") == 0
+    rows = _metrics(ws, "mm-full")
+    assert [r["phase"] for r in rows] == ["pretrain", "pretrain", "adversarial", "adversarial"]
+    pre = {"pre_mse", "pre_masked", "pre_total"}
+    adv = {"g_adv", "g_cls", "les", "reg", "g_total", "d_real", "d_fake", "d_cls", "d_total", "placed"}
+    assert pre <= set(rows[0]) and not adv & set(rows[0])
+    assert adv <= set(rows[2]) and not pre & set(rows[2]) and "reg_cross" not in rows[2]  # M = 2: no cross term
+    run = RunDir.open(Workspace.open(ws), "mm-full")
+    assert [p.name for p in run.sample_files()] == ["step-0000004.png"]
+    val = json.loads((run.path / "validation.jsonl").read_text().splitlines()[-1])
+    assert {"les_dice", "reg_err", "pre_mse", "score"} <= set(val) and val["score"] == val["les_dice"]
+    ck = load_checkpoint(run.checkpoint_path("last"))
+    assert set(ck["models"]) == {"G", "D"}
+    helpers = ck["meta"]["helpers"]
+    for stage, rid in (("structure", "st-tiny"), ("segmenter", "sg-tiny"), ("translator", "tr-tiny")):
+        assert helpers[stage]["run_id"] == rid
+        assert helpers[stage]["sha256"] == file_sha256(ws / "runs" / rid / "checkpoints" / "last.pt")
+    assert ck["meta"]["switches"] == dict.fromkeys(
+        ("use_structure", "mask_filter", "noise_fusion", "registration", "lesion_guidance"), True)
+    from training.pretrained import load_run
+
+    G = load_run(Workspace.open(ws), "mm-full", names=["G"]).nets["G"]
+    assert G.in_channels == 3 and G.condition_dim == 2 and G.condition_at == "decoder"  # s' + 2 lesion classes; 2 modalities
+
+
+@pytest.mark.parametrize("row", ["A", "B", "C", "D", "E", "F"])
+def test_every_ablation_row_trains_and_shows_its_switch(ws, row):
+    assert _cli(ws, "multimodal", "--dataset", "tiny", "--steps", "2", "--run-name", f"mm-{row}", *MM,
+                "--set", "pretrain_steps=0", "--set", f"ablation={row}") == 0
+    rows = _metrics(ws, f"mm-{row}")
+    assert len(rows) == 2 and all(r["phase"] == "adversarial" for r in rows)
+    keys = set(rows[-1])
+    ck = load_checkpoint(RunDir.open(Workspace.open(ws), f"mm-{row}").checkpoint_path("last"))
+    switches = ck["meta"]["switches"]
+    off = {"A": "use_structure", "B": "mask_filter", "C": "noise_fusion", "D": "registration", "E": "lesion_guidance"}
+    assert [k for k, v in switches.items() if not v] == ([off[row]] if row in off else [])
+    assert ("reg" in keys) == (row != "D") and ("les" in keys) == (row != "E")
+    assert ("translator" in ck["meta"]["helpers"]) == (row != "D")
+    assert ("segmenter" in ck["meta"]["helpers"]) == (row != "E")
+    if row == "B":  # unfiltered: a lesion fits somewhere in the frame for every map
+        assert all(r["placed"] == 1.0 for r in rows)
+
+
+def test_ablation_switches_change_the_generator_input(ws):
+    s = torch.zeros(1, 1, 32, 32)
+    s[..., 10, :] = 1
+    m = torch.zeros(1, 1, 32, 32)
+    m[..., 4:28, 4:28] = 1
+    lab = torch.zeros(1, 32, 32, dtype=torch.long)
+    full = _stage(ws).g_input(s, m, lab)[0, 0]
+    inside = (m[0, 0] == 1) & (s[0, 0] == 0)
+    outside = (m[0, 0] == 0) & (s[0, 0] == 0)
+    assert bool(((full[inside] >= 0.5) & (full[inside] < 0.6)).all()) and float(full[outside].abs().max()) == 0
+    assert torch.equal(full[s[0, 0] == 1], torch.ones(32))  # contours kept
+    assert torch.equal(_stage(ws, ablation="C").g_input(s, m, lab)[0, 0], s[0, 0])  # no noise fusion
+    noise = _stage(ws, ablation="A").g_input(s, m, lab)[0, 0]  # noise only: no structure, no mask
+    assert float(noise[m[0, 0] == 0].min()) < 0.5 and float(noise.max()) > 0.6 and not torch.equal(noise[10] == 1, s[0, 0, 10] == 1)
+
+
+def test_mask_filter_keeps_lesions_inside_the_mask_and_ablation_b_does_not(ws):
+    masks = np.zeros((8, 32, 32), np.uint8)
+    masks[:, :16, :16] = 1
+    filt = _stage(ws).place_labels(masks, np.random.default_rng(0))
+    free = _stage(ws, ablation="B").place_labels(masks, np.random.default_rng(0))
+    assert (filt > 0).any() and not (filt[masks == 0] > 0).any()
+    assert (free > 0).reshape(8, -1).any(1).all() and (free[masks == 0] > 0).any()
+    assert set(np.unique(filt)) <= {0, 1, 2}
+
+
+def test_registration_loss_covers_every_ordered_pair_in_one_translator_call(ws):
+    stage = _stage(ws)
+    G_t = stage.translator
+    calls = []
+    hook = G_t.register_forward_hook(lambda m, a, out: calls.append(a[0].shape[0]))
+    fake = torch.rand(3, 2, 32, 32)
+    with torch.no_grad():
+        reg, cross = stage._registration_losses(fake, np.random.default_rng(0))
+        one = torch.nn.functional.one_hot
+        t01 = G_t(fake[:, :1], one(torch.full((3,), 1), 2).float())  # t1 -> t2
+        t10 = G_t(fake[:, 1:], one(torch.full((3,), 0), 2).float())  # t2 -> t1
+        ref = ((t01[:, 0] - fake[:, 1]) ** 2).mean() + ((t10[:, 0] - fake[:, 0]) ** 2).mean()
+        assert calls[0] == 6 and cross is None  # both pairs batched; no cross term for M = 2
+        assert float(reg) == pytest.approx(float(ref), rel=1e-5)
+        sub = _stage(ws, reg_pairs=1)
+        sub_reg, _ = sub._registration_losses(fake, np.random.default_rng(0))  # one pair, scaled by 2
+        assert float(sub_reg) == pytest.approx(2 * float(((t01[:, 0] - fake[:, 1]) ** 2).mean()), rel=1e-5) or \
+            float(sub_reg) == pytest.approx(2 * float(((t10[:, 0] - fake[:, 0]) ** 2).mean()), rel=1e-5)
+    hook.remove()
+
+
+def test_resume_continues_exactly_with_the_same_helpers(ws):
+    from training.loop import Trainer
+
+    w = Workspace.open(ws)
+    cfg = make_config(MultimodalConfig, {"dataset": "tiny", "base_channels": 4, "depth": 2, "d_n_down": 2,
+                                         "batch_size": 2, "steps": 2, "pretrain_steps": 1, "checkpoint_every": 2,
+                                         "sample_every": 0, "threads": 1, "val_slices": 4})
+    Trainer(MultimodalStage, cfg, w, run_id="mm-ref", progress=False).run()
+    Trainer(MultimodalStage, cfg, w, run_id="mm-cut", progress=False, stop_after=2).run()
+    Trainer(MultimodalStage, cfg, w, resume="mm-cut", progress=False).run()
+    ref, cut = _metrics(ws, "mm-ref"), _metrics(ws, "mm-cut")
+    assert [r["step"] for r in cut] == [1, 2, 3]
+    for a, b in zip(ref, cut):
+        keys = {"pre_total", "g_total", "d_total", "les", "reg"} & set(a)
+        assert keys and keys <= set(b)
+        for k in keys:
+            assert a[k] == pytest.approx(b[k], rel=1e-5), (a["step"], k)
+
+
+# ---- refusals ---------------------------------------------------------------------------------------
+def test_refuses_when_the_translator_run_is_missing(ws, tmp_path, capsys):
+    other = tmp_path / "ws"
+    shutil.copytree(ws, other, ignore=lambda d, names: [n for n in names if n.startswith(("mm-", "tr-"))])
+    capsys.readouterr()
+    assert _cli(other, "multimodal", "--dataset", "tiny", "--steps", "1", *MM) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "python -m training translator --dataset tiny" in err
+    assert "registration=false" in err
+    assert not [r for r in Workspace.open(other).list("runs") if r.startswith("multimodal")]  # nothing started
+    # without registration (ablation D) the translator is not needed
+    assert _cli(other, "multimodal", "--dataset", "tiny", "--steps", "1", "--run-name", "noreg", *MM,
+                "--set", "pretrain_steps=0", "--set", "registration=false") == 0
+
+
+def test_refuses_helpers_of_another_dataset_and_data_without_lesions(ws, capsys):
+    make_tiny_dataset(ws, name="tiny2", seed=1)
+    assert _cli(ws, "multimodal", "--dataset", "tiny2", "--steps", "1", *MM, "--set", "structure_run=st-tiny") == 2
+    assert "structure run 'st-tiny' was trained on dataset fingerprint" in capsys.readouterr().err
+    spec = DatasetSpec(name="nolesion", layout="png", kind="other", modalities=("grey",),
+                       label_names={0: "background", 1: "lesion"}, size=16)
+    with DatasetWriter(Workspace.open(ws).path("datasets", "nolesion"), spec) as w:
+        img = np.random.default_rng(0).random((2, 1, 16, 16)).astype(np.float32)
+        w.add_case("c0", img, np.ones((2, 16, 16)), np.zeros((2, 16, 16)), [0, 1], (1, 1, 1), "c0.png")
+    assert _cli(ws, "multimodal", "--dataset", "nolesion", "--steps", "1", *MM) == 2
+    assert "has no lesion labels in its training split; lesion guidance" in capsys.readouterr().err
+
+
+def test_single_modality_switches_registration_off(ws):
+    make_tiny_dataset(ws, name="mono", modalities=("t1",))
+    _helpers(ws, "mono", translator=False)
+    assert _cli(ws, "multimodal", "--dataset", "mono", "--steps", "1", "--run-name", "mm-mono", *MM,
+                "--set", "pretrain_steps=1") == 0
+    keys = set(_metrics(ws, "mm-mono")[-1])
+    assert {"g_adv", "les", "d_real"} <= keys and not {"reg", "g_cls", "d_cls"} & keys
+    ck = load_checkpoint(RunDir.open(Workspace.open(ws), "mm-mono").checkpoint_path("last"))
+    assert ck["meta"]["switches"]["registration"] is False and ck["config"]["registration"] is True
+    assert "translator" not in ck["meta"]["helpers"]
+
+
+# ---- torchrun ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(ws):
+    import os
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+    env = dict(os.environ, MEDSYNTH_WORKSPACE=str(ws), OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    res = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node=2", "-m", "training", "multimodal", "--dataset", "tiny",
+         "--steps", "2", "--run-name", "mm-ddp", *MM, "--set", "pretrain_steps=1", "--set", "checkpoint_every=2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = RunDir.open(Workspace.open(ws), "mm-ddp")
+    assert run.read_config()["world_size"] == 2
+    rows = run.read_metrics()
+    assert [r["step"] for r in rows] == [1, 2, 3] and rows[-1]["phase"] == "adversarial"
+    ck = load_checkpoint(run.checkpoint_path("last"))
+    assert ck["step"] == 3 and not any(k.startswith("module.") for k in ck["models"]["G"])
+    assert run.read_status()["state"] == "finished"
