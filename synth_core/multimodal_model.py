@@ -1,0 +1,116 @@
+"""Inference helpers of the multi-modal conditional generator ``G`` (METHOD.md §5, §6, §9).
+
+``G`` is a U-Net whose input is the fused structure map ``s'`` (eq. 12) stacked with the lesion
+label as one-hot channels (background dropped), conditioned on the one-hot modality index (thesis
+4.3; at the bottleneck or, with FiLM, in every decoder block: ``UNet(condition_at=...)``). The
+training stage (``training.stages.multimodal``), the synthesis layer and the pages build ``G``'s
+input and run it through these functions, so the three agree on:
+
+- channel order: ``[s', onehot(l)_1, ..., onehot(l)_{K-1}]`` — class ``k`` of the label lands in
+  channel ``k`` (``K`` = number of label classes including background; ``K = 1`` means no lesion
+  channels at all);
+- mask convention: 1 = inside the organ (``synth_core.structure``); noise fills the organ interior
+  where there is no contour;
+- modality order: the dataset's modality order; condition ``i`` is ``one_hot(i, M)``. With one
+  modality ``G`` has no condition input.
+
+All functions are pure torch (no Streamlit, no training imports), work on any device, and never
+switch a network's train/eval mode; callers run inference under ``torch.no_grad()``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "fuse_noise_torch",
+    "generate_modalities",
+    "generator_input",
+    "modality_conditions",
+    "noise_input",
+]
+
+
+def _check_range(low: float, high: float) -> None:
+    if not (0.0 <= low <= high <= 1.0):
+        raise ValueError(f"noise range must satisfy 0 <= low <= high <= 1, not ({low}, {high})")
+
+
+def fuse_noise_torch(structure: torch.Tensor, mask: torch.Tensor, low: float = 0.5, high: float = 0.6, *,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Eq. (12), the torch twin of :func:`synth_core.structure.fuse_noise`:
+    ``s' = s + z' * m * (1 - s)`` with ``z' ~ U(low, high)`` per pixel.
+
+    ``structure`` and ``mask`` are ``{0, 1}`` tensors of one shape (e.g. ``(B, 1, H, W)``), mask
+    1 = inside the organ. Contours stay 1, the outside stays 0, the interior gets values in
+    ``[low, high)``. ``generator`` (on the tensors' device) makes the noise reproducible; without
+    it torch's global generator is used.
+    """
+    _check_range(low, high)
+    if structure.shape != mask.shape:
+        raise ValueError(f"structure shape {tuple(structure.shape)} does not match mask shape {tuple(mask.shape)}")
+    s = structure.float()
+    z = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype) * (high - low) + low
+    return s + z * mask.to(s.dtype) * (1.0 - s)
+
+
+def noise_input(shape: tuple[int, ...] | torch.Size, device: torch.device | str = "cpu", *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """The structure channel of ablation A ("noise only"): ``U(0, 1)`` per pixel, float32."""
+    return torch.rand(tuple(shape), generator=generator, device=device)
+
+
+def generator_input(fused: torch.Tensor, label: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``G``'s input: ``fused (B, 1, H, W)`` + ``label (B, H, W)`` long in ``[0, n_classes)`` ->
+    ``(B, 1 + n_classes - 1, H, W)`` float: the fused map, then one channel per lesion class
+    ``1..K-1`` holding 1 where the label has that class (background is dropped)."""
+    if fused.ndim != 4 or fused.shape[1] != 1:
+        raise ValueError(f"expected a fused map (B, 1, H, W), got {tuple(fused.shape)}")
+    if label.shape != (fused.shape[0], *fused.shape[2:]):
+        raise ValueError(f"expected a label (B, H, W) = {(fused.shape[0], *fused.shape[2:])}, got {tuple(label.shape)}")
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be >= 1 (background counts), not {n_classes}")
+    dtype = fused.dtype if fused.is_floating_point() else torch.float32
+    if n_classes == 1:
+        return fused.to(dtype)
+    lab = label.long()
+    if label.numel() and (int(lab.min()) < 0 or int(lab.max()) >= n_classes):
+        raise ValueError(f"label values must be in [0, {n_classes}), got [{int(lab.min())}, {int(lab.max())}]")
+    onehot = F.one_hot(lab, n_classes).permute(0, 3, 1, 2)[:, 1:].to(dtype)
+    return torch.cat([fused.to(dtype), onehot], dim=1)
+
+
+def modality_conditions(n_modalities: int, batch: int, device: torch.device | str = "cpu",
+                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """One-hot conditions for a batch repeated modality-major: ``(M * B, M)``, rows
+    ``i * B .. (i + 1) * B - 1`` are ``one_hot(i)``."""
+    if n_modalities < 1 or batch < 0:
+        raise ValueError(f"need n_modalities >= 1 and batch >= 0, not {n_modalities}, {batch}")
+    idx = torch.arange(n_modalities, device=device).repeat_interleave(batch)
+    return F.one_hot(idx, n_modalities).to(dtype)
+
+
+def generate_modalities(G: nn.Module, inputs: torch.Tensor, n_modalities: int) -> torch.Tensor:
+    """Every modality of a batch in one call of ``G``: ``inputs (B, C, H, W)`` (from
+    :func:`generator_input`) -> ``(B, M, H, W)``, channel ``i`` generated with condition
+    ``one_hot(i)``. With ``M = 1`` ``G`` runs without a condition.
+
+    ``G`` may be wrapped (DistributedDataParallel); its condition size must equal ``M`` when
+    ``M > 1``. Gradients flow; wrap in ``torch.no_grad()`` for inference.
+    """
+    if inputs.ndim != 4:
+        raise ValueError(f"expected inputs (B, C, H, W), got {tuple(inputs.shape)}")
+    net = getattr(G, "module", G)
+    cond_dim = int(getattr(net, "condition_dim", 0))
+    b, _, h, w = inputs.shape
+    if n_modalities == 1:
+        if cond_dim:
+            raise ValueError(f"G is conditioned on {cond_dim} modalities; cannot generate a single unconditioned one")
+        return G(inputs)[:, :1].reshape(b, 1, h, w)
+    if cond_dim != n_modalities:
+        raise ValueError(f"G is conditioned on {cond_dim} modalities, not {n_modalities}")
+    cond = modality_conditions(n_modalities, b, inputs.device, inputs.dtype)
+    out = G(inputs.repeat(n_modalities, 1, 1, 1), cond)  # (M * B, 1, H, W), modality-major
+    return out[:, 0].reshape(n_modalities, b, h, w).transpose(0, 1)

@@ -1,0 +1,597 @@
+"""Stage ``multimodal``: the conditional multi-modal generator ``G`` and its discriminator ``D``
+(METHOD.md §5, §6, §8; thesis 4.3, 4.5, 4.6). The heart of the pipeline.
+
+``G`` is a U-Net whose input is the fused structure map ``s'`` (eq. 12) plus the lesion label as
+one-hot channels (:func:`synth_core.multimodal_model.generator_input`), conditioned on the one-hot
+modality index (``condition_at``, below); one call of ``G`` generates every modality of a batch
+(:func:`~synth_core.multimodal_model.generate_modalities`). ``D`` is a VGG11-like discriminator
+with a real/fake map and a modality-class head (no class head for one modality).
+
+Two phases, one run (``phase()``):
+
+* ``pretrain`` (``pretrain_steps``, eq. 18): inputs from real slices — the slice's own structure
+  map, organ mask and lesion label — and ``L_p = 5 ||x_g - x||^2 + 5 ||x_g*m - x*m||^2``
+  (``pre_mse``, ``pre_masked``, ``pre_total``). ``D`` does not train; ``G`` uses ``pretrain_lr``.
+* ``adversarial`` (``steps``, eqs. 13-17): structure maps are *generated*: ``z ~ N(0, I)`` ->
+  frozen ``G_s`` -> binarised ``s_g`` -> frozen ``G_m`` -> mask ``m_g``; a lesion label from the
+  bank of real lesions is placed into ``m_g`` (augmented, accepted only if it lies entirely inside
+  the organ, §8; a sample whose placement fails after ``lesion_tries`` tries gets an empty label);
+  noise fusion; ``G`` generates all ``M`` modalities. Then
+
+  - ``D`` (eq. 13): ``d_real`` ``||d(x_i) - 1||^2``, ``d_fake`` ``||d(x_g,i)||^2``, ``d_cls``
+    ``||c(.) - one_hot(i)||^2`` on real and generated images; real and generated go through ``D``
+    in one call; ``d_total = 5 d_real + 3 d_fake + 5 d_cls``.
+  - ``G``: ``g_adv`` ``||d(x_g,i) - 1||^2`` and ``g_cls`` ``||c(x_g,i) - one_hot(i)||^2`` (eq. 14);
+    ``les`` (eq. 15) the frozen segmenter of each modality on ``x_g,i`` against the requested
+    label, per-class weighted squared error of its softmax probabilities vs one-hot
+    (``les_class_weights``, thesis code ``[0.5, 5, 25, 25, 25]``); ``reg`` (eq. 16)
+    ``||x_g,i - G_t(x_g,j, one_hot(i))||^2`` over every ordered pair ``j != i`` (one batched call
+    of the frozen translator ``G_t``); ``reg_cross`` (thesis code, ``M >= 3``)
+    ``||G_t(x_g,j, i) - G_t(x_g,k, i)||^2`` between translations into the same target
+    (``reg_pairs`` > 0 translates a random subset of pairs per step instead, for CPU budgets);
+    ``g_total = 3 g_adv + 5 g_cls + 5 les + 20 reg + 5 reg_cross`` (eq. 17).
+
+  Each term is *summed* over modalities (pairs for ``reg``) as eqs. 13-16 write it and the thesis
+  code does; each summand is a mean over batch and pixels. ``placed`` (not a loss) is the fraction
+  of generated samples that received a lesion.
+
+Ablation switches (thesis Table 1; ``ablation`` = "A".."F" sets all five, one off, F = all on):
+A ``use_structure=false`` — the structure channel is noise ``U(0, 1)`` instead of ``s'``;
+B ``mask_filter=false`` — lesions are placed anywhere in the frame, ignoring the organ mask;
+C ``noise_fusion=false`` — ``s' = s``; D ``registration=false`` — no ``reg``, no translator run;
+E ``lesion_guidance=false`` — no ``les``, no segmenter runs. With a single modality the
+registration loss is switched off automatically (nothing to translate between).
+
+Helper runs (``structure_run``, ``segmenter_run``, ``translator_run``; "" = the newest finished
+run of that stage on the same dataset) are loaded frozen and must have been trained on the same
+dataset fingerprint; their run ids and checkpoint sha256s go into ``checkpoint_meta()['helpers']``
+(provenance for synthesis) and into the resumable state, so a resumed run keeps its helpers.
+
+Where ``G`` sees the modality (``condition_at``): the thesis joins the one-hot at the bottleneck
+as constant planes; with instance norm that only shifts channels by constants the next norm
+removes, and the skips let the U-Net ignore it. The default ``"decoder"`` modulates every decoder
+block instead (FiLM after each norm, :class:`synth_core.nets.unet.FiLMConvBlock`). Measured on the
+demo data (128 px, base 8, 150 pre-training steps of batch 2): validation MSE 0.017 and spread
+across modalities 0.19 with ``"decoder"``, against 0.029 and 0.07 with ``"bottleneck"``.
+
+DDP (torchrun): ``G`` is called once per step (all modalities batched) and ``D`` once for its own
+step (real and generated batched); ``D``'s use inside ``G``'s loss runs under ``D.no_sync()`` and
+those gradients are cleared before ``D``'s next step. Frozen helpers are not wrapped.
+
+Validation: ``G`` generates from the validation split's real structure maps, masks and labels with
+fixed noise: ``pre_mse`` vs the real images, ``les_dice`` (frozen segmenters' hard Dice against
+the requested labels, mean over modalities) and ``reg_err`` (mean translator error over ordered
+pairs) when those helpers are loaded; ``score = les_dice`` with segmenters, else ``-pre_mse``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synth_core.dataset import Dataset
+from synth_core.errors import ConfigError, NotFoundError
+from synth_core.lesions import AugmentRanges, LesionBank, augment_batch
+from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
+from synth_core.nets import UNet, VGGDiscriminator
+from synth_core.render import grid, overlay
+from synth_core.structure_model import generate_structures
+from training.checkpoint import unwrap
+from training.config import CommonConfig, param
+from training.data import load_rows
+from training.distributed import wrap
+from training.losses import class_mse, hard_dice, lsgan_fake, lsgan_real
+from training.pretrained import LoadedRun, load_run, resolve_run
+from training.stages.base import Stage
+from training.stages.common import adam, fixed_rows, tile
+from training.stages.translator import registration_error, translate
+
+log = logging.getLogger(__name__)
+
+SWITCHES = ("use_structure", "mask_filter", "noise_fusion", "registration", "lesion_guidance")
+#: thesis Table 1: which switch each ablation row turns off (F = the full model)
+ABLATIONS = {"A": "use_structure", "B": "mask_filter", "C": "noise_fusion", "D": "registration",
+             "E": "lesion_guidance", "F": None}
+
+
+@dataclass(frozen=True)
+class MultimodalConfig(CommonConfig):
+    steps: int = param(1000, "adversarial steps (eqs. 13-17), after the pre-training steps")
+    pretrain_steps: int = param(200, "self-supervised pre-training steps on real slices first (eq. 18; 0 = none)")
+    batch_size: int = param(4, "structure maps per step; G makes every modality of each (thesis: 1)")
+    lr: float = param(1e-4, "Adam learning rate of G and D in the adversarial phase (thesis code: 2e-5)")
+    pretrain_lr: float = param(5e-4, "learning rate of G in the pre-training phase (0 = the same as lr); a fast "
+                                     "pre-training and a gentle adversarial phase keep the structure on short CPU runs")
+    base_channels: int = param(32, "G U-Net width of the first level (thesis code: 64)")
+    depth: int = param(3, "G U-Net down-sampling steps (thesis code: 3, bottleneck at /8)")
+    norm: str = param("instance", "normalisation of G: instance | batch | group | none")
+    condition_at: str = param("decoder", "where G sees the modality one-hot: decoder (FiLM in every decoder block) | "
+                                         "bottleneck (thesis code); see the module docstring")
+    d_norm: str = param("instance", "normalisation of D: instance | batch | group | none")
+    d_base_channels: int = param(0, "D width of the first stage (0 = same as base_channels)")
+    d_n_down: int = param(4, "D down-sampling stages (thesis code: 4, heads on /16 features)")
+    g_adv_weight: float = param(3.0, "weight of G's adversarial term (eq. 14; thesis code 3)")
+    g_cls_weight: float = param(5.0, "weight of G's modality-class term (eq. 14; thesis code 5)")
+    reg_weight: float = param(20.0, "weight of the registration loss (eq. 16; thesis code 20)")
+    reg_cross_weight: float = param(5.0, "weight of the agreement of translations into one target (thesis code 5)")
+    reg_pairs: int = param(0, "ordered modality pairs translated per step for eq. 16 (0 = all M(M-1), as the "
+                              "thesis; fewer = a random subset each step, scaled up to estimate the full sum)")
+    les_weight: float = param(5.0, "weight of the lesion-guidance loss (eq. 15; thesis code 5)")
+    les_class_weights: tuple[float, ...] = param(
+        (0.5, 5.0, 25.0, 25.0, 25.0),
+        "per-class weights of the lesion-guidance error, background first (thesis code; the last one repeats "
+        "for more classes)")
+    pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
+    pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
+    d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
+    d_fake_weight: float = param(3.0, "weight of D's fake term (eq. 13; thesis code 3)")
+    d_cls_weight: float = param(5.0, "weight of D's modality-class term (eq. 13; thesis code 5)")
+    noise_low: float = param(0.5, "noise fusion z' ~ U(noise_low, noise_high) inside the organ (eq. 12)")
+    noise_high: float = param(0.6, "upper end of the noise fusion range (eq. 12)")
+    structure_threshold: float = param(0.5, "binarisation threshold of G_s's maps and G_m's masks")
+    lesion_fraction: float = param(1.0, "fraction of generated maps that get a lesion (thesis: every one)")
+    lesion_scale: tuple[float, ...] = param((0.7, 1.3), "lesion augmentation: linear zoom range (low, high)")
+    lesion_tries: int = param(50, "placement tries per generated map before it gets an empty label (thesis: 50)")
+    structure_run: str = param("", "structure run giving G_s and G_m ('' = newest finished one on this dataset)")
+    segmenter_run: str = param("", "segmenter run for lesion guidance ('' = newest finished one on this dataset)")
+    translator_run: str = param("", "translator run for the registration loss ('' = newest finished one on this "
+                                     "dataset)")
+    use_structure: bool = param(True, "feed the fused structure map (false = ablation A: noise only)")
+    mask_filter: bool = param(True, "place lesions only inside the generated organ mask (false = ablation B)")
+    noise_fusion: bool = param(True, "fuse noise into the structure map, eq. 12 (false = ablation C: s' = s)")
+    registration: bool = param(True, "registration loss with the frozen translator, eq. 16 (false = ablation D; "
+                                     "off automatically for one modality)")
+    lesion_guidance: bool = param(True, "lesion-guidance loss with frozen segmenters, eq. 15 (false = ablation E)")
+    ablation: str = param("", "thesis ablation row A-F: sets the five switches above (one off; F = all on); "
+                              "'' = use the switches as given")
+    val_slices: int = param(32, "validation slices scored at each checkpoint (0 = all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.ablation not in ("", *ABLATIONS):
+            raise ConfigError(f'ablation must be "" or one of {", ".join(ABLATIONS)}, not "{self.ablation}"')
+        if self.ablation:
+            off = ABLATIONS[self.ablation]
+            for name in SWITCHES:
+                object.__setattr__(self, name, name != off)
+        for name in ("base_channels", "depth", "d_n_down", "lesion_tries"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.d_n_down > 5:
+            raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
+        for name in ("d_base_channels", "pretrain_steps", "val_slices", "reg_pairs", "pretrain_lr"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if self.condition_at not in ("bottleneck", "decoder"):
+            raise ConfigError(f'condition_at must be "bottleneck" or "decoder", not "{self.condition_at}"')
+        for name in ("norm", "d_norm"):
+            if getattr(self, name) not in ("instance", "batch", "group", "none"):
+                raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')
+        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight",
+                     "pre_mse_weight", "pre_masked_weight", "d_real_weight", "d_fake_weight", "d_cls_weight"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if not self.les_class_weights or any(not w >= 0 for w in self.les_class_weights):
+            raise ConfigError(f"les_class_weights must be one or more numbers >= 0, not {self.les_class_weights}")
+        if not (0.0 <= self.noise_low <= self.noise_high <= 1.0):
+            raise ConfigError(f"noise range must satisfy 0 <= noise_low <= noise_high <= 1, "
+                              f"not ({self.noise_low}, {self.noise_high})")
+        if not (0.0 < self.structure_threshold < 1.0):
+            raise ConfigError(f"structure_threshold must be in (0, 1), not {self.structure_threshold}")
+        if not (0.0 <= self.lesion_fraction <= 1.0):
+            raise ConfigError(f"lesion_fraction must be in [0, 1], not {self.lesion_fraction}")
+        if len(self.lesion_scale) != 2 or not (0 < self.lesion_scale[0] <= self.lesion_scale[1]):
+            raise ConfigError(f"lesion_scale must be (low, high) with 0 < low <= high, not {self.lesion_scale}")
+
+    @property
+    def size_factor(self) -> int:
+        """Image sides must be divisible by this (U-Net pooling and D stages)."""
+        return max(2**self.depth, 2**self.d_n_down)
+
+
+# ---- networks -----------------------------------------------------------------------------------
+def build_generator(cfg: MultimodalConfig, n_modalities: int, n_classes: int) -> UNet:
+    return UNet(in_channels=1 + n_classes - 1, out_channels=1, base_channels=cfg.base_channels, depth=cfg.depth,
+                norm=cfg.norm, condition_dim=n_modalities if n_modalities > 1 else 0, out_activation="sigmoid",
+                condition_at=cfg.condition_at)
+
+
+def build_discriminator(cfg: MultimodalConfig, n_modalities: int) -> VGGDiscriminator:
+    return VGGDiscriminator(in_channels=1, base_channels=cfg.d_base_channels or cfg.base_channels,
+                            n_down=cfg.d_n_down, n_classes=n_modalities if n_modalities > 1 else 0, norm=cfg.d_norm)
+
+
+def build_networks(cfg: MultimodalConfig, meta: dict[str, Any]) -> dict[str, nn.Module]:
+    """Rebuild ``G`` and ``D`` from a checkpoint's config and meta (``modalities``, ``label_names``)."""
+    n_mod = len(meta["modalities"])
+    n_classes = max(int(k) for k in meta["label_names"]) + 1
+    return {"G": build_generator(cfg, n_mod, n_classes), "D": build_discriminator(cfg, n_mod)}
+
+
+def class_weights(weights: tuple[float, ...], n_classes: int) -> torch.Tensor:
+    """Per-class weights ``(K,)``: the first ``K`` of ``weights``, the last one repeated if short."""
+    w = list(weights[:n_classes]) + [weights[-1]] * max(0, n_classes - len(weights))
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def lesion_guidance_loss(probs: torch.Tensor, label: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Eq. (15) for one modality: ``sum_k w_k * mean((p_k - onehot(l)_k)^2)`` with segmenter
+    probabilities ``probs (B, K, H, W)``, ``label (B, H, W)`` long and ``weights (K,)``."""
+    onehot = F.one_hot(label, probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    per_class = ((probs - onehot) ** 2).mean(dim=(0, 2, 3))
+    return (weights.to(per_class) * per_class).sum()
+
+
+# ---- the stage ----------------------------------------------------------------------------------
+class MultimodalStage(Stage):
+    name = "multimodal"
+    config_cls = MultimodalConfig
+
+    @classmethod
+    def check_dataset(cls, cfg: MultimodalConfig, ds: Dataset) -> None:
+        size = ds.spec.size
+        if size % cfg.size_factor:
+            raise ConfigError(f"image size {size} is not divisible by {cfg.size_factor} (G depth {cfg.depth}, "
+                              f"D stages {cfg.d_n_down})")
+        if cfg.lesion_guidance:
+            train = ds.split_indices("train")
+            if len(ds.label_names) < 2 or not (ds.index["lesion_pixels"].to_numpy()[train] > 0).any():
+                raise ConfigError(f"dataset {ds.name!r} has no lesion labels in its training split; lesion guidance "
+                                  "(eq. 15) needs them (set lesion_guidance=false, ablation E, to train without)")
+
+    def __init__(self, cfg: MultimodalConfig, ds: Dataset, dist, ws):
+        super().__init__(cfg, ds, dist, ws)
+        self.mods = list(ds.modalities)
+        self.n_mod = len(self.mods)
+        self.n_classes = max(ds.label_names) + 1
+        self.use_reg = cfg.registration and self.n_mod > 1
+        if cfg.registration and self.n_mod == 1:
+            log.info("one modality: the registration loss (eq. 16) is off")
+        self.use_les = cfg.lesion_guidance
+
+        # frozen helpers (refused here, before any run folder exists, when missing or foreign)
+        self.helpers: dict[str, LoadedRun] = {}
+        self._sha256: dict[str, str] = {}
+        self._load_helpers({"structure": cfg.structure_run, "segmenter": cfg.segmenter_run,
+                            "translator": cfg.translator_run})
+
+        # lesion bank of the training split; a dataset without lesions gives empty labels
+        self.bank = LesionBank.from_dataset(ds, ("train",)) if self.n_classes > 1 else LesionBank([])
+        self.ranges = AugmentRanges(scale=tuple(cfg.lesion_scale), containment=1.0)
+        self.les_w = class_weights(cfg.les_class_weights, self.n_classes).to(self.device)
+
+        self.G = wrap(build_generator(cfg, self.n_mod, self.n_classes), dist)
+        self.D = wrap(build_discriminator(cfg, self.n_mod), dist)
+        self.opts = {"G": adam(self.G.parameters(), cfg), "D": adam(self.D.parameters(), cfg)}
+
+        adv = ["g_adv"] + (["g_cls"] if self.n_mod > 1 else [])
+        adv += (["les"] if self.use_les else []) + (["reg"] if self.use_reg else [])
+        n_pairs = self.n_mod * (self.n_mod - 1)
+        self.all_pairs = not cfg.reg_pairs or cfg.reg_pairs >= n_pairs
+        adv += ["reg_cross"] if self.use_reg and self.n_mod > 2 and self.all_pairs else []
+        adv += ["g_total", "d_real", "d_fake"] + (["d_cls"] if self.n_mod > 1 else []) + ["d_total", "placed"]
+        self.loss_names = ("pre_mse", "pre_masked", "pre_total", *adv)
+        self.progress_names = ("pre_total", "g_total", "d_total")
+
+        self.sample_rows = fixed_rows(ds, 2, seed=cfg.seed)
+        val = ds.split_indices("val")
+        if len(val) == 0:
+            val = ds.split_indices("train")
+        if cfg.val_slices and len(val) > cfg.val_slices:
+            val = np.sort(np.random.default_rng(cfg.seed).choice(val, cfg.val_slices, replace=False))
+        self.val_rows = val
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _needed(self) -> dict[str, tuple[list[str], str]]:
+        """stage -> (network names, what for) of the helper runs this configuration needs."""
+        need = {"structure": (["G_s", "G_m"], "generated structure maps and organ masks")}
+        if self.use_les:
+            need["segmenter"] = ([f"seg_{m}" for m in self.mods],
+                                 "lesion guidance (eq. 15; lesion_guidance=false skips it)")
+        if self.use_reg:
+            need["translator"] = (["G_t"], "the registration loss (eq. 16; registration=false skips it)")
+        return need
+
+    def _load_helpers(self, refs: dict[str, str]) -> None:
+        for stage, (names, purpose) in self._needed().items():
+            try:
+                rid = resolve_run(self.ws, stage, refs.get(stage, ""), self.cfg.dataset)
+            except NotFoundError as err:
+                raise NotFoundError(f"the multimodal stage needs a {stage} run for {purpose}: {err}") from None
+            self.helpers[stage] = self._load_helper(stage, rid, names)
+
+    def _load_helper(self, stage: str, run_id: str, names: list[str]) -> LoadedRun:
+        loaded = load_run(self.ws, run_id, names=names, device=self.device)
+        if loaded.fingerprint != self.ds.fingerprint:
+            raise ConfigError(f"{stage} run {run_id!r} was trained on dataset fingerprint {loaded.fingerprint[:12]}, "
+                              f"but {self.ds.name!r} has {self.ds.fingerprint[:12]}; retrain it on this dataset")
+        if stage == "translator" and int(getattr(loaded.nets["G_t"], "condition_dim", 0)) != self.n_mod:
+            raise ConfigError(f"translator run {run_id!r} translates between "
+                              f"{getattr(loaded.nets['G_t'], 'condition_dim', 0)} modalities, not {self.n_mod}")
+        self._sha256[stage] = loaded.sha256()  # of the checkpoint as loaded (provenance)
+        return loaded
+
+    @property
+    def segmenters(self) -> dict[str, nn.Module] | None:
+        run = self.helpers.get("segmenter")
+        return None if run is None else {m: run.nets[f"seg_{m}"] for m in self.mods}
+
+    @property
+    def translator(self) -> nn.Module | None:
+        run = self.helpers.get("translator")
+        return None if run is None else run.nets["G_t"]
+
+    # ---- the loop's view ------------------------------------------------------------------------
+    def total_steps(self) -> int:
+        return int(self.cfg.pretrain_steps) + int(self.cfg.steps)
+
+    def phase(self, step: int) -> str:
+        return "pretrain" if step < self.cfg.pretrain_steps else "adversarial"
+
+    def modules(self):
+        return {"G": self.G, "D": self.D}
+
+    def optimizers(self):
+        return self.opts
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        meta = super().checkpoint_meta()
+        meta.update({
+            "n_classes": self.n_classes,
+            "generator_input": {"channels": self.n_classes, "noise": [self.cfg.noise_low, self.cfg.noise_high],
+                                "structure_threshold": self.cfg.structure_threshold},
+            "switches": {**{k: bool(getattr(self.cfg, k)) for k in SWITCHES}, "registration": self.use_reg},
+            "ablation": self.cfg.ablation,
+            "lesion_bank": {"lesions": len(self.bank), "ranges": self.ranges.to_dict()},
+            "helpers": {stage: {"run_id": run.run_id, "step": run.step, "sha256": self._sha256[stage],
+                                "checkpoint": run.checkpoint.name, "fingerprint": run.fingerprint}
+                        for stage, run in self.helpers.items()},
+        })
+        return meta
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"helper_runs": {stage: run.run_id for stage, run in self.helpers.items()}}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """On resume, keep the helper runs the run started with (a newer one may exist by now)."""
+        for stage, rid in state.get("helper_runs", {}).items():
+            if stage in self.helpers and self.helpers[stage].run_id != rid:
+                self.helpers[stage] = self._load_helper(stage, rid, self._needed()[stage][0])
+
+    # ---- inputs ---------------------------------------------------------------------------------
+    def g_input(self, structure: torch.Tensor, mask: torch.Tensor, label: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """``G``'s input from ``structure``/``mask (B, 1, H, W)`` and ``label (B, H, W)`` under the
+        ablation switches (A: noise only; C: no noise fusion)."""
+        cfg = self.cfg
+        if not cfg.use_structure:
+            first = noise_input(structure.shape, structure.device, generator=generator)
+        elif cfg.noise_fusion:
+            first = fuse_noise_torch(structure, mask, cfg.noise_low, cfg.noise_high, generator=generator)
+        else:
+            first = structure.float()
+        return generator_input(first, label, self.n_classes)
+
+    def place_labels(self, masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One lesion label per mask ``(N, H, W)`` -> ``(N, H, W)`` uint8 (empty where placement
+        failed, where the bank is empty, or for the ``1 - lesion_fraction`` share of maps)."""
+        out = np.zeros(masks.shape, np.uint8)
+        if len(self.bank) == 0:
+            return out
+        for i in range(len(masks)):
+            if rng.random() >= self.cfg.lesion_fraction:
+                continue
+            target = masks[i] if self.cfg.mask_filter else np.ones_like(masks[i])
+            res = augment_batch(self.bank, target, 1, self.ranges, rng, max_tries=self.cfg.lesion_tries)
+            if res.n_accepted:
+                out[i] = res.labels[0]
+        return out
+
+    def generated_structures(self, n: int, rng: np.random.Generator, generator: torch.Generator | None = None
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``n`` generated ``(s_g, m_g)`` ``(n, 1, H, W)`` float and placed labels ``(n, H, W)`` long.
+
+        ``z ~ N(0, I)`` is drawn on the CPU from ``generator`` (a CPU generator) or torch's global
+        one, which the loop seeds per step; lesion placement draws from ``rng``."""
+        run = self.helpers["structure"]
+        G_s, G_m = run.nets["G_s"], run.nets["G_m"]
+        z = torch.randn(n, int(G_s.latent_dim), generator=generator)  # on the CPU; moved by generate_structures
+        maps, masks = generate_structures(G_s, G_m, z, self.cfg.structure_threshold)
+        labels = self.place_labels(masks, rng)
+        to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
+        return to(maps).float()[:, None], to(masks).float()[:, None], to(labels).long()
+
+    # ---- losses ---------------------------------------------------------------------------------
+    def _lesion_loss(self, fake: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        total = fake.new_zeros((), dtype=torch.float32)
+        for i, seg in enumerate(self.segmenters.values()):
+            probs = seg(fake[:, i : i + 1]).float().softmax(dim=1)
+            total = total + lesion_guidance_loss(probs, label, self.les_w)
+        return total
+
+    def _registration_losses(self, fake: torch.Tensor, rng: np.random.Generator
+                             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(eq. 16 summed over ordered pairs, agreement of translations into one target summed over
+        source pairs or None) for ``fake (B, M, H, W)``; one batched translator call.
+
+        With ``reg_pairs`` below ``M(M-1)`` a random subset of pairs (the same for the whole batch)
+        is translated and the sum scaled by ``M(M-1) / reg_pairs``; the agreement term needs every
+        pair and is then left out."""
+        b, m = fake.shape[:2]
+        pairs = [(j, i) for i in range(m) for j in range(m) if j != i]  # (source, target), target-major
+        scale = 1.0
+        if not self.all_pairs:
+            pick = np.sort(rng.choice(len(pairs), self.cfg.reg_pairs, replace=False))
+            scale = len(pairs) / len(pick)
+            pairs = [pairs[k] for k in pick]
+        src = torch.cat([fake[:, j : j + 1] for j, _ in pairs])
+        tgt = torch.tensor([i for _, i in pairs], device=fake.device).repeat_interleave(b)
+        out = translate(self.translator, src, tgt).float().view(len(pairs), b, *fake.shape[-2:])
+        ref = torch.stack([fake[:, i] for _, i in pairs]).float()
+        reg = ((out - ref) ** 2).mean(dim=(1, 2, 3)).sum() * scale
+        if not self.all_pairs or m < 3:
+            return reg, None
+        cross = fake.new_zeros((), dtype=torch.float32)
+        per_target = out.view(m, m - 1, b, *fake.shape[-2:])
+        for a in range(m - 1):
+            for c in range(a + 1, m - 1):
+                cross = cross + ((per_target[:, a] - per_target[:, c]) ** 2).mean(dim=(1, 2, 3)).sum()
+        return reg, cross
+
+    def _d_no_sync(self):
+        return self.D.no_sync() if self.dist.distributed else contextlib.nullcontext()
+
+    # ---- steps ----------------------------------------------------------------------------------
+    def train_step(self, step, batch, rng):
+        pretrain = step < self.cfg.pretrain_steps
+        lr = (self.cfg.pretrain_lr or self.cfg.lr) if pretrain else self.cfg.lr
+        for group in self.opts["G"].param_groups:
+            group["lr"] = lr
+        if pretrain:
+            return self._pretrain_step(batch)
+        return self._adversarial_step(batch, rng)
+
+    def _pretrain_step(self, batch):
+        cfg, opt = self.cfg, self.opts["G"]
+        x, m = batch["image"], batch["mask"]
+        opt.zero_grad(set_to_none=True)
+        fake = generate_modalities(self.G, self.g_input(batch["structure"], m, batch["label"]), self.n_mod).float()
+        pre_mse = F.mse_loss(fake, x) * self.n_mod
+        pre_masked = F.mse_loss(fake * m, x * m) * self.n_mod
+        total = cfg.pre_mse_weight * pre_mse + cfg.pre_masked_weight * pre_masked
+        total.backward()
+        opt.step()
+        return {"pre_mse": pre_mse.item(), "pre_masked": pre_masked.item(), "pre_total": total.item()}
+
+    def _adversarial_step(self, batch, rng):
+        cfg = self.cfg
+        x = batch["image"]
+        b, m_count = x.shape[:2]
+        with torch.no_grad():
+            s_g, m_g, lab = self.generated_structures(b, rng)
+        fake = generate_modalities(self.G, self.g_input(s_g, m_g, lab), m_count)  # (B, M, H, W)
+        real_flat = x.transpose(0, 1).reshape(m_count * b, 1, *x.shape[-2:])  # modality-major
+        fake_flat = fake.transpose(0, 1).reshape(m_count * b, 1, *x.shape[-2:])
+        cls = torch.arange(m_count, device=x.device).repeat_interleave(b)
+        n = m_count * b
+        out: dict[str, float] = {}
+
+        # D (eq. 13): real and generated in one call
+        opt_d = self.opts["D"]
+        opt_d.zero_grad(set_to_none=True)
+        d_map, d_logits = self.D(torch.cat([real_flat, fake_flat.detach().to(real_flat.dtype)]))
+        d_map = d_map.float()
+        d_real = lsgan_real(d_map[:n]) * m_count
+        d_fake = lsgan_fake(d_map[n:]) * m_count
+        d_total = cfg.d_real_weight * d_real + cfg.d_fake_weight * d_fake
+        if m_count > 1:
+            logits = d_logits.float()
+            d_cls = (class_mse(logits[:n], cls, m_count) + class_mse(logits[n:], cls, m_count)) * m_count
+            d_total = d_total + cfg.d_cls_weight * d_cls
+            out["d_cls"] = d_cls.item()
+        d_total.backward()
+        opt_d.step()
+
+        # G (eqs. 14-17)
+        opt_g = self.opts["G"]
+        opt_g.zero_grad(set_to_none=True)
+        with self._d_no_sync():
+            g_map, g_logits = self.D(fake_flat)
+        g_adv = lsgan_real(g_map.float()) * m_count
+        g_total = cfg.g_adv_weight * g_adv
+        out["g_adv"] = g_adv.item()
+        if m_count > 1:
+            g_cls = class_mse(g_logits.float(), cls, m_count) * m_count
+            g_total = g_total + cfg.g_cls_weight * g_cls
+            out["g_cls"] = g_cls.item()
+        if self.use_les:
+            les = self._lesion_loss(fake, lab)
+            g_total = g_total + cfg.les_weight * les
+            out["les"] = les.item()
+        if self.use_reg:
+            reg, cross = self._registration_losses(fake, rng)
+            g_total = g_total + cfg.reg_weight * reg
+            out["reg"] = reg.item()
+            if cross is not None:
+                g_total = g_total + cfg.reg_cross_weight * cross
+                out["reg_cross"] = cross.item()
+        g_total.backward()
+        opt_g.step()
+        out.update(g_total=g_total.item(), d_real=d_real.item(), d_fake=d_fake.item(), d_total=d_total.item(),
+                   placed=float((lab.view(b, -1) > 0).any(dim=1).float().mean()))
+        return out
+
+    # ---- validation and pictures ----------------------------------------------------------------
+    def _fixed_generator(self, offset: int) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(int(self.cfg.seed) * 1000 + offset)
+
+    @torch.no_grad()
+    def validate(self):
+        G = unwrap(self.G)
+        gen = self._fixed_generator(1)
+        sq, count = 0.0, 0
+        preds: dict[str, list[torch.Tensor]] = {m: [] for m in self.mods}
+        labels: list[torch.Tensor] = []
+        reg_sum = 0.0
+        for start in range(0, len(self.val_rows), 16):
+            b = load_rows(self.ds, self.val_rows[start : start + 16], self.device)
+            fake = generate_modalities(G, self.g_input(b["structure"], b["mask"], b["label"], gen), self.n_mod).float()
+            sq += float(((fake - b["image"]) ** 2).mean(dim=(1, 2, 3)).sum())
+            count += fake.shape[0]
+            labels.append(b["label"].cpu())
+            if self.segmenters is not None:
+                for i, (m, seg) in enumerate(self.segmenters.items()):
+                    preds[m].append(seg(fake[:, i : i + 1]).argmax(1).cpu())
+            if self.translator is not None:
+                reg_sum += float(registration_error(self.translator, fake).sum())
+        out = {"pre_mse": sq / max(count, 1)}
+        if self.translator is not None:
+            out["reg_err"] = reg_sum / max(count, 1)
+        if self.segmenters is not None and self.n_classes > 1:
+            lab = torch.cat(labels)
+            dice = [float(hard_dice(torch.cat(preds[m]), lab, self.n_classes).mean()) for m in self.mods]
+            out["les_dice"] = float(np.mean(dice))
+            out["score"] = out["les_dice"]
+        else:
+            out["score"] = -out["pre_mse"]
+        return out
+
+    @torch.no_grad()
+    def sample_grid(self):
+        """Rows 1-3: generated structure maps (fixed latents) -> [s' | label on s_g with the mask
+        outline | x_g per modality]; rows 4-5: real validation maps -> the same, then the real images."""
+        G = unwrap(self.G)
+        gen = self._fixed_generator(2)
+        cols = 2 + 2 * self.n_mod
+        latent_gen = torch.Generator().manual_seed(int(self.cfg.seed) * 1000 + 3)
+        s_g, m_g, lab = self.generated_structures(3, np.random.default_rng(self.cfg.seed), latent_gen)
+        inp = self.g_input(s_g, m_g, lab, gen)
+        fake = generate_modalities(G, inp, self.n_mod).float()
+        blank = np.zeros((*fake.shape[-2:], 3), np.uint8)
+        tiles: list[np.ndarray] = []
+        for k in range(fake.shape[0]):
+            tiles += [tile(inp[k, 0]), self._label_tile(s_g[k, 0], m_g[k, 0], lab[k])]
+            tiles += [tile(fake[k, i]) for i in range(self.n_mod)] + [blank] * self.n_mod
+        b = load_rows(self.ds, self.sample_rows, self.device)
+        inp = self.g_input(b["structure"], b["mask"], b["label"], gen)
+        fake = generate_modalities(G, inp, self.n_mod).float()
+        for k in range(fake.shape[0]):
+            tiles += [tile(inp[k, 0]), self._label_tile(b["structure"][k, 0], b["mask"][k, 0], b["label"][k])]
+            tiles += [tile(fake[k, i]) for i in range(self.n_mod)]
+            tiles += [tile(b["image"][k, i]) for i in range(self.n_mod)]
+        return grid(tiles, columns=cols)
+
+    @staticmethod
+    def _label_tile(structure: torch.Tensor, mask: torch.Tensor, label: torch.Tensor) -> np.ndarray:
+        s = structure.detach().float().cpu().numpy()
+        return overlay(0.6 * s, label.detach().cpu().numpy(), mask=mask.detach().cpu().numpy())
+
+
+STAGE = MultimodalStage
