@@ -23,6 +23,17 @@ def fixed_rows(ds: Dataset, n: int, *, split: str = "val", prefer_lesions: bool 
     return np.sort(rows[pick])
 
 
+def validation_rows(ds: Dataset, n: int, seed: int = 0) -> np.ndarray:
+    """Rows scored at each checkpoint: the validation split (train if it is empty), a seeded subset
+    of ``n`` when ``n`` > 0 and the split is larger."""
+    val = ds.split_indices("val")
+    if len(val) == 0:
+        val = ds.split_indices("train")
+    if n and len(val) > n:
+        val = np.sort(np.random.default_rng(seed).choice(val, n, replace=False))
+    return val
+
+
 def adam(params, cfg) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 

@@ -90,7 +90,7 @@ from training.distributed import wrap
 from training.losses import class_mse, hard_dice, lsgan_fake, lsgan_real
 from training.pretrained import LoadedRun, load_run, resolve_run
 from training.stages.base import Stage
-from training.stages.common import adam, fixed_rows, tile
+from training.stages.common import adam, fixed_rows, tile, validation_rows
 from training.stages.translator import registration_error, translate
 
 log = logging.getLogger(__name__)
@@ -281,12 +281,7 @@ class MultimodalStage(Stage):
         self.progress_names = ("pre_total", "g_total", "d_total")
 
         self.sample_rows = fixed_rows(ds, 2, seed=cfg.seed)
-        val = ds.split_indices("val")
-        if len(val) == 0:
-            val = ds.split_indices("train")
-        if cfg.val_slices and len(val) > cfg.val_slices:
-            val = np.sort(np.random.default_rng(cfg.seed).choice(val, cfg.val_slices, replace=False))
-        self.val_rows = val
+        self.val_rows = validation_rows(ds, cfg.val_slices, cfg.seed)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _needed(self) -> dict[str, tuple[list[str], str]]:

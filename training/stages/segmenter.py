@@ -19,7 +19,7 @@ from training.data import load_rows
 from training.distributed import wrap
 from training.losses import hard_dice, segmentation_loss
 from training.stages.base import Stage
-from training.stages.common import adam, fixed_rows, tile
+from training.stages.common import adam, fixed_rows, tile, validation_rows
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,7 @@ class SegmenterStage(Stage):
         self.nets = {f"seg_{m}": wrap(build_segmenter(cfg, self.n_classes), dist) for m in self.mods}
         self.opts = {k: adam(n.parameters(), cfg) for k, n in self.nets.items()}
         self.sample_rows = fixed_rows(ds, 4, seed=cfg.seed)
-        val = ds.split_indices("val")
-        if len(val) == 0:
-            val = ds.split_indices("train")
-        if cfg.val_slices and len(val) > cfg.val_slices:
-            val = np.sort(np.random.default_rng(cfg.seed).choice(val, cfg.val_slices, replace=False))
-        self.val_rows = val
+        self.val_rows = validation_rows(ds, cfg.val_slices, cfg.seed)
 
     def modules(self):
         return self.nets

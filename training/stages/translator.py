@@ -55,7 +55,7 @@ from training.data import load_rows
 from training.distributed import wrap
 from training.losses import class_mse, lsgan_fake, lsgan_real
 from training.stages.base import Stage
-from training.stages.common import adam, fixed_rows, tile
+from training.stages.common import adam, fixed_rows, tile, validation_rows
 
 
 @dataclass(frozen=True)
@@ -215,12 +215,7 @@ class TranslatorStage(Stage):
         self.D = wrap(nets["D_t"], dist)
         self.opts = {"G_t": adam(self.G.parameters(), cfg), "D_t": adam(self.D.parameters(), cfg)}
         self.sample_rows = fixed_rows(ds, 2, prefer_lesions=False, seed=cfg.seed)
-        val = ds.split_indices("val")
-        if len(val) == 0:
-            val = ds.split_indices("train")
-        if cfg.val_slices and len(val) > cfg.val_slices:
-            val = np.sort(np.random.default_rng(cfg.seed).choice(val, cfg.val_slices, replace=False))
-        self.val_rows = val
+        self.val_rows = validation_rows(ds, cfg.val_slices, cfg.seed)
 
     def modules(self):
         return {"G_t": self.G, "D_t": self.D}
