@@ -29,16 +29,19 @@ Choices where the paper is silent or does not fit:
   a single image (``check_dataset`` refuses that combination).
 - The paper's 1×1 bottleneck has 1024 channels (its Fig. 3); pix2pix caps at 512 (``ngf·8``).
   ``max_channels`` chooses; 512 keeps the generator at a sensible size.
+- At a 1×1 bottleneck the deepest encoder block's instance norms are identities (one pixel has no
+  statistics) and their parameters never get a gradient; they are frozen
+  (:func:`freeze_idle_bottleneck_norms`) so that DistributedDataParallel does not wait for them.
 - The paper's "moving-average decay 0.99" (its Table 1) is the smoothing of the displayed loss
   curves in the pix2pix-tensorflow code it builds on, not a weight average; the metrics log keeps
   raw values.
 - Training on healthy slices with pasted lesion shapes is NOT offered: the target would be the
   healthy slice, which teaches the generator to paint healthy tissue into the white region — the
-  opposite of what synthesis needs. Pasting belongs to synthesis (:func:`fill_lesions` on
+  opposite of what synthesis needs. Pasting belongs to synthesis (``synth_core.whitening.fill_lesions`` on
   healthy slices with augmented labels from :mod:`synth_core.lesions`).
 
 Validation (val-split lesion slices; train-split ones when the val split has none): PSNR and SSIM
-of the raw ``G(whitened)`` against the original over the whole image and within the lesion's
+of ``G(whitened)`` (raw, not composited) against the original over the whole image and within the lesion's
 bounding box (``lesion_box``, at least 11 px, SSIM's window), with :mod:`synth_core.metrics`
 (SSIM: 11-tap Gaussian window); ``val_l1_lesion`` is the mean absolute error over the lesion
 pixels alone, the part the generator has to invent. ``score`` = whole-image PSNR (the paper's
@@ -49,7 +52,6 @@ only noise — here the same input always gives the same fill).
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,12 +85,12 @@ class Pix2PixConfig(CommonConfig):
     beta1: float = param(0.5, "Adam beta1 (paper: 0.5)")
     modality: str = param("", "modality to whiten and fill (name; empty = the dataset's first)")
     base_channels: int = param(32, "U-Net G width of the first level (pix2pix: 64)")
-    depth: int = param(0, "U-Net G down-samplings; 0 = as deep as the size allows (1×1 bottleneck at a power-of-two size, as the paper)")
+    depth: int = param(0, "U-Net G down-samplings; 0 = as deep as the size allows (1×1, as the paper)")
     max_channels: int = param(512, "widest U-Net G level (pix2pix 512; the paper's figure shows 1024 at 1×1)")
     dropout: float = param(0.5, "dropout in the three deepest G decoder blocks (paper: 0.5)")
-    norm: str = param("instance", "normalisation of G and D: instance | batch | group | none (batch norm at batch 1 = instance norm)")
+    norm: str = param("instance", "G/D normalisation: instance | batch | group | none")
     d_channels: int = param(64, "PatchGAN D width of the first layer (pix2pix: 64)")
-    n_layers: int = param(3, "PatchGAN stride-2 layers: 3 → 70×70 receptive field (30×30 output at 256 px); 4 → 30×30 output at 512 px (paper)")
+    n_layers: int = param(3, "PatchGAN stride-2 layers: 3 → 30×30 output at 256 px, 4 → 30×30 at 512 (paper)")
     gan_mode: str = param("vanilla", "adversarial loss: vanilla (BCE with logits, pix2pix) | lsgan (least squares)")
     lambda_adv: float = param(1.0, "weight of the adversarial term in G's loss (paper: 1)")
     lambda_l1: float = param(100.0, "weight of the L1 term in G's loss (paper: 100)")
@@ -234,7 +236,10 @@ class Pix2PixStage(Stage):
         if len(val) == 0:
             val = self.train_rows
         pick = np.random.default_rng(cfg.seed)
-        self.sample_rows = np.sort(pick.choice(val, size=min(3, len(val)), replace=False))
+        size = ds.index["lesion_pixels"].to_numpy()[val]
+        big = val[size >= np.median(size)]  # show lesions large enough to see what G paints
+        big = big if len(big) >= 3 else val
+        self.sample_rows = np.sort(pick.choice(big, size=min(3, len(big)), replace=False))
         if cfg.val_slices and len(val) > cfg.val_slices:
             val = np.sort(pick.choice(val, cfg.val_slices, replace=False))
         self.val_rows = val
@@ -246,7 +251,8 @@ class Pix2PixStage(Stage):
         return {"G": self.opt_G, "D": self.opt_D}
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {**super().checkpoint_meta(), "modality": self.modality, "unet_depth": unet_depth(self.cfg, self.ds.spec.size)}
+        depth = unet_depth(self.cfg, self.ds.spec.size)
+        return {**super().checkpoint_meta(), "modality": self.modality, "unet_depth": depth}
 
     def _pairs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(whitened input, original) of this stage's modality, both ``(B,1,H,W)``."""
