@@ -41,6 +41,10 @@ def run_demo(ws: Workspace, *, dataset: str = "demo", preset: str = "cpu-demo", 
         run_id = _free_run_id(ws, f"{run_prefix}-{name}")
         t0 = time.time()
         run = Trainer(stage_cls, cfg, ws, run_id=run_id, progress=progress).run()
+        state = run.read_status().get("state")
+        if state != "finished":  # stopped by SIGTERM (or a failure the loop recorded): stop the demo too
+            print(f"demo: {name} run {run.run_id} is {state}; not training the remaining stages")
+            return 1
         done[name] = run.run_id
         print(f"demo: {name:<10} -> run {run.run_id} ({time.time() - t0:.0f} s)")
     print(f"demo: all stages trained in {time.time() - t_all:.0f} s")
