@@ -65,7 +65,8 @@ def _free_run_id(ws: Workspace, base: str) -> str:
 
 
 def slim_copy(run: RunDir, dest: Path) -> Path:
-    """Copy a run with weights only (no optimizer state) and at most three sample grids."""
+    """Copy a run with float16 weights only (no optimizer state), ``best.pt`` only where it differs
+    from ``last.pt``, and at most three sample grids."""
     import io
 
     import torch
@@ -81,15 +82,23 @@ def slim_copy(run: RunDir, dest: Path) -> Path:
         for p in {samples[0], samples[len(samples) // 2], samples[-1]} if samples else set():
             shutil.copy2(p, tmp / "samples" / p.name)
         (tmp / "checkpoints").mkdir()
+        steps = {}
         for which in ("last", "best"):
             src = run.checkpoint_path(which)
-            if src.exists():
-                ck = load_checkpoint(src)
-                ck["optimizers"] = {}
-                ck["meta"] = {**ck.get("meta", {}), "slim": True}
-                buf = io.BytesIO()
-                torch.save(ck, buf)
-                atomic_write_bytes(tmp / "checkpoints" / f"{which}.pt", buf.getvalue())
+            if not src.exists():
+                continue
+            ck = load_checkpoint(src)
+            if which == "best" and steps.get("last") == ck["step"]:
+                continue  # same weights as last.pt: readers fall back to last
+            steps[which] = ck["step"]
+            ck["optimizers"] = {}
+            # float16 weights halve the size; loading copies them into float32 parameters
+            ck["models"] = {k: {n: t.half() if t.is_floating_point() else t for n, t in sd.items()}
+                            for k, sd in ck["models"].items()}
+            ck["meta"] = {**ck.get("meta", {}), "slim": True}
+            buf = io.BytesIO()
+            torch.save(ck, buf)
+            atomic_write_bytes(tmp / "checkpoints" / f"{which}.pt", buf.getvalue())
     return dest
 
 

@@ -78,6 +78,8 @@ def load_run(ws: Workspace, run_id: str, *, which: str = "last", names: list[str
     """Rebuild a run's networks from its checkpoint (``which`` = last | best)."""
     run = RunDir.open(ws, run_id)
     path = run.checkpoint_path(which)
+    if which == "best" and not path.exists():
+        path = run.checkpoint_path("last")  # no better checkpoint was kept (or slim copies deduplicated it)
     ck = load_checkpoint(path)
     stage = ck["stage"]
     if stage not in STAGES:
