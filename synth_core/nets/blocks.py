@@ -10,11 +10,14 @@ ACTIVATIONS = ("sigmoid", "tanh", "none")
 
 
 class _InstanceNorm(nn.InstanceNorm2d):
-    """Instance norm that passes a 1×1 feature map through unchanged (statistics of one pixel
-    are undefined; the pix2pix bottleneck at full depth is 1×1)."""
+    """Instance norm that does not normalise a 1×1 feature map (statistics of one pixel are
+    undefined; the pix2pix bottleneck at full depth is 1×1) but still applies its affine scale and
+    shift, so its parameters take part in the loss (DistributedDataParallel requires that)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] * x.shape[-2] == 1:
+            if self.affine:
+                return x * self.weight[None, :, None, None] + self.bias[None, :, None, None]
             return x
         return super().forward(x)
 

@@ -177,3 +177,14 @@ def test_condition_is_learnable_in_a_few_steps():
         loss.backward()
         opt.step()
     assert loss.item() < 0.01
+
+
+def test_one_pixel_instance_norm_keeps_values_and_gets_gradients():
+    from synth_core.nets.blocks import norm_layer
+
+    norm = norm_layer("instance", 3)
+    x = torch.randn(2, 3, 1, 1, requires_grad=True)
+    y = norm(x)
+    assert torch.equal(y, x)  # identity at initialisation (weight 1, bias 0)
+    y.sum().backward()
+    assert norm.weight.grad is not None and norm.bias.grad is not None
