@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
 from collections.abc import Callable, Sequence
 
-from synth_core.errors import SynthCoreError
+from synth_core.cli_edge import run_at_edge
 from synth_core.workspace import Workspace
 
 Handler = Callable[[argparse.Namespace, Workspace], int]
@@ -83,20 +81,5 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, handlers = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        ws = Workspace.open(args.workspace)
-        return handlers[args.command](args, ws)
-    except SynthCoreError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing was left half-written", file=sys.stderr)
-        return 130
-    except Exception as err:  # a bug, not bad input: still one line unless --debug
-        if args.debug:
-            raise
-        print(f"error: unexpected {type(err).__name__}: {err} (rerun with --debug for details)", file=sys.stderr)
-        return 1
+    return run_at_edge(lambda: handlers[args.command](args, Workspace.open(args.workspace)), debug=args.debug,
+                       interrupted="interrupted; nothing was left half-written", catch_bugs=True)

@@ -7,12 +7,10 @@ User errors print one line ``error: ...`` and exit 2.
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from synth_core.errors import SynthCoreError
+from synth_core.cli_edge import run_at_edge
 from synth_core.workspace import Workspace
 from training.config import build_config, describe_fields, list_presets, make_config, parse_overrides
 from training.stages import STAGES, get_stage
@@ -79,32 +77,27 @@ def run_stage(name: str, args: argparse.Namespace, ws: Workspace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        ws = Workspace.open(args.workspace)
-        if args.command == "config":
-            cls = get_stage(args.stage).config_cls
-            cfg = build_config(cls, args.stage, args.preset, {})
-            for f in describe_fields(cls):
-                print(f"{f['name']:<24} {f['type']:<6} {getattr(cfg, f['name'])!s:<14} {f['help']}")
-            return 0
-        if args.command == "install-demo-runs":
-            from training.demo import install_demo_runs
+    return run_at_edge(lambda: _dispatch(args), debug=args.debug, interrupted="interrupted; resume with --resume RUN",
+                       catch_bugs=False)
 
-            copied = install_demo_runs(ws, Path(args.source))
-            print(f"installed demo runs: {', '.join(copied)}" if copied else "demo runs: nothing to install")
-            return 0
-        if args.command == "demo":
-            from training.demo import run_demo
 
-            return run_demo(ws, dataset=args.dataset, preset=args.preset, overrides=parse_overrides(args.overrides),
-                            progress=not args.no_progress, copy_to=args.copy_to)
-        return run_stage(args.command, args, ws)
-    except SynthCoreError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; resume with --resume RUN", file=sys.stderr)
-        return 130
+def _dispatch(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.workspace)
+    if args.command == "config":
+        cls = get_stage(args.stage).config_cls
+        cfg = build_config(cls, args.stage, args.preset, {})
+        for f in describe_fields(cls):
+            print(f"{f['name']:<24} {f['type']:<6} {getattr(cfg, f['name'])!s:<14} {f['help']}")
+        return 0
+    if args.command == "install-demo-runs":
+        from training.demo import install_demo_runs
+
+        copied = install_demo_runs(ws, Path(args.source))
+        print(f"installed demo runs: {', '.join(copied)}" if copied else "demo runs: nothing to install")
+        return 0
+    if args.command == "demo":
+        from training.demo import run_demo
+
+        return run_demo(ws, dataset=args.dataset, preset=args.preset, overrides=parse_overrides(args.overrides),
+                        progress=not args.no_progress, copy_to=args.copy_to)
+    return run_stage(args.command, args, ws)
