@@ -1,0 +1,232 @@
+"""A synthetic set on disk (``workspace/synthetic/SET``): the arrays plus a catalog table.
+
+Layout::
+
+    set.json          what the set is: dataset, modalities, label names, size, sample count,
+                      the runs and checkpoints that made it, the synthesis options, column notes
+    catalog.parquet   one row per sample: provenance + per-sample quality figures
+    images.npy        (N, M, H, W) float32 in [0, 1], modalities in the dataset's order
+    masks.npy         (N, H, W) uint8, 1 = inside the organ (G_m's mask)
+    labels.npy        (N, H, W) uint8 lesion classes (the placed label)
+    structure.npy     (N, H, W) uint8 {0, 1} structure map (G_s's map)
+
+Why Parquet for the catalog: it is typed and columnar (filters read a few columns of many rows),
+pandas, pyarrow and DuckDB read it with no server, and a writer appends row groups chunk by chunk
+so memory stays flat however many samples there are. The whole folder is written under a
+temporary name and renamed when complete (``synth_core.atomic.atomic_dir``), so a set is either
+all there or absent. The arrays are ``.npy`` files opened memory-mapped.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synth_core.atomic import atomic_dir
+from synth_core.errors import ConfigError, InputError, NotFoundError
+from synth_core.npyfile import NpyAppender
+from synth_core.records import Sample, SliceMeta
+from synth_core.synthesis.query import apply_filter
+
+FORMAT = "medsynth-synthetic-set/1"
+ARRAYS = ("images", "masks", "labels", "structure")
+REQUIRED_COLUMNS = ("sample_id", "index")
+
+
+def sample_id(index: int) -> str:
+    """The id of sample ``index`` of a set (stable, sortable, no patient information)."""
+    return f"syn-{int(index):06d}"
+
+
+class SetWriter:
+    """Stream samples into a new set folder; the set appears only when the ``with`` block ends.
+
+    ``meta`` must hold ``dataset``, ``fingerprint``, ``modalities``, ``label_names`` and ``size``;
+    ``n``, ``format`` and ``name`` are filled in. Rows given to :meth:`add` become catalog rows;
+    every chunk must carry the same columns (the first chunk fixes the schema).
+    """
+
+    def __init__(self, path: str | Path, meta: dict[str, Any], *, overwrite: bool = False):
+        self.path = Path(path)
+        for key in ("dataset", "fingerprint", "modalities", "label_names", "size"):
+            if key not in meta:
+                raise ConfigError(f"synthetic set metadata needs {key!r}")
+        self.meta = dict(meta)
+        self.overwrite = overwrite
+        self.n = 0
+        self._stack: ExitStack | None = None
+        self._schema: pa.Schema | None = None
+
+    def __enter__(self) -> "SetWriter":
+        stack = ExitStack()
+        self.tmp = stack.enter_context(atomic_dir(self.path, overwrite=self.overwrite))
+        size, m = int(self.meta["size"]), len(self.meta["modalities"])
+        self._arrays = {
+            "images": stack.enter_context(NpyAppender(self.tmp / "images.npy", np.float32, (m, size, size))),
+            "masks": stack.enter_context(NpyAppender(self.tmp / "masks.npy", np.uint8, (size, size))),
+            "labels": stack.enter_context(NpyAppender(self.tmp / "labels.npy", np.uint8, (size, size))),
+            "structure": stack.enter_context(NpyAppender(self.tmp / "structure.npy", np.uint8, (size, size))),
+        }
+        self._pq: pq.ParquetWriter | None = None
+        self._stack = stack
+        return self
+
+    def add(self, images: np.ndarray, masks: np.ndarray, labels: np.ndarray, structure: np.ndarray,
+            rows: list[dict[str, Any]]) -> None:
+        """Append ``B`` samples: ``images (B, M, H, W)`` in [0, 1], the others ``(B, H, W)``."""
+        b = len(rows)
+        for name, arr in (("images", images), ("masks", masks), ("labels", labels), ("structure", structure)):
+            if len(arr) != b:
+                raise ValueError(f"{name} has {len(arr)} samples but {b} catalog rows were given")
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "index", np.arange(self.n, self.n + b, dtype=np.int64))
+        frame.insert(0, "sample_id", [sample_id(i) for i in frame["index"]])
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._schema is None:
+            self._schema = table.schema
+            self._pq = pq.ParquetWriter(self.tmp / "catalog.parquet", self._schema)
+        else:
+            if table.schema.names != self._schema.names:
+                raise ValueError(f"catalog columns changed between chunks: {table.schema.names} != {self._schema.names}")
+            table = table.cast(self._schema)
+        self._pq.write_table(table)
+        self._arrays["images"].append(np.clip(images, 0.0, 1.0))
+        self._arrays["masks"].append(masks)
+        self._arrays["labels"].append(labels)
+        self._arrays["structure"].append(structure)
+        self.n += b
+
+    def __exit__(self, exc_type, exc, tb) -> bool | None:
+        assert self._stack is not None
+        if exc_type is not None:
+            if self._pq is not None:
+                self._pq.close()
+            return self._stack.__exit__(exc_type, exc, tb)  # removes the temporary folder
+        try:
+            self._finalise()
+        except BaseException as err:
+            self._stack.__exit__(type(err), err, err.__traceback__)
+            raise
+        return self._stack.__exit__(None, None, None)  # renames the folder into place
+
+    def _finalise(self) -> None:
+        if self.n == 0:
+            raise ConfigError(f"{self.path.name}: no samples were produced; the set was not created")
+        for a in self._arrays.values():
+            a.close()
+        self._pq.close()
+        meta = {"format": FORMAT, "name": self.path.name, **self.meta, "n": self.n}
+        (self.tmp / "set.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+
+class SyntheticSet:
+    """A set opened from disk; arrays are memory-mapped read-only, the catalog read on demand."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        meta_path = self.path / "set.json"
+        if not meta_path.is_file():
+            raise NotFoundError(f"{self.path}: not a synthetic set (no set.json)")
+        try:
+            self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        except ValueError as err:
+            raise InputError(meta_path, f"unreadable set description ({err})") from None
+        if self.meta.get("format") != FORMAT:
+            raise InputError(meta_path, f"unknown format {self.meta.get('format')!r} (expected {FORMAT})")
+        arrays = {}
+        for name in ARRAYS:
+            f = self.path / f"{name}.npy"
+            try:
+                arrays[name] = np.load(f, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise InputError(f, f"unreadable array ({err})") from None
+        self.images, self.masks, self.labels, self.structure = (arrays[k] for k in ARRAYS)
+        n = int(self.meta.get("n", -1))
+        if not all(len(a) == n for a in arrays.values()):
+            raise InputError(self.path, f"set.json says {n} samples but the arrays hold "
+                                        f"{[len(a) for a in arrays.values()]}")
+        if not (self.path / "catalog.parquet").is_file():
+            raise InputError(self.path / "catalog.parquet", "missing catalog")
+        self._catalog: pd.DataFrame | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def dataset(self) -> str:
+        return str(self.meta["dataset"])
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.meta["fingerprint"])
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.meta["modalities"])
+
+    @property
+    def label_names(self) -> dict[int, str]:
+        return {int(k): str(v) for k, v in self.meta["label_names"].items()}
+
+    @property
+    def size(self) -> int:
+        return int(self.meta["size"])
+
+    def __len__(self) -> int:
+        return int(self.meta["n"])
+
+    @property
+    def catalog(self) -> pd.DataFrame:
+        if self._catalog is None:
+            try:
+                cat = pd.read_parquet(self.path / "catalog.parquet")
+            except Exception as err:  # pyarrow raises several types for a damaged file
+                raise InputError(self.path / "catalog.parquet", f"unreadable catalog ({err})") from None
+            if len(cat) != len(self) or any(c not in cat.columns for c in REQUIRED_COLUMNS):
+                raise InputError(self.path / "catalog.parquet", f"catalog has {len(cat)} rows for {len(self)} samples "
+                                                                "or lacks sample_id/index")
+            self._catalog = cat
+        return self._catalog
+
+    def select(self, expr: str | None = None) -> pd.DataFrame:
+        """Catalog rows passing the filter ``expr`` (see :mod:`synth_core.synthesis.query`)."""
+        cat = self.catalog
+        return cat[apply_filter(cat, expr)]
+
+    def provenance(self, i: int) -> dict[str, Any]:
+        """Everything needed to regenerate sample ``i``: the set-level runs plus the row's seeds."""
+        row = self.catalog.iloc[int(i)].to_dict()
+        keys = [k for k in row if k in PROVENANCE_COLUMNS]
+        out = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k in keys}
+        out["runs"] = self.meta.get("runs", {})
+        return out
+
+    def sample(self, i: int) -> Sample:
+        i = int(i)
+        return Sample(
+            image=np.array(self.images[i]),
+            mask=np.array(self.masks[i]),
+            label=np.array(self.labels[i]),
+            structure=np.array(self.structure[i]),
+            meta=SliceMeta(case_id=sample_id(i), slice_index=0, source="synthetic", split="train",
+                           provenance=self.provenance(i)),
+        )
+
+
+PROVENANCE_COLUMNS = ("sample_id", "index", "seed", "latent_index", "noise_seed", "batch_start", "batch_size",
+                      "lesion_source", "lesion_id", "lesion_params")
+
+
+def open_set(workspace_root: str | Path, name: str) -> SyntheticSet:
+    from synth_core.workspace import Workspace
+
+    ws = Workspace.open(workspace_root, create=False)
+    return SyntheticSet(ws.existing("synthetic", name))
