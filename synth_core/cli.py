@@ -1,4 +1,4 @@
-"""``python -m synth_core``: ingest, demo data, dataset info (and, later, synthesis and export).
+"""``python -m synth_core``: ingest, demo data, dataset info, synthesis, regeneration (and more below).
 
 Every command resolves the workspace from ``--workspace`` / ``$MEDSYNTH_WORKSPACE``. User errors
 (:class:`~synth_core.errors.SynthCoreError`) print one line ``error: ...`` and exit with 2; no
@@ -75,6 +75,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     p = sub.add_parser("list", help="list what the workspace holds")
     handlers["list"] = _cmd_list
+
+    from synth_core.synthesis.command import (add_regenerate_arguments, add_synthesize_arguments,
+                                              run_regenerate_command, run_synthesize_command)
+
+    p = sub.add_parser("synthesize", help="make a synthetic set with a trained multimodal run")
+    add_synthesize_arguments(p)
+    handlers["synthesize"] = run_synthesize_command
+
+    p = sub.add_parser("regenerate", help="recreate one sample of a set from its record and compare")
+    add_regenerate_arguments(p)
+    handlers["regenerate"] = run_regenerate_command
     return parser, handlers
 
 

@@ -222,7 +222,7 @@ class SyntheticSet:
 
 
 PROVENANCE_COLUMNS = ("sample_id", "index", "seed", "latent_index", "noise_seed", "batch_start", "batch_size",
-                      "lesion_source", "lesion_id", "lesion_params")
+                      "lesion_source", "lesion_index", "lesion_params")
 
 
 def open_set(workspace_root: str | Path, name: str) -> SyntheticSet:

@@ -38,8 +38,8 @@ def make_fake_set(ws_root: Path, dataset: str = "tiny", name: str = "fake", n: i
                 ys, xs = np.nonzero(lab)
                 row = {"seed": seed, "latent_index": i, "noise_seed": seed * 1000003 + i, "batch_start": start,
                        "batch_size": len(rows_idx), "lesion_source": "bank",
-                       "lesion_id": f"L{i % 3}" if lab.any() else "",
-                       "lesion_params": json.dumps({"lesion_id": f"L{i % 3}"}) if lab.any() else "",
+                       "lesion_index": i % 3 if lab.any() else -1,
+                       "lesion_params": json.dumps({"scale": 1.0, "rotation_deg": 0.0}) if lab.any() else "",
                        "has_lesion": bool(lab.any()), "lesion_area": int(lab.sum()),
                        "lesion_cy": float(ys.mean()) if lab.any() else float("nan"),
                        "lesion_cx": float(xs.mean()) if lab.any() else float("nan"),

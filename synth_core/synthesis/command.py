@@ -1,0 +1,130 @@
+"""``python -m synth_core synthesize`` and ``regenerate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_core.errors import ConfigError, NotFoundError
+from synth_core.workspace import Workspace, validate_name
+
+
+def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", default="", help="multimodal run id (default: the newest finished one on --dataset)")
+    p.add_argument("--dataset", default="", help="dataset the run was trained on (used to find the newest run)")
+    p.add_argument("--n", type=int, required=True, help="number of samples")
+    p.add_argument("--seed", type=int, default=0, help="set seed; sample i depends only on (seed, i)")
+    p.add_argument("--name", required=True, help="name of the new set (workspace/synthetic/NAME)")
+    p.add_argument("--lesions", choices=("augmented", "bank", "none"), default="augmented",
+                   help="augmented: bank lesions scaled/rotated/flipped inside the generated organ; bank: real "
+                        "lesion shapes unchanged; none: no lesions")
+    p.add_argument("--label-set", default="", help="take the lesion bank and augmentation ranges from this saved "
+                                                   "label set (workspace/lesions/NAME) instead of the run's")
+    p.add_argument("--batch", type=int, default=16, help="samples per network call")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="multimodal checkpoint to use")
+    p.add_argument("--no-figures", action="store_true", help="skip the segmenter/translator figures (faster)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+
+
+def _lesion_source(ws: Workspace, models: Any, ds: Any, mode: str, label_set: str) -> Any:
+    from synth_core.lesions.augment import AugmentRanges
+    from synth_core.lesions.bank import LesionBank
+    from synth_core.lesions.labelset import LabelSet
+    from synth_core.synthesis.lesions import LesionSource
+
+    if label_set:
+        ls = LabelSet.load(ws.existing("lesions", label_set))
+        if ls.meta.get("fingerprint") != ds.fingerprint:
+            raise ConfigError(f"label set {label_set!r} was made on dataset {ls.meta.get('dataset')!r}, not {ds.name!r}")
+        bank, ranges = ls.bank, AugmentRanges.from_dict(ls.meta["ranges"])
+    else:
+        bank = LesionBank.from_dataset(ds, ("train",)) if ds.has_lesions else LesionBank([])
+        ranges = AugmentRanges.from_dict(models.lesion_ranges) if models.lesion_ranges else AugmentRanges()
+    return LesionSource(mode, bank, ranges, tries=models.settings.lesion_tries, mask_filter=models.settings.mask_filter)
+
+
+def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
+    from synth_core.dataset import Dataset
+    from synth_core.synthesis.figures import RealReference
+    from synth_core.synthesis.loading import load_models
+    from synth_core.synthesis.pipeline import synthesize
+
+    name = validate_name(args.name, "set name")
+    dest = ws.path("synthetic", name)
+    if dest.exists():
+        raise ConfigError(f"{dest}: already exists; choose another --name or delete it first")
+    if args.n < 1 or args.batch < 1:
+        raise ConfigError(f"--n and --batch must be >= 1, not {args.n} and {args.batch}")
+    run_id = args.run or _newest_run(ws, args.dataset)
+    models = load_models(ws, run_id, which=args.checkpoint, figures=not args.no_figures, device=args.device)
+    ds = _dataset_of(ws, models)
+    lesions = _lesion_source(ws, models, ds, args.lesions, args.label_set)
+    real = RealReference.from_dataset(ds, "train")
+    from tqdm import tqdm
+
+    with tqdm(total=args.n, desc=f"synthesize {name}", unit="sample", file=sys.stderr) as bar:
+        synthesize(models, lesions, dest, dataset=ds.name, fingerprint=ds.fingerprint, n=args.n, seed=args.seed,
+                   batch_size=args.batch, real=real, progress=bar.update,
+                   extra_meta={"label_set": args.label_set, "checkpoint": args.checkpoint})
+    from synth_core.synthesis.setstore import SyntheticSet
+
+    s = SyntheticSet(dest)
+    cat = s.catalog
+    print(f"wrote {len(s)} samples to {dest}")
+    print(f"  run {run_id} ({models.runs['multimodal']['checkpoint']}), lesions {args.lesions}: "
+          f"{int(cat['has_lesion'].sum())} with a lesion")
+    for col in [c for c in cat.columns if c.startswith(("dice_", "reg_err_"))] + ["nn_dist", "contour_outside"]:
+        vals = cat[col].to_numpy(float) if col in cat else np.zeros(0)
+        if np.isfinite(vals).any():
+            print(f"  {col:<18} mean {np.nanmean(vals):.4f}")
+    return 0
+
+
+def _newest_run(ws: Workspace, dataset: str) -> str:
+    from training.pretrained import resolve_run
+
+    return resolve_run(ws, "multimodal", "", dataset or None)
+
+
+def _dataset_of(ws: Workspace, models: Any) -> Any:
+    from synth_core.dataset import Dataset
+
+    fp = models.runs["multimodal"]["fingerprint"]
+    for name in ws.list("datasets"):
+        try:
+            ds = Dataset(ws.path("datasets", name))
+        except Exception:  # an unreadable dataset is not the one we look for
+            continue
+        if ds.fingerprint == fp:
+            return ds
+    raise NotFoundError(f"the dataset run {models.runs['multimodal']['run_id']!r} was trained on (fingerprint "
+                        f"{fp[:12]}) is not in {ws.datasets}")
+
+
+# ---- regenerate --------------------------------------------------------------------------------
+def add_regenerate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", required=True, help="synthetic set name")
+    p.add_argument("--sample", required=True, help="sample id (syn-000123) or index")
+    p.add_argument("--out", default="", help="also write the regenerated sample to this .npz file")
+    p.add_argument("--device", default="cpu")
+
+
+def run_regenerate_command(args: argparse.Namespace, ws: Workspace) -> int:
+    from synth_core.synthesis.regenerate import regenerate
+
+    res = regenerate(ws, args.set, args.sample, device=args.device)
+    if args.out:
+        from synth_core.atomic import atomic_write_bytes
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, images=res.images, mask=res.mask, label=res.label, structure=res.structure)
+        atomic_write_bytes(Path(args.out), buf.getvalue())
+    print(json.dumps({"set": args.set, "sample": res.sample_id, "identical": res.identical,
+                      "max_abs_diff": res.max_abs_diff}, indent=2))
+    return 0 if res.identical else 1

@@ -1,0 +1,71 @@
+"""Rebuild :class:`SynthesisModels` from run folders.
+
+This is the one place where ``synth_core`` reaches into ``training``: checkpoints and the network
+builders of each stage live there (``training.pretrained``). The import is deferred to the call,
+so the library's other modules import without it.
+
+A multimodal run records the structure, segmenter and translator runs it was trained with
+(``meta["helpers"]``); synthesis uses exactly those. The sha256 of every checkpoint actually
+loaded goes into the set's provenance; ``regenerate`` refuses when one has changed since.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from synth_core.errors import ConfigError
+from synth_core.synthesis.models import GenerationSettings, SynthesisModels
+from synth_core.workspace import Workspace
+
+
+def _record(run: Any) -> dict[str, Any]:
+    return {"run_id": run.run_id, "stage": run.stage, "checkpoint": run.checkpoint.name, "sha256": run.sha256(),
+            "step": run.step, "fingerprint": run.fingerprint}
+
+
+def settings_from_config(cfg: Any) -> GenerationSettings:
+    return GenerationSettings(noise_low=float(cfg.noise_low), noise_high=float(cfg.noise_high),
+                              structure_threshold=float(cfg.structure_threshold),
+                              use_structure=bool(cfg.use_structure), noise_fusion=bool(cfg.noise_fusion),
+                              mask_filter=bool(cfg.mask_filter), lesion_tries=int(cfg.lesion_tries))
+
+
+def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: bool = True,
+                device: torch.device | str = "cpu") -> SynthesisModels:
+    """The multimodal run ``run_id`` (its ``which`` checkpoint, falling back to last) with its
+    structure run and, when ``figures``, its segmenter and translator runs."""
+    from training.pretrained import load_run, resolve_run
+
+    if which not in ("best", "last"):
+        raise ConfigError(f"checkpoint must be best or last, not {which!r}")
+    try:
+        resolve_run(ws, "multimodal", run_id, None)
+    except ConfigError as err:
+        raise ConfigError(f"{err}; synthesis needs a multimodal run") from None
+    mm = load_run(ws, run_id, which=which, names=["G"], device=device)
+    helpers = mm.meta.get("helpers", {})
+    if "structure" not in helpers:
+        raise ConfigError(f"multimodal run {run_id!r} records no structure run; it cannot make new structure maps")
+    st = load_run(ws, helpers["structure"]["run_id"], which="last", names=["G_s", "G_m"], device=device)
+    if st.fingerprint != mm.fingerprint:
+        raise ConfigError(f"structure run {st.run_id!r} was trained on another dataset than multimodal run {run_id!r}")
+    runs = {"multimodal": _record(mm), "structure": _record(st)}
+    modalities = tuple(mm.meta["modalities"])
+    segmenters: dict[str, torch.nn.Module] = {}
+    translator = None
+    if figures and "segmenter" in helpers:
+        seg = load_run(ws, helpers["segmenter"]["run_id"], which="last", device=device,
+                       names=[f"seg_{m}" for m in modalities])
+        segmenters = {m: seg.nets[f"seg_{m}"] for m in modalities}
+        runs["segmenter"] = _record(seg)
+    if figures and "translator" in helpers and len(modalities) > 1:
+        tr = load_run(ws, helpers["translator"]["run_id"], which="last", names=["G_t"], device=device)
+        translator = tr.nets["G_t"]
+        runs["translator"] = _record(tr)
+    label_names = {int(k): str(v) for k, v in mm.meta["label_names"].items()}
+    return SynthesisModels(G_s=st.nets["G_s"], G_m=st.nets["G_m"], G=mm.nets["G"], modalities=modalities,
+                           label_names=label_names, size=int(mm.meta["image_size"]),
+                           settings=settings_from_config(mm.config), segmenters=segmenters, translator=translator,
+                           runs=runs, lesion_ranges=(mm.meta.get("lesion_bank") or {}).get("ranges"))
