@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ from synth_core.workspace import Workspace, validate_name
 
 
 def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", default="", help="multimodal run id (default: the newest finished one on --dataset)")
+    # long aliases: torchrun's own parser claims abbreviations such as --run and --n (use these under torchrun)
+    p.add_argument("--run", "--multimodal-run", dest="run", default="",
+                   help="multimodal run id (default: the newest finished one on --dataset)")
     p.add_argument("--dataset", default="", help="dataset the run was trained on (used to find the newest run)")
-    p.add_argument("--n", type=int, required=True, help="number of samples")
+    p.add_argument("--n", "--samples", dest="n", type=int, required=True, help="number of samples")
     p.add_argument("--seed", type=int, default=0, help="set seed; sample i depends only on (seed, i)")
     p.add_argument("--name", required=True, help="name of the new set (workspace/synthetic/NAME)")
     p.add_argument("--lesions", choices=("augmented", "bank", "none"), default="augmented",
@@ -61,16 +64,33 @@ def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
     if args.n < 1 or args.batch < 1:
         raise ConfigError(f"--n and --batch must be >= 1, not {args.n} and {args.batch}")
     run_id = args.run or _newest_run(ws, args.dataset)
-    models = load_models(ws, run_id, which=args.checkpoint, figures=not args.no_figures, device=args.device)
+    info = None
+    device = args.device
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: split the batches across ranks
+        from training.distributed import setup
+
+        info = setup("cuda" if args.device.startswith("cuda") else "cpu")
+        device = info.device
+    models = load_models(ws, run_id, which=args.checkpoint, figures=not args.no_figures, device=device)
     ds = _dataset_of(ws, models)
     lesions = _lesion_source(ws, models, ds, args.lesions, args.label_set)
     real = RealReference.from_dataset(ds, "train")
     from tqdm import tqdm
 
-    with tqdm(total=args.n, desc=f"synthesize {name}", unit="sample", file=sys.stderr) as bar:
-        synthesize(models, lesions, dest, dataset=ds.name, fingerprint=ds.fingerprint, n=args.n, seed=args.seed,
-                   batch_size=args.batch, real=real, progress=bar.update,
-                   extra_meta={"label_set": args.label_set, "checkpoint": args.checkpoint})
+    common = dict(dataset=ds.name, fingerprint=ds.fingerprint, n=args.n, seed=args.seed, batch_size=args.batch,
+                  real=real, extra_meta={"label_set": args.label_set, "checkpoint": args.checkpoint})
+    main = info is None or info.is_main
+    with tqdm(total=args.n, desc=f"synthesize {name}", unit="sample", file=sys.stderr, disable=not main) as bar:
+        if info is None:
+            synthesize(models, lesions, dest, progress=bar.update, **common)
+        else:
+            from synth_core.synthesis.distributed import synthesize_distributed
+
+            # rank 0's bar counts its own samples times the world size (an estimate of the whole)
+            synthesize_distributed(models, lesions, dest, info=info, progress=lambda k: bar.update(k * info.world),
+                                   **common)
+            if not main:
+                return 0
     from synth_core.synthesis.setstore import SyntheticSet
 
     s = SyntheticSet(dest)

@@ -90,3 +90,28 @@ def test_regenerate_unknown_sample_and_set(made, capsys):
     assert _cli(made, "regenerate", "--set", "a", "--sample", "syn-999999") == 2
     assert "has no sample 'syn-999999'" in capsys.readouterr().err
     assert _cli(made, "regenerate", "--set", "zzz", "--sample", "0") == 2
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_make_the_same_set(made):
+    """Ranks split the batches; the merged set equals the one-process set sample for sample."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+    env = dict(os.environ, MEDSYNTH_WORKSPACE=str(made), OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    res = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "synth_core", "synthesize",
+                          "--multimodal-run", "mm", "--samples", "7", "--batch", "3", "--name", "a-ddp", "--seed", "5"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    one, two = SyntheticSet(made / "synthetic" / "a"), SyntheticSet(made / "synthetic" / "a-ddp")
+    assert two.meta["options"]["world_size"] == 2
+    for name in ("images", "masks", "labels", "structure"):
+        assert np.array_equal(getattr(one, name), getattr(two, name)), name
+    cols = [c for c in one.catalog.columns]
+    assert one.catalog[cols].equals(two.catalog[cols])
+    assert not [p for p in (made / "synthetic").iterdir() if p.name.startswith(".tmp")]
