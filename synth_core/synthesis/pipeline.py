@@ -11,6 +11,7 @@ repeats it bit for bit (what ``regenerate`` does). Under ``torchrun`` rank ``r``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ class Batch:
     lesion_index: np.ndarray  # (B,) int64, -1 = no lesion
     lesion_params: list[str]  # JSON AugmentParams per sample ("" = no lesion)
     noise_seeds: np.ndarray  # (B,) int64
+    z: np.ndarray  # (B, latent_dim) float32 latents
 
 
 def latents(seed: int, indices: Sequence[int], latent_dim: int) -> torch.Tensor:
@@ -61,12 +63,19 @@ def latents(seed: int, indices: Sequence[int], latent_dim: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, indices: Sequence[int]) -> Batch:
-    """Generate samples ``indices`` of the set with ``seed`` (one network call per stage)."""
+def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, indices: Sequence[int],
+                   z: torch.Tensor | np.ndarray | None = None) -> Batch:
+    """Generate samples ``indices`` of the set with ``seed`` (one network call per stage).
+
+    ``z`` (``(B, latent_dim)``) overrides the seeded latents: samples picked on the Latent space
+    page (a traversal, an interpolation) keep their exact latent, recorded in the catalog."""
     idx = np.asarray(indices, dtype=np.int64)
     st = models.settings
     dev = next(models.G.parameters()).device
-    z = latents(seed, idx, models.latent_dim)
+    if z is None:
+        z = latents(seed, idx, models.latent_dim)
+    else:
+        z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(len(idx), models.latent_dim)
     maps, masks = generate_structures(models.G_s, models.G_m, z, st.structure_threshold, batch_size=max(1, len(idx)))
     b, (h, w) = len(idx), maps.shape[1:]
     labels = np.zeros((b, h, w), np.uint8)
@@ -90,7 +99,8 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     first = torch.cat(firsts).to(dev)
     inp = generator_input(first, torch.from_numpy(labels).long().to(dev), models.n_classes)
     images = generate_modalities(models.G, inp, len(models.modalities)).float().clamp(0, 1).cpu().numpy()
-    return Batch(idx, images.astype(np.float32), masks, labels, maps, lesion_index, params, noise_seeds)
+    return Batch(idx, images.astype(np.float32), masks, labels, maps, lesion_index, params, noise_seeds,
+                 z.numpy().astype(np.float32))
 
 
 def batch_indices(n: int, batch_size: int, rank: int = 0, world: int = 1) -> list[np.ndarray]:
@@ -103,11 +113,23 @@ def batch_indices(n: int, batch_size: int, rank: int = 0, world: int = 1) -> lis
     return [np.arange(s, min(s + batch_size, n)) for k, s in enumerate(starts) if k % world == rank]
 
 
-def catalog_rows(batch: Batch, seed: int, batch_size: int, mode: str, figures: list[dict[str, Any]]) -> list[dict]:
+def encode_latent(z: np.ndarray) -> str:
+    """A float32 latent as JSON that decodes back to the identical float32 values."""
+    return json.dumps([float(v) for v in np.asarray(z, np.float32)])
+
+
+def decode_latent(text: str) -> np.ndarray:
+    return np.asarray(json.loads(text), dtype=np.float32)
+
+
+def catalog_rows(batch: Batch, seed: int, batch_size: int, mode: str, figures: list[dict[str, Any]],
+                 latent_source: str = "seed") -> list[dict]:
+    """``latent_source``: "seed" (z from the (seed, index) stream) or "explicit" (z in ``latent``)."""
     rows = []
+    start = int(batch.indices[0])  # the samples of one batch were generated together
     for r, i in enumerate(batch.indices):
-        start = (int(i) // batch_size) * batch_size
-        rows.append({"seed": int(seed), "latent_index": int(i), "noise_seed": int(batch.noise_seeds[r]),
+        rows.append({"seed": int(seed), "latent_index": int(i), "latent_source": latent_source,
+                     "latent": encode_latent(batch.z[r]), "noise_seed": int(batch.noise_seeds[r]),
                      "batch_start": start, "batch_size": int(batch_size), "lesion_source": mode,
                      "lesion_index": int(batch.lesion_index[r]), "lesion_params": batch.lesion_params[r],
                      **figures[r]})

@@ -64,7 +64,13 @@ def regenerate(ws: Workspace, set_name: str, sample: str | int, *, device: str =
                            mask_filter=bool(opts["mask_filter"]))
     start, size = int(row["batch_start"]), int(row["batch_size"])
     idx = np.arange(start, min(start + size, len(s)))
-    batch = generate_batch(models, lesions, int(row["seed"]), idx)
+    z = None
+    if "latent_source" in row and row["latent_source"] == "explicit":  # chosen on the Latent space page
+        from synth_core.synthesis.pipeline import decode_latent
+
+        rows = s.catalog.iloc[idx]
+        z = np.stack([decode_latent(t) for t in rows["latent"]])
+    batch = generate_batch(models, lesions, int(row["seed"]), idx, z=z)
     r = i - start
     stored = (np.asarray(s.images[i]), np.asarray(s.masks[i]), np.asarray(s.labels[i]), np.asarray(s.structure[i]))
     fresh = (batch.images[r], batch.masks[r], batch.labels[r], batch.structure[r])

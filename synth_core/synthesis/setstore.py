@@ -221,7 +221,7 @@ class SyntheticSet:
         )
 
 
-PROVENANCE_COLUMNS = ("sample_id", "index", "seed", "latent_index", "noise_seed", "batch_start", "batch_size",
+PROVENANCE_COLUMNS = ("sample_id", "index", "seed", "latent_index", "latent_source", "latent", "noise_seed", "batch_start", "batch_size",
                       "lesion_source", "lesion_index", "lesion_params")
 
 

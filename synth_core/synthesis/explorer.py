@@ -1,0 +1,200 @@
+"""What the Latent space page computes: random structure maps, ordered traversals, interpolation
+between real maps, a 2-D projection of latents, the full sample of one latent, and saving chosen
+latents as a synthetic set. Everything returns numpy arrays or tables (the page never sees torch).
+
+An explorer holds one structure run (``E_s``, ``G_s``, ``G_m``) and, optionally, a multimodal run
+built on it (``G`` and the generation settings); it is cheap to call repeatedly (one batched
+network call per request), so a slider can re-render on every move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synth_core.errors import ConfigError
+from synth_core.structure_model import encode_structures, generate_structures, interpolate, latent_grid
+from synth_core.synthesis.lesions import LesionSource
+from synth_core.synthesis.models import SynthesisModels
+from synth_core.synthesis.pipeline import catalog_rows, generate_batch, latents, set_meta
+from synth_core.workspace import Workspace
+
+
+@dataclass
+class RenderedSample:
+    """One latent taken through the whole pipeline: each ``(H, W)`` in [0, 1] or {0, 1}."""
+
+    structure: np.ndarray
+    mask: np.ndarray
+    fused: np.ndarray
+    label: np.ndarray
+    images: np.ndarray  # (M, H, W)
+    modalities: tuple[str, ...]
+    lesion_placed: bool
+
+
+class LatentExplorer:
+    def __init__(self, E_s: torch.nn.Module, G_s: torch.nn.Module, G_m: torch.nn.Module, *, threshold: float = 0.5,
+                 models: SynthesisModels | None = None, structure_run: str = "", multimodal_run: str = ""):
+        self.E_s, self.G_s, self.G_m = E_s, G_s, G_m
+        self.threshold = threshold
+        self.models = models
+        self.structure_run, self.multimodal_run = structure_run, multimodal_run
+
+    # ---- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, ws: Workspace, structure_run: str, multimodal_run: str = "") -> "LatentExplorer":
+        from training.pretrained import load_run
+
+        st = load_run(ws, structure_run, names=["E_s", "G_s", "G_m"])
+        if st.stage != "structure":
+            raise ConfigError(f"run {structure_run!r} is a {st.stage!r} run, not a structure run")
+        models = None
+        if multimodal_run:
+            from synth_core.synthesis.loading import load_models
+
+            models = load_models(ws, multimodal_run, which="best", figures=True)
+            if models.runs["structure"]["run_id"] != structure_run:
+                raise ConfigError(f"multimodal run {multimodal_run!r} was trained with structure run "
+                                  f"{models.runs['structure']['run_id']!r}, not {structure_run!r}")
+        return cls(st.nets["E_s"], st.nets["G_s"], st.nets["G_m"], models=models, structure_run=structure_run,
+                   multimodal_run=multimodal_run,
+                   threshold=models.settings.structure_threshold if models else 0.5)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.G_s.latent_dim)
+
+    @property
+    def size(self) -> int:
+        return int(self.G_s.image_size)
+
+    # ---- structure maps ------------------------------------------------------------------------
+    def maps(self, z: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(maps, masks)`` ``(N, H, W)`` uint8 of latents ``z (N, latent_dim)``."""
+        return generate_structures(self.G_s, self.G_m, z, self.threshold)
+
+    def random_latents(self, seed: int, n: int) -> np.ndarray:
+        """The latents of samples ``0..n-1`` of a set with ``seed`` (the same stream ``synthesize`` uses)."""
+        return latents(int(seed), range(int(n)), self.latent_dim).numpy()
+
+    def traversal(self, dims: tuple[int, int], *, steps: int = 5, span: float = 2.0,
+                  center: np.ndarray | None = None) -> np.ndarray:
+        """Latents of an ordered ``steps x steps`` grid along two latent axes (thesis Fig. 15), row-major."""
+        if dims[0] == dims[1]:
+            raise ConfigError("choose two different latent directions")
+        for d in dims:
+            if not 0 <= d < self.latent_dim:
+                raise ConfigError(f"latent direction {d} outside 0..{self.latent_dim - 1}")
+        return latent_grid(self.latent_dim, steps, steps, directions=dims, span=span, center=center).numpy()
+
+    def encode(self, structure: np.ndarray) -> np.ndarray:
+        """Mean latents of real structure maps ``(N, H, W)``."""
+        s = np.asarray(structure)
+        if s.shape[-1] != self.size:
+            raise ConfigError(f"structure maps are {s.shape[-1]} px but the structure run works at {self.size} px")
+        return encode_structures(self.E_s, s.astype(np.float32))
+
+    def interpolation(self, a: np.ndarray, b: np.ndarray, steps: int = 7, mode: str = "slerp") -> np.ndarray:
+        """Latents from the encoding of real map ``a`` to that of ``b`` (both ``(H, W)``)."""
+        za, zb = self.encode(np.stack([a, b]))
+        return interpolate(za, zb, steps, mode=mode).numpy()
+
+    def projection(self, real_structure: np.ndarray, generated: np.ndarray, *, method: str = "pca",
+                   seed: int = 0) -> pd.DataFrame:
+        """2-D coordinates of real encodings and generated latents in one frame: columns x, y, kind
+        (real | generated), i (row within its kind). PCA is fitted on both together; UMAP when
+        ``method="umap"`` and the package is installed."""
+        real = self.encode(real_structure) if len(real_structure) else np.zeros((0, self.latent_dim), np.float32)
+        allz = np.concatenate([real, np.asarray(generated, np.float32)])
+        if len(allz) < 3:
+            raise ConfigError("a projection needs at least 3 latents")
+        if method == "umap":
+            try:
+                import umap  # type: ignore[import-not-found]
+            except ImportError:
+                raise ConfigError("UMAP is not installed (pip install umap-learn); use PCA") from None
+            xy = umap.UMAP(n_components=2, random_state=seed).fit_transform(allz)
+        elif method == "pca":
+            from sklearn.decomposition import PCA
+
+            xy = PCA(n_components=2, random_state=seed).fit_transform(allz)
+        else:
+            raise ConfigError(f"projection method must be pca or umap, not {method!r}")
+        kind = ["real"] * len(real) + ["generated"] * (len(allz) - len(real))
+        idx = list(range(len(real))) + list(range(len(allz) - len(real)))
+        return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "kind": kind, "i": idx})
+
+    # ---- whole samples -------------------------------------------------------------------------
+    def _need_models(self) -> SynthesisModels:
+        if self.models is None:
+            raise ConfigError("choose a multimodal run trained on this structure run to render images")
+        return self.models
+
+    def render(self, z: np.ndarray, lesions: LesionSource, *, seed: int = 0, index: int = 0) -> RenderedSample:
+        """Structure map, mask, fused input, lesion and every modality of one latent ``z``; the
+        lesion and the fusion noise come from the ``(seed, index)`` streams, as in a set."""
+        from synth_core.multimodal_model import fuse_noise_torch
+        from synth_core.synthesis.pipeline import STREAM_NOISE, stream_seed
+
+        models = self._need_models()
+        b = generate_batch(models, lesions, seed, [index], z=np.asarray(z, np.float32)[None])
+        st = models.settings
+        g = torch.Generator().manual_seed(stream_seed(seed, index, STREAM_NOISE))
+        s = torch.from_numpy(b.structure[:1]).float()[:, None]
+        m = torch.from_numpy(b.masks[:1]).float()[:, None]
+        fused = fuse_noise_torch(s, m, st.noise_low, st.noise_high, generator=g)[0, 0].numpy() if st.noise_fusion \
+            else b.structure[0].astype(np.float32)
+        return RenderedSample(b.structure[0], b.masks[0], fused, b.labels[0], b.images[0], models.modalities,
+                              bool(b.lesion_index[0] >= 0))
+
+    def save_set(self, ws: Workspace, name: str, z: np.ndarray, lesions: LesionSource, *, dataset: Any,
+                 seed: int = 0) -> Path:
+        """Chosen latents ``z (K, latent_dim)`` as a new synthetic set (catalog + figures-free rows),
+        or appended to the set ``name`` if it exists and was made with the same runs."""
+        from synth_core.lesions.augment import AugmentRanges
+        from synth_core.lesions.bank import LesionBank
+        from synth_core.synthesis.figures import RealReference, sample_figures
+        from synth_core.synthesis.setstore import SetWriter, SyntheticSet
+        from synth_core.workspace import validate_name
+
+        models = self._need_models()
+        validate_name(name, "set name")
+        z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
+        if not len(z):
+            raise ConfigError("select at least one sample to save")
+        dest = ws.path("synthetic", name)
+        old = SyntheticSet(dest) if dest.exists() else None
+        if old is not None and old.meta.get("runs", {}).get("multimodal", {}).get("sha256") != \
+                models.runs["multimodal"]["sha256"]:
+            raise ConfigError(f"set {name!r} was made with another multimodal checkpoint; choose a new name")
+        start = len(old) if old is not None else 0
+        meta = set_meta(models, lesions, dataset=dataset.name, fingerprint=dataset.fingerprint, n=start + len(z),
+                        seed=seed, batch_size=len(z), extra={"source": "latent space page"})
+        if old is not None:  # appended samples use the set's own bank and lesion settings
+            meta["options"] = old.meta["options"]
+            o = old.meta["options"]["lesions"]
+            lesions = LesionSource(o["mode"], LesionBank.load(old.path / "bank"), AugmentRanges.from_dict(o["ranges"]),
+                                   tries=int(o["tries"]), mask_filter=bool(o["mask_filter"]))
+        real = RealReference.from_dataset(dataset, "train")
+        with SetWriter(dest, meta, overwrite=old is not None) as w:
+            lesions.bank.save(w.tmp / "bank")
+            if old is not None:
+                for a in range(0, len(old), 256):
+                    sl = slice(a, min(a + 256, len(old)))
+                    rows = old.catalog.iloc[sl].drop(columns=["sample_id", "index"]).to_dict("records")
+                    w.add(old.images[sl], old.masks[sl], old.labels[sl], old.structure[sl], rows)
+            batch = generate_batch(models, lesions, seed, range(start, start + len(z)), z=z)
+            figs = sample_figures(batch.images, batch.masks, batch.labels, batch.structure, models.modalities,
+                                  segmenters=models.segmenters, translator=models.translator, real=real)
+            rows = catalog_rows(batch, seed, len(z), lesions.mode, figs, latent_source="explicit")
+            if old is not None:
+                ref = old.catalog.drop(columns=["sample_id", "index"]).columns
+                rows = [{c: r.get(c, np.nan) for c in ref} for r in rows]
+            w.add(batch.images, batch.masks, batch.labels, batch.structure, rows)
+        return dest

@@ -1,0 +1,77 @@
+"""The Latent space page's library side, on the tiny trained runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synth_core.dataset import Dataset
+from synth_core.errors import ConfigError
+from synth_core.lesions.bank import LesionBank
+from synth_core.synthesis.explorer import LatentExplorer
+from synth_core.synthesis.lesions import LesionSource
+from synth_core.synthesis.regenerate import regenerate
+from synth_core.synthesis.setstore import SyntheticSet
+from synth_core.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def ex(synth_ws):
+    return LatentExplorer.open(Workspace.open(synth_ws), "st", "mm")
+
+
+def test_random_maps_use_the_synthesis_latents(ex, synth_ws):
+    z = ex.random_latents(3, 4)
+    maps, masks = ex.maps(z)
+    assert maps.shape == masks.shape == (4, 32, 32) and set(np.unique(maps)) <= {0, 1}
+    assert np.array_equal(ex.random_latents(3, 6)[:4], z)
+
+
+def test_traversal_is_ordered_along_two_axes(ex):
+    z = ex.traversal((0, 3), steps=3, span=1.5)
+    assert z.shape == (9, 8)
+    grid = z.reshape(3, 3, 8)
+    assert np.allclose(grid[:, 0, 0], [-1.5, 0, 1.5]) and np.allclose(grid[0, :, 3], [-1.5, 0, 1.5])
+    assert np.allclose(np.delete(grid, [0, 3], axis=2), 0)
+    with pytest.raises(ConfigError, match="two different"):
+        ex.traversal((2, 2))
+    with pytest.raises(ConfigError, match="outside"):
+        ex.traversal((0, 8))
+
+
+def test_interpolation_starts_and_ends_at_the_encodings(ex, synth_ws):
+    ds = Dataset(synth_ws / "datasets" / "tiny")
+    a, b = np.asarray(ds.structure[0]), np.asarray(ds.structure[5])
+    z = ex.interpolation(a, b, steps=5, mode="linear")
+    enc = ex.encode(np.stack([a, b]))
+    assert z.shape == (5, 8) and np.allclose(z[0], enc[0], atol=1e-5) and np.allclose(z[-1], enc[1], atol=1e-5)
+
+
+def test_projection_has_both_kinds(ex, synth_ws):
+    ds = Dataset(synth_ws / "datasets" / "tiny")
+    df = ex.projection(np.asarray(ds.structure[:6]), ex.random_latents(0, 5))
+    assert list(df["kind"]).count("real") == 6 and list(df["kind"]).count("generated") == 5
+    assert np.isfinite(df[["x", "y"]].to_numpy()).all()
+    with pytest.raises(ConfigError, match="pca or umap"):
+        ex.projection(np.asarray(ds.structure[:6]), ex.random_latents(0, 5), method="tsne")
+
+
+def test_render_and_save_then_append_and_regenerate(ex, synth_ws):
+    ws = Workspace.open(synth_ws)
+    ds = Dataset(ws.existing("datasets", "tiny"))
+    lesions = LesionSource("augmented", LesionBank.from_dataset(ds), mask_filter=False)
+    z = ex.traversal((0, 1), steps=2)
+    r = ex.render(z[1], lesions, seed=4, index=0)
+    assert r.images.shape == (2, 32, 32) and r.fused.shape == (32, 32) and r.modalities == ("t1", "t2")
+    assert r.lesion_placed == bool(r.label.any())
+    path = ex.save_set(ws, "picked", z[:3], lesions, dataset=ds, seed=4)
+    s = SyntheticSet(path)
+    assert len(s) == 3 and (s.catalog["latent_source"] == "explicit").all()
+    assert np.array_equal(s.images[0], ex.render(z[0], lesions, seed=4, index=0).images)
+    ex.save_set(ws, "picked", z[3:], lesions, dataset=ds, seed=4)  # append to the same set
+    s = SyntheticSet(path)
+    assert len(s) == 4 and s.catalog["sample_id"].tolist()[-1] == "syn-000003"
+    for i in (1, 3):
+        assert regenerate(ws, "picked", i).identical
+    with pytest.raises(ConfigError, match="at least one"):
+        ex.save_set(ws, "other", z[:0], lesions, dataset=ds)
