@@ -86,6 +86,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p = sub.add_parser("regenerate", help="recreate one sample of a set from its record and compare")
     add_regenerate_arguments(p)
     handlers["regenerate"] = run_regenerate_command
+
+    from synth_core.export.command import (add_check_arguments, add_export_arguments, run_check_command,
+                                           run_export_command)
+
+    p = sub.add_parser("export", help="export real + selected synthetic slices (nnU-Net / MSD / PNG) with a manifest")
+    add_export_arguments(p)
+    handlers["export"] = run_export_command
+
+    p = sub.add_parser("check-export", help="check an export: files, shapes, label values, checksums, "
+                                            "no synthetic test cases")
+    add_check_arguments(p)
+    handlers["check-export"] = run_check_command
+
+    from synth_core.readerstudy.command import add_reader_study_arguments, run_reader_study_command
+
+    p = sub.add_parser("reader-study", help="blinded real-vs-synthetic reader study: create one, score the answers")
+    add_reader_study_arguments(p)
+    handlers["reader-study"] = run_reader_study_command
     return parser, handlers
 
 

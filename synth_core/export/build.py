@@ -1,0 +1,174 @@
+"""Write an export: real slices plus selected synthetic ones, in a layout a segmentation pipeline reads.
+
+``workspace/exports/<out>/`` holds ``imagesTr``/``labelsTr`` (real train + val slices and the
+selected synthetic samples), ``imagesTs``/``labelsTs`` (the real test split only: synthetic
+samples never enter it, so test scores stay scores on real patients), ``dataset.json`` and the
+manifest (:mod:`synth_core.export.manifest`). Each 2-D slice is one case (nnU-Net 2-D).
+
+The folder is written under a temporary name and renamed when complete
+(:func:`synth_core.atomic.atomic_dir`): an interrupted export leaves nothing, and an existing
+export is never overwritten. Cases are streamed one by one from the memory-mapped dataset and
+set arrays, so memory does not grow with the number of images (only the small manifest does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synth_core import __version__
+from synth_core.atomic import atomic_dir
+from synth_core.dataset import Dataset
+from synth_core.errors import ConfigError, ExistsError
+from synth_core.export import manifest
+from synth_core.export.formats import PARTS, case_files, dataset_json
+from synth_core.export.naming import real_case_name, synthetic_case_name
+from synth_core.export.options import FORMAT_VERSION, ExportFormat, ExportOptions, ExportResult
+from synth_core.export.selection import Selection, select_synthetic
+from synth_core.synthesis.setstore import SyntheticSet
+from synth_core.workspace import Workspace
+
+Progress = Callable[[int, int], None]
+
+
+def export(ws: Workspace, dataset: str, set_name: str | None, out: str, *, filter: str | None = None,
+           fmt: ExportFormat = "nnunet", synthetic_ratio: float | None = None, min_nn_dist: float | None = None,
+           seed: int = 0, progress: Progress | None = None) -> ExportResult:
+    """Export ``dataset`` (+ samples of ``set_name``) to ``workspace/exports/<out>``; see the module docstring.
+
+    ``progress(done, total)`` is called after each case. Raises ``ConfigError`` for bad options, a
+    set made from another dataset, or a filter selecting nothing; ``NotFoundError`` for an unknown
+    dataset or set; ``ExistsError`` when the export exists.
+    """
+    options = ExportOptions(dataset=dataset, out=out, set_name=set_name, filter=filter, fmt=fmt,
+                            synthetic_ratio=synthetic_ratio, min_nn_dist=min_nn_dist, seed=seed)
+    return run_export(ws, options, progress=progress)
+
+
+def _check_set_matches(st: SyntheticSet, ds: Dataset) -> None:
+    if st.fingerprint != ds.fingerprint:
+        raise ConfigError(f"set {st.name!r} was made from dataset {st.dataset!r} (fingerprint {st.fingerprint[:12]}…) "
+                          f"not {ds.name!r} (fingerprint {ds.fingerprint[:12]}…)")
+    if st.modalities != ds.modalities or st.size != ds.spec.size:
+        raise ConfigError(f"set {st.name!r} has modalities {list(st.modalities)} at {st.size} px but dataset "
+                          f"{ds.name!r} has {list(ds.modalities)} at {ds.spec.size} px")
+
+
+def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | None = None) -> ExportResult:
+    """:func:`export` with the options as one record (the CLI and pages build it)."""
+    dest = ws.path("exports", options.out)
+    if dest.exists():
+        raise ExistsError(f"export {options.out!r} already exists in {ws.exports}; choose another name or delete it first")
+    ds = Dataset(ws.existing("datasets", options.dataset))
+    st = SyntheticSet(ws.existing("synthetic", options.set_name)) if options.set_name else None
+
+    idx = ds.index
+    split = idx["split"].astype(str).to_numpy()
+    train_rows = np.flatnonzero((split == "train") | (split == "val"))
+    test_rows = np.flatnonzero(split == "test")
+    sel = Selection(chosen=())
+    if st is not None:
+        _check_set_matches(st, ds)
+        sel = select_synthetic(st, filter=options.filter, min_nn_dist=options.min_nn_dist,
+                               synthetic_ratio=options.synthetic_ratio, n_real_train=len(train_rows), seed=options.seed)
+
+    # synthetic samples carry no spacing of their own: use the median of the real training slices
+    spacing_cols = ["spacing_row", "spacing_col", "spacing_slice"]
+    ref = idx.iloc[train_rows] if len(train_rows) else idx
+    syn_spacing = tuple(float(v) for v in ref[spacing_cols].median().to_numpy())
+
+    real_names = [real_case_name(ds.fingerprint, str(c), int(k)) for c, k in zip(idx["case_id"], idx["slice_index"])]
+    if len(set(real_names)) != len(real_names):
+        raise ConfigError(f"dataset {ds.name!r} has two slices with the same case id and slice index; "
+                          "cannot name the export's cases uniquely")
+
+    total = len(train_rows) + len(sel.chosen) + len(test_rows)
+    runs = st.meta.get("runs", {}) if st is not None else {}
+    cat = st.catalog.set_index("index", drop=False) if st is not None else None
+    with atomic_dir(dest) as tmp:
+        for part in PARTS.values():
+            for folder in part:
+                (tmp / folder).mkdir()
+        writer = _CaseWriter(tmp, options.fmt, ds.modalities, total, progress)
+        for part, rows in (("train", train_rows), ("test", test_rows)):
+            for i in rows:
+                r = idx.iloc[int(i)]
+                spacing = (float(r.spacing_row), float(r.spacing_col), float(r.spacing_slice))
+                writer.write(real_names[i], part, ds.images[i], ds.labels[i], spacing, source="real",
+                             dataset_split=str(r.split))
+            if part == "train" and st is not None:
+                for j in sel.chosen:
+                    rec = cat.loc[j].to_dict()
+                    writer.write(synthetic_case_name(st.name, j), "train", st.images[j], st.labels[j], syn_spacing,
+                                 source="synthetic", sample_id=str(rec["sample_id"]), sample_index=j,
+                                 provenance=manifest.provenance_json(st.name, runs, rec))
+        if st is not None:
+            for j, decision in sorted(sel.excluded.items()):
+                rec = cat.loc[j].to_dict()
+                writer.rows.append(manifest.row(path="", case="", kind="", channel="", source="synthetic", split="",
+                                                sample_id=str(rec["sample_id"]), sample_index=j, decision=decision,
+                                                provenance=manifest.provenance_json(st.name, runs, rec)))
+        manifest.write(manifest.build(writer.rows, st.catalog if st is not None else None), tmp)
+        result = ExportResult(
+            path=dest, fmt=options.fmt, dataset=ds.name, set_name=options.set_name,
+            n_real_train=len(train_rows), n_real_test=len(test_rows), n_synthetic=len(sel.chosen),
+            n_blocked=sel.n_blocked, n_filtered_out=sel.n_filtered_out, n_not_drawn=sel.n_not_drawn,
+            n_wanted=sel.n_wanted, n_files=writer.n_files, notes=sel.notes,
+        )
+        medsynth = _medsynth_block(options, ds, st, result)
+        info = dataset_json(options.fmt, name=options.out, modalities=ds.modalities, label_names=ds.label_names,
+                            train_cases=writer.cases["train"], test_cases=writer.cases["test"], medsynth=medsynth)
+        # not sort_keys: label and channel order is meaningful to readers ("10" must not precede "2")
+        (tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
+    return result
+
+
+def _medsynth_block(options: ExportOptions, ds: Dataset, st: SyntheticSet | None, result: ExportResult) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "synth_core_version": __version__,
+        "format": options.fmt,
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint},
+        "set": None if st is None else {"name": st.name, "n": len(st), "runs": st.meta.get("runs", {})},
+        "filter": options.filter,
+        "min_nn_dist": options.min_nn_dist,
+        "synthetic_ratio": options.synthetic_ratio,
+        "seed": options.seed,
+        "counts": result.counts(),
+        "notes": list(result.notes),
+        "manifest": [manifest.PARQUET, manifest.CSV],
+    }
+
+
+class _CaseWriter:
+    """Writes one case's files, hashes them, and keeps the manifest rows and case lists."""
+
+    def __init__(self, root: Path, fmt: str, modalities: tuple[str, ...], total: int, progress: Progress | None):
+        self.root, self.fmt, self.modalities = root, fmt, tuple(modalities)
+        self.total, self.progress = total, progress
+        self.done = 0
+        self.n_files = 0
+        self.rows: list[dict[str, Any]] = []
+        self.cases: dict[str, list[str]] = {"train": [], "test": []}
+
+    def write(self, case: str, part: str, image: np.ndarray, label: np.ndarray, spacing: tuple[float, float, float],
+              *, source: str, dataset_split: str = "", sample_id: str = "", sample_index: int = -1,
+              provenance: str = "") -> None:
+        image = np.asarray(image, dtype=np.float32)  # one slice out of the memmap
+        label = np.asarray(label, dtype=np.uint8)
+        for f in case_files(self.fmt, case, part, image, label, spacing, self.modalities):
+            (self.root / f.path).write_bytes(f.data)
+            self.n_files += 1
+            self.rows.append(manifest.row(path=f.path, case=case, kind=f.kind, channel=f.channel, source=source,
+                                          split=part, dataset_split=dataset_split, sample_id=sample_id,
+                                          provenance=provenance, sha256=hashlib.sha256(f.data).hexdigest(),
+                                          sample_index=sample_index))
+        self.cases[part].append(case)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)

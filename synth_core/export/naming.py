@@ -1,0 +1,40 @@
+"""Case names of an export: stable, unique, and free of patient identifiers.
+
+Dataset case ids are often folder names chosen by whoever collected the scans (patient names,
+hospital numbers), so an export never writes them. A real slice is named by a hash of the
+dataset fingerprint and the case id (so the same case gets the same name in every export of
+that dataset, and different datasets do not collide) plus its slice index; a synthetic sample
+by a short hash of its set name plus its index in the set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+REAL_PREFIX = "real_"
+SYNTHETIC_PREFIX = "syn_"
+CASE_RE = re.compile(r"^(real_[0-9a-f]{10}_\d{3,}|syn_[0-9a-f]{6}_\d{6,})$")
+
+
+def _hex(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+
+
+def real_case_name(fingerprint: str, case_id: str, slice_index: int) -> str:
+    """``real_<10 hex of sha256(fingerprint + case_id)>_<slice:03d>``."""
+    return f"{REAL_PREFIX}{_hex(str(fingerprint) + str(case_id), 10)}_{int(slice_index):03d}"
+
+
+def set_tag(set_name: str) -> str:
+    """6 hex of sha256(set name): tells sets apart inside one export without naming them."""
+    return _hex(set_name, 6)
+
+
+def synthetic_case_name(set_name: str, index: int) -> str:
+    """``syn_<set tag>_<index:06d>``."""
+    return f"{SYNTHETIC_PREFIX}{set_tag(set_name)}_{int(index):06d}"
+
+
+def is_synthetic_case(case: str) -> bool:
+    return case.startswith(SYNTHETIC_PREFIX)
