@@ -1,4 +1,5 @@
-"""The workspace: one folder holding datasets, runs, synthetic sets, exports and lesion-label sets.
+"""The workspace: one folder holding datasets, runs, synthetic sets, exports, lesion-label sets and
+reader studies.
 
 Default ``./workspace``; overridden by ``--workspace`` or the ``MEDSYNTH_WORKSPACE`` variable.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 from synth_core.errors import ConfigError, NotFoundError
 
 ENV_VAR = "MEDSYNTH_WORKSPACE"
-KINDS = ("datasets", "runs", "synthetic", "exports", "lesions")
+KINDS = ("datasets", "runs", "synthetic", "exports", "lesions", "studies")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -76,11 +77,16 @@ class Workspace:
         """Augmented lesion-label sets (``synth_core.lesions.labelset``)."""
         return self.root / "lesions"
 
+    @property
+    def studies(self) -> Path:
+        """Blinded real-vs-synthetic reader studies (``synth_core.readerstudy``)."""
+        return self.root / "studies"
+
     def path(self, kind: str, name: str) -> Path:
         """Path of ``name`` under ``kind`` (validated; it need not exist)."""
         if kind not in KINDS:
             raise ConfigError(f"unknown workspace kind {kind!r}; expected one of {', '.join(KINDS)}")
-        what = {"synthetic": "set", "lesions": "label set"}.get(kind, kind[:-1])
+        what = {"synthetic": "set", "lesions": "label set", "studies": "study"}.get(kind, kind[:-1])
         return self.root / kind / validate_name(name, f"{what} name")
 
     def existing(self, kind: str, name: str) -> Path:
