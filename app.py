@@ -8,6 +8,7 @@ PAGES = [
     st.Page("pages/home.py", title="Workspace", icon=":material/home:", default=True),
     st.Page("pages/datasets.py", title="Datasets", icon=":material/folder_open:"),
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+    st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("pages/lesions.py", title="Lesion augmentation", icon=":material/healing:"),
     st.Page("pages/reader_study.py", title="Reader study", icon=":material/visibility:"),
 ]

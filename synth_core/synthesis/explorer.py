@@ -198,3 +198,30 @@ class LatentExplorer:
                 rows = [{c: r.get(c, np.nan) for c in ref} for r in rows]
             w.add(batch.images, batch.masks, batch.labels, batch.structure, rows)
         return dest
+
+
+def structure_runs(ws: Workspace) -> list[str]:
+    """Finished structure runs, newest first."""
+    from training.pretrained import find_runs
+
+    return find_runs(ws, "structure")
+
+
+def multimodal_runs(ws: Workspace, structure_run: str | None = None) -> list[str]:
+    """Finished multimodal runs (trained with ``structure_run`` when given), newest first."""
+    from training.checkpoint import load_checkpoint
+    from training.pretrained import find_runs
+    from training.rundir import RunDir
+
+    out = []
+    for rid in find_runs(ws, "multimodal"):
+        if structure_run is None:
+            out.append(rid)
+            continue
+        try:
+            meta = load_checkpoint(RunDir.open(ws, rid).checkpoint_path("last"))["meta"]
+        except Exception:  # an unreadable checkpoint is simply not offered
+            continue
+        if meta.get("helpers", {}).get("structure", {}).get("run_id") == structure_run:
+            out.append(rid)
+    return out
