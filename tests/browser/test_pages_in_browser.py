@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import Server, screenshot
+from tests.synthesis.conftest import train_synthesis_runs
+from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
 from training.cli import main as train
 
@@ -15,6 +17,9 @@ PAGES = {  # url path -> text that proves the page rendered its content
     "datasets": "Lesion classes",
     "training": "Sample grids over time",
     "lesions": "Preview on real organ masks",
+    "latent": "The whole sample of one latent",
+    "export": "Preview of what passes",
+    "reader_study": "Reader study",
 }
 
 
@@ -26,7 +31,9 @@ def _no_exception(page) -> None:
 @pytest.fixture
 def populated_ws(tmp_path):
     ws = tmp_path / "ws"
-    make_tiny_dataset(ws)
+    make_tiny_dataset(ws, cases=6)
+    train_synthesis_runs(ws)
+    make_fake_set(ws, n=12)
     import os
 
     os.environ["MEDSYNTH_WORKSPACE"] = str(ws)
@@ -67,5 +74,52 @@ def test_dataset_slider_changes_the_image(populated_ws, browser_page):
             "src => document.querySelector(\"[data-testid='stImage'] img\").getAttribute('src') !== src", arg=first,
             timeout=30000)
         _no_exception(page)
+    finally:
+        server.stop()
+
+
+def _first_image_src(page) -> str:
+    return page.locator("[data-testid='stImage'] img").first.get_attribute("src")
+
+
+def test_latent_control_changes_the_maps(populated_ws, browser_page):
+    server = Server(populated_ws)
+    try:
+        page = browser_page
+        page.goto(server.url)
+        page.get_by_text("MedSynth Studio").first.wait_for(timeout=60000)
+        page.goto(f"{server.url}/latent")
+        page.get_by_text("The whole sample of one latent").first.wait_for(timeout=60000)
+        page.wait_for_load_state("networkidle")
+        first = _first_image_src(page)
+        seed = page.get_by_label("Seed").first
+        seed.fill("11")
+        seed.press("Enter")
+        page.wait_for_function(
+            "src => document.querySelector(\"[data-testid='stImage'] img\").getAttribute('src') !== src",
+            arg=first, timeout=30000)
+        _no_exception(page)
+        screenshot(page, "latent-after-seed")
+    finally:
+        server.stop()
+
+
+def test_small_export_in_the_browser(populated_ws, browser_page):
+    server = Server(populated_ws)
+    try:
+        page = browser_page
+        page.goto(server.url)
+        page.get_by_text("MedSynth Studio").first.wait_for(timeout=60000)
+        page.goto(f"{server.url}/export")
+        page.get_by_text("Preview of what passes").first.wait_for(timeout=60000)
+        name = page.get_by_label("Export name")
+        name.fill("browser-export")
+        name.press("Enter")
+        page.wait_for_load_state("networkidle")
+        page.get_by_role("button", name="Export", exact=True).click()
+        page.get_by_text("Exported to").first.wait_for(timeout=60000)
+        _no_exception(page)
+        screenshot(page, "export-done")
+        assert (populated_ws / "exports" / "browser-export" / "dataset.json").is_file()
     finally:
         server.stop()
