@@ -87,6 +87,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     add_regenerate_arguments(p)
     handlers["regenerate"] = run_regenerate_command
 
+    from synth_core.evaluation.command import add_evaluate_arguments, run_evaluate_command
+
+    p = sub.add_parser("evaluate", help="set-level quality: FRD, FID/KID, diversity, lesion validity, reconstructions")
+    add_evaluate_arguments(p)
+    handlers["evaluate"] = run_evaluate_command
+
     from synth_core.export.command import (add_check_arguments, add_export_arguments, run_check_command,
                                            run_export_command)
 

@@ -107,6 +107,21 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.out_act = activation(out_activation)
 
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's feature maps ``[stem (B, w0, H, W), level 1 (B, w1, H/2, W/2), ...,
+        bottleneck (B, w_depth, H/2**depth, W/2**depth)]`` — the skips that :meth:`forward` keeps,
+        before any condition is fused. Used as a learned feature space for evaluation
+        (:mod:`synth_core.evaluation.features`). Gradients flow; wrap in ``torch.no_grad()``."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        if h % 2**self.depth or w % 2**self.depth:
+            raise ValueError(f"H and W must be divisible by 2**depth = {2**self.depth}, got {h}x{w}")
+        feats = [self.stem(x)]
+        for block in self.down:
+            feats.append(block(F.max_pool2d(feats[-1], 2)))
+        return feats
+
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")

@@ -1,0 +1,28 @@
+"""Evaluation of synthetic sets against real data (METHOD.md §12, thesis ch. 5).
+
+- :mod:`~synth_core.evaluation.features` — feature extractors: the FID Inception-v3 (user-provided
+  weights) and the project's own segmenter encoder (default, offline);
+- :mod:`~synth_core.evaluation.distances` — Fréchet distance / FID and KID from feature arrays;
+- :mod:`~synth_core.evaluation.frd` — Fréchet Radiomics Distance with the ``frd-score`` package;
+- :mod:`~synth_core.evaluation.diversity` — mean pairwise MS-SSIM within a set;
+- :mod:`~synth_core.evaluation.paired` — PSNR/SSIM/MS-SSIM/MSE of reconstructions of real slices;
+- :mod:`~synth_core.evaluation.lesion_validity` — frozen segmenters on real vs synthetic (Table 4);
+- :mod:`~synth_core.evaluation.evaluate` — :func:`evaluate_set`, the long table, its storage;
+- :mod:`~synth_core.evaluation.command` — ``python -m synth_core evaluate``.
+
+Heavy imports (torch networks, the radiomics package) happen in the submodules, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["METRIC_HELP", "evaluate_set", "load_evaluations"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: `import synth_core.evaluation` stays cheap
+    if name in __all__:
+        from synth_core.evaluation import evaluate
+
+        return getattr(evaluate, name)
+    raise AttributeError(f"module 'synth_core.evaluation' has no attribute {name!r}")

@@ -1,0 +1,483 @@
+"""Evaluate a synthetic set against the real dataset it was made from (METHOD.md §12, thesis ch. 5).
+
+:func:`evaluate_set` computes, per modality, every metric it can and returns one long table (one
+row per ``(modality, metric, region)``); it also merges the table into
+``workspace/synthetic/<SET>/evaluation.parquet`` (written atomically). :func:`load_evaluations`
+concatenates every set's table for the Quality page and the report. :data:`METRIC_HELP` explains
+each metric in plain words.
+
+Samples. Real slices come from one split of the dataset (default ``test``: held out from every
+training stage); at most ``n_max`` real and ``n_max`` synthetic slices are used (seeded sample),
+FRD uses at most ``n_frd`` per side, diversity ``n_pairs`` random pairs. The ``n`` column gives the
+count behind each value (synthetic slices, pairs, or real slices for real-only metrics); ``note``
+gives the other side's count or why a metric was skipped.
+
+Which networks. Features for FID/KID are ``features="own"`` (the encoder of the segmenter run, per
+modality; :class:`~synth_core.evaluation.features.EncoderFeatures`) or the path of a local FID
+Inception weight file (:func:`~synth_core.evaluation.features.load_inception`). The segmenter run
+is the one given, else the set's ``runs["segmenter"]``, else the multimodal run's lesion-guidance
+helper, else the newest finished segmenter run on the dataset. The multimodal run is the set's
+``runs["multimodal"]``. The pix2pix run is the one given, else the set's ``runs["pix2pix"]``, else
+the newest finished pix2pix run on the dataset. A run that is missing, fails to load or was
+trained on another dataset fingerprint skips its metrics: those rows have ``value = NaN`` and the
+reason in ``note``.
+
+Table columns: ``set, dataset, run`` (the set's multimodal run id), ``modality, metric, region``
+(``"image"`` or ``"lesion"``), ``value, n, extractor`` (the feature space or network behind the
+value: ``own:<segmenter run>``, ``inception:<sha256 prefix>``, ``radiomics``, ``ms-ssim``,
+``segmenter:<run>``, ``multimodal:<run>``, ``pix2pix:<run>``), ``metric_version, created`` (UTC ISO
+time) and ``note``. Saving replaces earlier rows with the same ``(dataset, extractor, metric,
+modality, region)`` and earlier skipped rows (NaN) of a metric now computed; other rows are kept,
+so FID in two feature spaces lives side by side.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_core.atomic import atomic_write_bytes
+from synth_core.dataset import SPLITS, Dataset
+from synth_core.errors import ConfigError, InputError, SynthCoreError
+from synth_core.evaluation.diversity import pairwise_ms_ssim
+from synth_core.evaluation.distances import fid_from_features, kid_from_features
+from synth_core.evaluation.features import EncoderFeatures, FeatureExtractor, load_inception
+from synth_core.evaluation.lesion_validity import segmenter_scores
+from synth_core.evaluation.paired import fill_real_lesions, paired_scores, reconstruct_multimodal
+from synth_core.synthesis.setstore import SyntheticSet
+from synth_core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+__all__ = ["COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "evaluate_set", "load_evaluations"]
+
+EVALUATION_FILE = "evaluation.parquet"
+COLUMNS = ["set", "dataset", "run", "modality", "metric", "region", "value", "n", "extractor", "metric_version",
+           "created", "note"]
+KEY = ["dataset", "extractor", "metric", "modality", "region"]
+
+#: plain-words explanation of each metric, with its direction (shown by the Quality page)
+METRIC_HELP: dict[str, str] = {
+    "frd": "Fréchet Radiomics Distance: how far the synthetic images' radiomics features (intensity and texture "
+           "statistics, as radiologists' software measures them) are from the real ones, as a distance between two "
+           "Gaussian fits. Lower is better; 0 = same statistics. Region 'lesion' measures inside the lesion only.",
+    "fid": "Fréchet distance between Gaussian fits of network features of real and synthetic images (FID). Lower is "
+           "better; 0 = same statistics. Only comparable between sets scored with the same extractor and similar "
+           "sample counts (it is biased upwards for few samples).",
+    "kid": "Kernel distance (KID): like FID but unbiased for small samples (can be slightly below 0 when the sets "
+           "match). Lower is better.",
+    "kid_std": "Spread of the KID estimate over random subsets: how much to trust the KID value. Smaller = steadier.",
+    "diversity_ms_ssim": "Average MS-SSIM between random pairs of synthetic images: how alike the samples are to "
+                         "each other. Lower = more diverse; much higher than the real data's value means the "
+                         "generator repeats itself.",
+    "diversity_ms_ssim_real": "The same pairwise MS-SSIM for the real images, the reference for diversity.",
+    "seg_dice_real": "Dice of the frozen lesion segmenter on real test slices (trained on real data). Higher is "
+                     "better; the reference for seg_dice_synthetic.",
+    "seg_dice_synthetic": "Dice of the same segmenter on synthetic images against their placed labels: do the "
+                          "generated lesions sit where the labels say? Higher is better; close to seg_dice_real = "
+                          "realistic lesions (thesis Table 4).",
+    "seg_mse_real": "Mean squared error between the segmenter's lesion probability and the real label on real "
+                    "slices. Lower is better; the reference for seg_mse_synthetic.",
+    "seg_mse_synthetic": "The same probability error on synthetic images against their placed labels. Lower is "
+                         "better; close to seg_mse_real = realistic lesions.",
+    "rec_psnr": "PSNR (dB) of the multi-modal generator rebuilding real held-out slices from their own structure map, "
+                "mask and label. Higher is better.",
+    "rec_ssim": "SSIM of that reconstruction (structure, contrast, brightness; 1 = identical). Higher is better.",
+    "rec_ms_ssim": "MS-SSIM (SSIM over several scales) of that reconstruction. Higher is better.",
+    "rec_mse": "Mean squared error of that reconstruction (intensities in [0, 1]). Lower is better.",
+    "fill_psnr": "PSNR (dB) of the pix2pix generator filling in the whitened lesion of real slices. Higher is better.",
+    "fill_ssim": "SSIM of the pix2pix lesion fill against the original slice. Higher is better.",
+    "fill_ms_ssim": "MS-SSIM of the pix2pix lesion fill. Higher is better.",
+    "fill_mse": "Mean squared error of the pix2pix lesion fill. Lower is better.",
+}
+
+#: how each metric is computed; bump when the computation changes
+METRIC_VERSIONS: dict[str, str] = {
+    "frd": "frd/1 frd-score v1 radiomics, joint z-score, d^2 (package reports ln d^2)",
+    "fid": "fid/1 Frechet d^2, scipy sqrtm",
+    "kid": "kid/1 unbiased MMD^2, cubic kernel, 100 subsets",
+    "kid_std": "kid/1 unbiased MMD^2, cubic kernel, 100 subsets",
+    "diversity_ms_ssim": "diversity/1 mean MS-SSIM of random pairs",
+    "diversity_ms_ssim_real": "diversity/1 mean MS-SSIM of random pairs",
+    **{f"seg_{k}_{s}": f"seg/1 lesion slices; dice argmax>0; mse (1-p_bg) vs label>0"
+       for k in ("dice", "mse") for s in ("real", "synthetic")},
+    **{f"rec_{k}": "paired/1 G(real s, m, l) eq.18 input, seeded noise; lesion = box crop" for k in
+       ("psnr", "ssim", "ms_ssim", "mse")},
+    **{f"fill_{k}": "paired/1 pix2pix raw fill of whitened real lesions; lesion = box crop" for k in
+       ("psnr", "ssim", "ms_ssim", "mse")},
+}
+
+Progress = Callable[[float, str], None]
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def _workspace(ws: Workspace | str | Path) -> Workspace:
+    return ws if isinstance(ws, Workspace) else Workspace.open(ws, create=False)
+
+
+def _sample(idx: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    idx = np.asarray(idx, dtype=np.int64)
+    if len(idx) > n:
+        idx = np.sort(rng.choice(idx, n, replace=False))
+    return idx
+
+
+def _run_id(runs: dict[str, Any], stage: str) -> str:
+    entry = runs.get(stage)
+    if isinstance(entry, dict):
+        return str(entry.get("run_id") or "")
+    return str(entry or "")
+
+
+def _which(entry: Any) -> str:
+    """The checkpoint a provenance entry names (``best.pt`` -> ``best``), else ``last``."""
+    name = str(entry.get("checkpoint", "")) if isinstance(entry, dict) else ""
+    return "best" if name.startswith("best") else "last"
+
+
+def _load(ws: Workspace, run_id: str, names: list[str] | None, stage: str, ds: Dataset, device: Any,
+          which: str = "last"):
+    """``(LoadedRun, "")`` or ``(None, why)`` — never raises for a user-level problem."""
+    from training.pretrained import load_run
+
+    try:
+        run = load_run(ws, run_id, which=which, names=names, device=device)
+    except SynthCoreError as err:
+        return None, f"{stage} run {run_id!r} not usable: {err}"
+    if run.stage != stage:
+        return None, f"run {run_id!r} is a {run.stage!r} run, not a {stage!r} run"
+    if run.fingerprint != ds.fingerprint:
+        return None, f"{stage} run {run_id!r} was trained on another dataset (fingerprint differs from {ds.name!r})"
+    return run, ""
+
+
+def _newest(ws: Workspace, stage: str, dataset: str) -> str:
+    from training.pretrained import find_runs
+
+    found = find_runs(ws, stage, dataset)
+    return found[0] if found else ""
+
+
+class _Table:
+    def __init__(self, set_name: str, dataset: str, run: str, created: str):
+        self.base = {"set": set_name, "dataset": dataset, "run": run, "created": created}
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, metric: str, modality: str, region: str, value: float, n: int, extractor: str, note: str = "") -> None:
+        self.rows.append({**self.base, "modality": modality, "metric": metric, "region": region,
+                          "value": float(value), "n": int(n), "extractor": extractor,
+                          "metric_version": METRIC_VERSIONS[metric], "note": note})
+
+    def skip(self, metrics: list[str], modalities: list[str], region: str, extractor: str, why: str) -> None:
+        for m in modalities:
+            for metric in metrics:
+                self.add(metric, m, region, float("nan"), 0, extractor, why)
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self.rows, columns=COLUMNS)
+        return df.astype({"value": "float64", "n": "int64"})
+
+
+# ---- the evaluation -----------------------------------------------------------------------------
+def evaluate_set(
+    ws: Workspace | str | Path,
+    set_name: str,
+    real_dataset: str,
+    *,
+    features: str = "own",
+    split: str = "test",
+    n_frd: int = 64,
+    n_pairs: int = 256,
+    n_max: int = 500,
+    seed: int = 0,
+    segmenter_run: str | None = None,
+    pix2pix_run: str | None = None,
+    frd: bool = True,
+    frd_workers: int = 1,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Evaluate synthetic set ``set_name`` against dataset ``real_dataset`` (its ``split`` slices).
+
+    Returns this evaluation's rows (columns :data:`COLUMNS`; skipped metrics have ``NaN`` and a
+    ``note``) and merges them into the set's ``evaluation.parquet``. ``features``: ``"own"`` or
+    the path of a local FID Inception weight file. ``n_frd``: slices per side for FRD (radiomics is
+    slow: ~0.5 s per slice and region at 128 px); ``n_pairs``: random pairs for diversity;
+    ``n_max``: cap on real and synthetic slices for everything else; ``seed`` fixes every sample,
+    pair and noise draw. ``frd=False`` skips FRD (noted). ``progress(fraction, message)`` is
+    called as work proceeds.
+
+    Raises (one-line messages): :class:`NotFoundError` for an unknown set or dataset,
+    :class:`ConfigError` for a set made from another dataset (fingerprint mismatch), a bad split
+    or bad counts, :class:`InputError` for a missing or invalid Inception file.
+    """
+    ws = _workspace(ws)
+    syn = SyntheticSet(ws.existing("synthetic", set_name))
+    ds = Dataset(ws.existing("datasets", real_dataset))
+    if syn.fingerprint != ds.fingerprint:
+        raise ConfigError(f"set {set_name!r} was made from dataset {syn.dataset!r} (fingerprint {syn.fingerprint[:12]}), "
+                          f"not from {ds.name!r} (fingerprint {ds.fingerprint[:12]}); evaluate it against the "
+                          "dataset it was made from")
+    if tuple(syn.modalities) != tuple(ds.modalities):
+        raise ConfigError(f"set {set_name!r} has modalities {list(syn.modalities)} but dataset {ds.name!r} has "
+                          f"{list(ds.modalities)}")
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    for name, v, low in (("n_frd", n_frd, 2), ("n_pairs", n_pairs, 1), ("n_max", n_max, 2)):
+        if int(v) < low:
+            raise ConfigError(f"{name} must be >= {low}, not {v}")
+    real_all = ds.split_indices(split)
+    if len(real_all) == 0:
+        raise ConfigError(f"dataset {ds.name!r} has no slices in the {split!r} split")
+    extractor_in: FeatureExtractor | None = None
+    if features != "own":
+        extractor_in = load_inception(features, device=device)  # fails early, before any slow work
+
+    report = progress or (lambda fraction, message: None)
+    mods = list(ds.modalities)
+    rng = np.random.default_rng(seed)
+    real_idx = _sample(real_all, n_max, rng)
+    syn_idx = _sample(np.arange(len(syn)), n_max, rng)
+    real_img = np.asarray(ds.images[real_idx], dtype=np.float32)
+    real_lab = np.asarray(ds.labels[real_idx])
+    syn_img = np.asarray(syn.images[syn_idx], dtype=np.float32)
+    syn_lab = np.asarray(syn.labels[syn_idx])
+    n_real, n_syn = len(real_idx), len(syn_idx)
+    counts = f"{n_real} real ({split}) vs {n_syn} synthetic slices"
+
+    runs = syn.meta.get("runs") or {}
+    mm_id = _run_id(runs, "multimodal")
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    table = _Table(syn.name, ds.name, mm_id, created)
+    steps = 6
+    done = 0
+
+    def step(message: str) -> None:
+        nonlocal done
+        report(min(done / steps, 1.0), message)
+        done += 1
+
+    # -- runs -------------------------------------------------------------------------------------
+    # checkpoints: the one the set's provenance names (synthesis uses "best"), else "last"
+    mm_run, mm_note = None, "the set records no multimodal run"
+    if mm_id:
+        mm_run, mm_note = _load(ws, mm_id, ["G"], "multimodal", ds, device, _which(runs.get("multimodal")))
+    seg_id, seg_entry = segmenter_run or "", None
+    if not seg_id and _run_id(runs, "segmenter"):
+        seg_id, seg_entry = _run_id(runs, "segmenter"), runs.get("segmenter")
+    if not seg_id and mm_run is not None:
+        helpers = mm_run.meta.get("helpers") or {}
+        seg_id, seg_entry = _run_id(helpers, "segmenter"), helpers.get("segmenter")
+    seg_id = seg_id or _newest(ws, "segmenter", ds.name)
+    seg_run, seg_note = None, f"no segmenter run on dataset {ds.name!r} (train one, or pass a segmenter run)"
+    if seg_id:
+        seg_run, seg_note = _load(ws, seg_id, [f"seg_{m}" for m in mods], "segmenter", ds, device, _which(seg_entry))
+    p2p_id, p2p_entry = pix2pix_run or "", None
+    if not p2p_id and _run_id(runs, "pix2pix"):
+        p2p_id, p2p_entry = _run_id(runs, "pix2pix"), runs.get("pix2pix")
+    p2p_id = p2p_id or _newest(ws, "pix2pix", ds.name)
+    p2p_run, p2p_note = None, f"no pix2pix run on dataset {ds.name!r}"
+    if p2p_id:
+        p2p_run, p2p_note = _load(ws, p2p_id, ["G"], "pix2pix", ds, device, _which(p2p_entry))
+
+    # -- FRD --------------------------------------------------------------------------------------
+    step("FRD (radiomics)")
+    if not frd:
+        for region in ("image", "lesion"):
+            table.skip(["frd"], mods, region, "radiomics", "FRD switched off")
+    else:
+        from synth_core.evaluation.frd import frd as frd_fn
+
+        for c, m in enumerate(mods):
+            for r, region in enumerate(("image", "lesion")):
+                report((done - 1 + (2 * c + r) / (2 * len(mods))) / steps, f"FRD {m} {region}")
+                masks = (real_lab, syn_lab) if region == "lesion" else (None, None)
+                try:
+                    res = frd_fn(real_img[:, c], syn_img[:, c], real_masks=masks[0], synthetic_masks=masks[1],
+                                 n=n_frd, seed=seed, workers=frd_workers)
+                except SynthCoreError as err:
+                    table.add("frd", m, region, float("nan"), 0, "radiomics", str(err))
+                    continue
+                note = f"{res.n_real} real vs {res.n_synthetic} synthetic slices, {res.n_features} features"
+                if res.dropped:
+                    note += f", {res.dropped} slice(s) refused by PyRadiomics"
+                table.add("frd", m, region, res.value, res.n_synthetic, "radiomics", note)
+
+    # -- FID / KID --------------------------------------------------------------------------------
+    step("FID and KID")
+    for c, m in enumerate(mods):
+        if extractor_in is not None:
+            ext: FeatureExtractor | None = extractor_in
+            ext_name = extractor_in.name
+        elif seg_run is not None:
+            ext = EncoderFeatures(seg_run.nets[f"seg_{m}"], name=f"own:{seg_run.run_id}")
+            ext_name = ext.name
+        else:
+            ext, ext_name = None, "own"
+        if ext is None:
+            table.skip(["fid", "kid", "kid_std"], [m], "image", ext_name, f"own features need a segmenter run: {seg_note}")
+            continue
+        fr, fs = ext(real_img[:, c : c + 1]), ext(syn_img[:, c : c + 1])
+        note = f"{counts}, {ext.dim}-d features"
+        try:
+            table.add("fid", m, "image", fid_from_features(fr, fs), n_syn, ext_name, note)
+        except (SynthCoreError, ValueError) as err:
+            table.add("fid", m, "image", float("nan"), 0, ext_name, str(err))
+        try:
+            kid, kid_std, sub = kid_from_features(fr, fs, seed=seed)
+            table.add("kid", m, "image", kid, n_syn, ext_name, f"{note}, subsets of {sub}")
+            table.add("kid_std", m, "image", kid_std, n_syn, ext_name, f"{note}, subsets of {sub}")
+        except ValueError as err:
+            table.skip(["kid", "kid_std"], [m], "image", ext_name, str(err))
+
+    # -- diversity --------------------------------------------------------------------------------
+    step("diversity (pairwise MS-SSIM)")
+    for c, m in enumerate(mods):
+        for metric, imgs, what in (("diversity_ms_ssim", syn_img, f"{n_syn} synthetic slices"),
+                                   ("diversity_ms_ssim_real", real_img, f"{n_real} real ({split}) slices")):
+            try:
+                v, k = pairwise_ms_ssim(imgs[:, c], n_pairs=n_pairs, seed=seed)
+            except SynthCoreError as err:  # e.g. slices too small for MS-SSIM
+                table.add(metric, m, "image", float("nan"), 0, "ms-ssim", str(err))
+                continue
+            table.add(metric, m, "image", v, k, "ms-ssim", f"{k} pairs of {what}" if k else f"fewer than 2 {what}")
+
+    # -- lesion validity (Table 4) ----------------------------------------------------------------
+    step("lesion validity (frozen segmenters)")
+    seg_metrics = ["seg_dice_real", "seg_dice_synthetic", "seg_mse_real", "seg_mse_synthetic"]
+    if seg_run is None:
+        table.skip(seg_metrics, mods, "lesion", "segmenter", seg_note)
+    else:
+        ext_name = f"segmenter:{seg_run.run_id}"
+        for c, m in enumerate(mods):
+            net = seg_run.nets[f"seg_{m}"]
+            for side, imgs, labs in (("real", real_img[:, c], real_lab), ("synthetic", syn_img[:, c], syn_lab)):
+                s = segmenter_scores(net, imgs, labs)
+                note = "" if s["n"] else f"no {side} slice with a lesion"
+                table.add(f"seg_dice_{side}", m, "lesion", s["dice"], s["n"], ext_name, note)
+                table.add(f"seg_mse_{side}", m, "lesion", s["mse"], s["n"], ext_name, note)
+
+    # -- paired reconstruction (a): multimodal G on real slices ----------------------------------
+    step("multimodal reconstruction of real slices")
+    rec_metrics = ["rec_psnr", "rec_ssim", "rec_ms_ssim", "rec_mse"]
+    if mm_run is None:
+        for region in ("image", "lesion"):
+            table.skip(rec_metrics, mods, region, "multimodal", mm_note)
+    else:
+        cfg = mm_run.config
+        rec = reconstruct_multimodal(
+            mm_run.nets["G"], np.asarray(ds.structure[real_idx]), np.asarray(ds.masks[real_idx]), real_lab,
+            n_modalities=len(mods), n_classes=max(ds.label_names) + 1,
+            noise=(float(cfg.noise_low), float(cfg.noise_high)), use_structure=bool(cfg.use_structure),
+            noise_fusion=bool(cfg.noise_fusion), seed=seed)
+        for c, m in enumerate(mods):
+            try:
+                scores = paired_scores(rec[:, c], real_img[:, c], real_lab)
+            except SynthCoreError as err:  # e.g. slices too small for SSIM's 11-px window
+                for region in ("image", "lesion"):
+                    table.skip(rec_metrics, [m], region, f"multimodal:{mm_run.run_id}", str(err))
+                continue
+            for (name, region), (v, k) in scores.items():
+                note = "" if k else "no real slice with a lesion"
+                table.add(f"rec_{name}", m, region, v, k, f"multimodal:{mm_run.run_id}", note)
+
+    # -- paired reconstruction (b): pix2pix fill of real lesions ---------------------------------
+    step("pix2pix lesion fill of real slices")
+    fill_metrics = ["fill_psnr", "fill_ssim", "fill_ms_ssim", "fill_mse"]
+    if p2p_run is None:
+        for region in ("image", "lesion"):
+            table.skip(fill_metrics, [mods[0]], region, "pix2pix", p2p_note)
+    else:
+        pm = str(getattr(p2p_run.config, "modality", "") or mods[0])
+        if pm not in mods:
+            for region in ("image", "lesion"):
+                table.skip(fill_metrics, [pm], region, f"pix2pix:{p2p_run.run_id}",
+                           f"pix2pix modality {pm!r} is not in the dataset")
+        else:
+            c = mods.index(pm)
+            has = (real_lab > 0).reshape(n_real, -1).any(axis=1)
+            if not has.any():
+                for region in ("image", "lesion"):
+                    table.skip(fill_metrics, [pm], region, f"pix2pix:{p2p_run.run_id}",
+                               f"no real {split} slice with a lesion")
+            else:
+                filled = fill_real_lesions(p2p_run.nets["G"], real_img[has, c], real_lab[has])
+                try:
+                    scores = paired_scores(filled, real_img[has, c], real_lab[has])
+                except SynthCoreError as err:
+                    scores = {}
+                    for region in ("image", "lesion"):
+                        table.skip(fill_metrics, [pm], region, f"pix2pix:{p2p_run.run_id}", str(err))
+                for (name, region), (v, k) in scores.items():
+                    table.add(f"fill_{name}", pm, region, v, k, f"pix2pix:{p2p_run.run_id}",
+                              f"{int(has.sum())} real {split} lesion slices")
+
+    result = table.frame()
+    report(1.0, "saving")
+    save_evaluation(syn.path, result)
+    return result
+
+
+# ---- storage --------------------------------------------------------------------------------------
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise InputError(path, f"unreadable evaluation table ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(path, f"evaluation table lacks column(s) {missing}")
+    return df[COLUMNS]
+
+
+def merge_evaluations(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The stored table after an evaluation: ``old`` rows not superseded by ``new``, then ``new``.
+
+    A computed new row (a value, not NaN) replaces every old row with its :data:`KEY` and every
+    skipped old row (NaN) of the same ``(dataset, metric, modality, region)``. A skipped new row
+    replaces only skipped old rows of its key; where an old value exists under its key, the old
+    value is kept and the skip is not stored (switching FRD off, say, does not erase earlier FRDs).
+    """
+    if old.empty:
+        return new.reset_index(drop=True)
+    what = ["dataset", "metric", "modality", "region"]
+    new_ok = new["value"].notna()
+    old_ok = old["value"].notna()
+    keys = lambda df, cols: list(df[cols].itertuples(index=False, name=None))  # noqa: E731
+    computed_keys = set(keys(new[new_ok], KEY))
+    computed_what = set(keys(new[new_ok], what))
+    skipped_keys = set(keys(new[~new_ok], KEY))
+    old_keys, old_what = keys(old, KEY), keys(old, what)
+    drop = np.array([k in computed_keys or (not ok and (w in computed_what or k in skipped_keys))
+                     for k, w, ok in zip(old_keys, old_what, old_ok)], dtype=bool)
+    kept_values = {k for k, ok in zip(old_keys, old_ok) if ok and k not in computed_keys}
+    new_keep = np.array([ok or k not in kept_values for k, ok in zip(keys(new, KEY), new_ok)], dtype=bool)
+    return pd.concat([old[~drop], new[new_keep]], ignore_index=True)
+
+
+def save_evaluation(set_path: str | Path, rows: pd.DataFrame) -> pd.DataFrame:
+    """Merge ``rows`` into ``set_path/evaluation.parquet`` (atomic write); returns the saved table."""
+    path = Path(set_path) / EVALUATION_FILE
+    old = _read(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
+    merged = merge_evaluations(old, rows[COLUMNS]).astype({"value": "float64", "n": "int64"})
+    buf = io.BytesIO()
+    merged.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
+    return merged
+
+
+def load_evaluations(ws: Workspace | str | Path) -> pd.DataFrame:
+    """Every set's saved evaluation rows in one table (columns :data:`COLUMNS`; empty when none)."""
+    ws = _workspace(ws)
+    frames = [_read(ws.synthetic / name / EVALUATION_FILE) for name in ws.list("synthetic")
+              if (ws.synthetic / name / EVALUATION_FILE).is_file()]
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS).astype({"value": "float64", "n": "int64"})
+    return pd.concat(frames, ignore_index=True)

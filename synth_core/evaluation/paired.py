@@ -1,0 +1,114 @@
+"""Paired reconstruction quality: PSNR, SSIM, MS-SSIM and MSE of generated slices against the real
+slices they should reproduce (thesis Table 3; the "Ours+" row crops to the lesion region).
+
+Two reconstructions of REAL held-out slices:
+
+(a) :func:`reconstruct_multimodal` — the multi-modal generator ``G`` given the slice's own
+    structure map, organ mask and lesion label (the input of the self-supervised pre-training,
+    eq. 18: noise fusion eq. 12 with seeded noise, then ``generator_input``), generating every
+    modality; compared with the real modalities.
+(b) :func:`fill_real_lesions` — the pix2pix "whitening" generator filling the whitened lesion of a
+    real lesion slice (the liver paper's test), raw generator output (``composite=False``, as the
+    paper evaluates it); compared with the original slice.
+
+:func:`paired_scores` scores any such pair of arrays over the whole image (region ``"image"``) and
+cropped to each slice's lesion bounding box (region ``"lesion"``; :func:`synth_core.whitening.lesion_box`,
+2 px margin, at least 11 px per side so that the SSIM window fits; only slices with a lesion).
+Higher PSNR/SSIM/MS-SSIM and lower MSE are better. MS-SSIM on small crops uses fewer scales (the
+rule of :func:`synth_core.metrics.ms_ssim_params`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from synth_core.metrics import ms_ssim, mse, psnr, ssim
+from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
+from synth_core.whitening import fill_lesions, lesion_box
+
+__all__ = ["PAIRED_METRICS", "fill_real_lesions", "paired_scores", "reconstruct_multimodal"]
+
+#: metric name -> function (per image, data range 1)
+PAIRED_METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "mse": mse}
+
+
+def _device_of(net: nn.Module) -> torch.device:
+    try:
+        return next(net.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def reconstruct_multimodal(G: nn.Module, structure: Any, masks: Any, labels: Any, *, n_modalities: int,
+                           n_classes: int, noise: tuple[float, float] = (0.5, 0.6), use_structure: bool = True,
+                           noise_fusion: bool = True, seed: int = 0, batch_size: int = 16) -> np.ndarray:
+    """``G``'s reconstruction of real slices from their own structure maps ``(N, H, W)``, organ
+    masks ``(N, H, W)`` and labels ``(N, H, W)`` -> ``(N, M, H, W)`` float32 in [0, 1].
+
+    The input follows the multimodal stage's ``g_input`` under the run's switches: fused noise
+    ``U(noise)`` inside the organ (eq. 12) — or ``s' = s`` without noise fusion, or pure noise for
+    ablation A — plus the label's one-hot lesion channels. Noise comes from a CPU generator seeded
+    with ``seed``, so the result is reproducible. ``G`` runs in eval mode (its flag is restored).
+    """
+    s = torch.from_numpy(np.asarray(structure, dtype=np.float32))
+    m = torch.from_numpy(np.asarray(masks, dtype=np.float32))
+    lab = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    gen = torch.Generator().manual_seed(int(seed))
+    device = _device_of(G)
+    was_training = G.training
+    G.eval()
+    out = []
+    try:
+        for start in range(0, len(s), batch_size):
+            sb, mb, lb = s[start : start + batch_size, None], m[start : start + batch_size, None], lab[start : start + batch_size]
+            if not use_structure:
+                first = noise_input(sb.shape, generator=gen)
+            elif noise_fusion:
+                first = fuse_noise_torch(sb, mb, noise[0], noise[1], generator=gen)
+            else:
+                first = sb
+            x = generator_input(first, lb, n_classes).to(device)
+            out.append(generate_modalities(G, x, n_modalities).float().cpu())
+    finally:
+        G.train(was_training)
+    if not out:
+        return np.zeros((0, n_modalities, *s.shape[1:]), np.float32)
+    return torch.cat(out).clamp(0, 1).numpy()
+
+
+def fill_real_lesions(G: nn.Module, images: Any, labels: Any, *, chunk: int = 16) -> np.ndarray:
+    """pix2pix fill of real lesion slices ``images (N, H, W)`` whose lesion ``labels (N, H, W) > 0``
+    are whitened -> raw generator output ``(N, H, W)`` (no compositing, as the paper evaluates)."""
+    x = torch.from_numpy(np.asarray(images, dtype=np.float32))[:, None]
+    lab = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return fill_lesions(G, x, lab, composite=False, chunk=chunk)[:, 0].clamp(0, 1).numpy()
+
+
+def paired_scores(generated: Any, real: Any, labels: Any) -> dict[tuple[str, str], tuple[float, int]]:
+    """``{(metric, region): (mean, n)}`` for ``generated`` vs ``real`` ``(N, H, W)`` in [0, 1].
+
+    Region ``"image"``: each metric per slice over the whole slice, mean over the ``N`` slices.
+    Region ``"lesion"``: the same on each slice's lesion box (``labels > 0``), mean over the slices
+    that have a lesion (``n`` = their count; NaN with none). PSNR of an exact reproduction is
+    ``inf`` and so is the mean then.
+    """
+    g = np.asarray(generated, dtype=np.float32)
+    r = np.asarray(real, dtype=np.float32)
+    lab = np.asarray(labels)
+    if g.shape != r.shape or g.ndim != 3 or lab.shape != g.shape:
+        raise ValueError(f"expected generated, real and labels (N, H, W) of one shape, got {g.shape}, {r.shape}, {lab.shape}")
+    out: dict[tuple[str, str], tuple[float, int]] = {}
+    n = len(g)
+    for name, fn in PAIRED_METRICS.items():
+        out[(name, "image")] = (float(np.mean(fn(g, r))) if n else float("nan"), n)
+    boxes = [lesion_box(lab[i]) for i in range(n)]
+    crops = [(g[i][b], r[i][b]) for i, b in enumerate(boxes) if b is not None]
+    for name, fn in PAIRED_METRICS.items():
+        vals = [float(fn(a, b)) for a, b in crops]
+        out[(name, "lesion")] = (float(np.mean(vals)) if vals else float("nan"), len(vals))
+    return out
