@@ -14,7 +14,7 @@ from pathlib import Path
 from synth_core.errors import ConfigError, NotFoundError
 
 ENV_VAR = "MEDSYNTH_WORKSPACE"
-KINDS = ("datasets", "runs", "synthetic", "exports", "lesions", "studies")
+KINDS = ("datasets", "runs", "synthetic", "exports", "lesions", "studies", "experiments")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -81,6 +81,11 @@ class Workspace:
     def studies(self) -> Path:
         """Blinded real-vs-synthetic reader studies (``synth_core.readerstudy``)."""
         return self.root / "studies"
+
+    @property
+    def experiments(self) -> Path:
+        """Downstream experiments such as the usability study (``training.experiments``)."""
+        return self.root / "experiments"
 
     def path(self, kind: str, name: str) -> Path:
         """Path of ``name`` under ``kind`` (validated; it need not exist)."""

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="list the settings of a stage with defaults and help")
     p.add_argument("stage", choices=list(STAGES))
     p.add_argument("--preset", default=None)
+    from training.experiments.command import add_usability_arguments, add_usability_table_arguments
+
+    add_usability_arguments(sub.add_parser("usability", help="train segmenters on real/synthetic mixes, test on "
+                                                             "real data only (thesis Table 5)"))
+    add_usability_table_arguments(sub.add_parser("usability-table", help="print a usability experiment's table"))
     return parser
 
 
@@ -95,6 +100,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         copied = install_demo_runs(ws, Path(args.source))
         print(f"installed demo runs: {', '.join(copied)}" if copied else "demo runs: nothing to install")
         return 0
+    if args.command in ("usability", "usability-table"):
+        from training.experiments.command import dispatch
+
+        return dispatch(args, ws)
     if args.command == "demo":
         from training.demo import run_demo
 

@@ -1,0 +1,219 @@
+"""The experiment folder and its tables (no torch: pages and reports read them through here).
+
+``workspace/experiments/NAME/``::
+
+    config.json       the UsabilityConfig, the grid, dataset/set fingerprints, metric definitions
+    results.parquet   one row per finished (configuration, seed), rewritten atomically after each
+    summary.parquet   one row per configuration: mean and sd over the finished seeds
+    summary.csv       the same as CSV
+    progress.jsonl    one JSON line per event (start, each finished configuration, end)
+
+Summary statistics: ``<metric>_mean`` is the mean over seeds and ``<metric>_sd`` the SAMPLE
+standard deviation (ddof = 1); with a single seed the sd is NaN (shown as "-").
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from synth_core.errors import InputError, NotFoundError
+from synth_core.workspace import Workspace
+from training.experiments.config import MODE_ORDER
+
+KEY_COLUMNS = ("real_fraction", "synthetic_multiplier", "mode", "augmentation")
+SIZE_COLUMNS = ("n_real", "n_synthetic")
+#: Metrics of each trained network on the real test split (definitions in training.experiments.usability).
+METRICS = ("dice", "dice_lesion", "mse", "hd95")
+#: Per-seed table columns (in this order; extra columns are kept after them).
+RESULT_COLUMNS = ("config", *KEY_COLUMNS, *SIZE_COLUMNS, "n_synthetic_wanted", "capped", "seed", "steps",
+                  "steps_real", "steps_synthetic", "steps_mixed", *METRICS, "n_test", "final_loss", "seconds", "train_seconds", "cpu_seconds",
+                  "finished")
+
+
+class ExperimentStore:
+    """Reads and writes one experiment folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def open(cls, ws: Workspace, name: str, *, must_exist: bool = True) -> "ExperimentStore":
+        path = ws.existing("experiments", name) if must_exist else ws.path("experiments", name)
+        return cls(path)
+
+    # ---- files ---------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.parquet"
+
+    def read_config(self) -> dict[str, Any]:
+        if not self.config_path.is_file():
+            raise NotFoundError(f"{self.path}: not an experiment (no config.json)")
+        try:
+            return json.loads(self.config_path.read_text())
+        except ValueError as err:
+            raise InputError(self.config_path, f"unreadable experiment description ({err})") from None
+
+    def write_config(self, data: dict[str, Any]) -> None:
+        atomic_write_json(self.config_path, data)
+
+    def read_results(self) -> pd.DataFrame:
+        if not self.results_path.is_file():
+            return pd.DataFrame(columns=list(RESULT_COLUMNS))
+        try:
+            return pd.read_parquet(self.results_path)
+        except Exception as err:  # pyarrow raises several types for a damaged file
+            raise InputError(self.results_path, f"unreadable results ({err})") from None
+
+    def append_result(self, row: dict[str, Any]) -> pd.DataFrame:
+        """Add one finished (configuration, seed); rewrite results and summaries atomically."""
+        old = self.read_results()
+        new = pd.DataFrame([row])
+        df = new if old.empty else pd.concat([old, new], ignore_index=True)
+        df = order_columns(df)
+        write_parquet(self.results_path, df)
+        self.write_summary(summarise(df))
+        return df
+
+    def write_summary(self, summary: pd.DataFrame) -> None:
+        write_parquet(self.path / "summary.parquet", summary)
+        atomic_write_text(self.path / "summary.csv", summary.to_csv(index=False))
+
+    def log(self, event: str, **fields: Any) -> None:
+        """Append one line to ``progress.jsonl`` (a log: appended, not rewritten)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"event": event, "time": time.time(), **fields}, default=_json_default)
+        with open(self.path / "progress.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+
+    def read_progress(self) -> list[dict[str, Any]]:
+        p = self.path / "progress.jsonl"
+        if not p.is_file():
+            return []
+        out = []
+        for line in p.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a kill
+        return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return str(o)
+
+
+def write_parquet(path: Path, df: pd.DataFrame) -> None:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    first = [c for c in RESULT_COLUMNS if c in df.columns]
+    return df[first + [c for c in df.columns if c not in first]]
+
+
+def _sort_rows(df: pd.DataFrame) -> pd.DataFrame:
+    rank = {m: i for i, m in enumerate(MODE_ORDER)}
+    tmp = df.assign(_f=-df["real_fraction"].astype(float), _a=df["augmentation"].astype(bool).astype(int),
+                    _m=df["mode"].map(lambda m: rank.get(m, len(rank))), _k=df["synthetic_multiplier"].astype(float))
+    # baseline, then the augmentation control, then the modes in MODE_ORDER, multipliers ascending
+    tmp = tmp.assign(_block=np.where(tmp["_m"] == 0, tmp["_a"], 2))
+    return tmp.sort_values(["_f", "_block", "_m", "_k"], kind="stable").drop(columns=["_f", "_a", "_m", "_k", "_block"])
+
+
+def summarise(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: sizes, ``n_seeds``, ``<metric>_mean`` and ``<metric>_sd``
+    (sample sd, ddof = 1; NaN for one seed), rows in table order."""
+    cols = [*KEY_COLUMNS, *SIZE_COLUMNS, "n_seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "sd")]
+    if per_seed is None or per_seed.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for key, g in per_seed.groupby(list(KEY_COLUMNS), sort=False):
+        row = dict(zip(KEY_COLUMNS, key))
+        row["n_real"] = int(g["n_real"].iloc[0])
+        row["n_synthetic"] = int(g["n_synthetic"].iloc[0])
+        row["n_seeds"] = int(g["seed"].nunique()) if "seed" in g else len(g)
+        for m in METRICS:
+            vals = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float) if m in g else np.array([])
+            vals = vals[np.isfinite(vals)]
+            row[f"{m}_mean"] = float(vals.mean()) if len(vals) else math.nan
+            row[f"{m}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else math.nan
+        if "capped" in g and bool(g["capped"].astype(bool).any()):
+            row["note"] = "synthetic capped"
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["augmentation"] = out["augmentation"].astype(bool)
+    if "note" not in out:
+        out["note"] = ""
+    out["note"] = out["note"].fillna("")
+    return _sort_rows(out)[cols + ["note"]].reset_index(drop=True)
+
+
+def _pm(mean: float, sd: float, digits: int) -> str:
+    if not math.isfinite(mean):
+        return "-"
+    s = f"{mean:.{digits}f}"
+    return f"{s} ± {sd:.{digits}f}" if math.isfinite(sd) else f"{s} ± -"
+
+
+def format_table(summary: pd.DataFrame) -> str:
+    """The summary like thesis Table 5: one line per configuration, metrics as mean ± sd."""
+    if summary is None or summary.empty:
+        return "(no finished configurations yet)"
+    show = pd.DataFrame({
+        "real": [f"{f * 100:g}%" for f in summary["real_fraction"]],
+        "synthetic": [f"x{k:g}" for k in summary["synthetic_multiplier"]],
+        "mode": summary["mode"],
+        "augment": ["yes" if a else "no" for a in summary["augmentation"]],
+        "n_real": summary["n_real"].astype(int),
+        "n_syn": summary["n_synthetic"].astype(int),
+        "seeds": summary["n_seeds"].astype(int),
+        "Dice": [_pm(m, s, 3) for m, s in zip(summary["dice_mean"], summary["dice_sd"])],
+        "MSE": [_pm(m, s, 4) for m, s in zip(summary["mse_mean"], summary["mse_sd"])],
+        "HD95 (px)": [_pm(m, s, 2) for m, s in zip(summary["hd95_mean"], summary["hd95_sd"])],
+    })
+    if "note" in summary and summary["note"].astype(str).str.len().any():
+        show["note"] = summary["note"].astype(str)
+    return show.to_string(index=False)
+
+
+def load_experiment(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """``(config, summary, per_seed)`` of experiment ``name``.
+
+    ``config`` is the saved ``config.json`` (``config["config"]`` holds the settings); ``summary``
+    has one row per configuration (columns ``real_fraction, synthetic_multiplier, mode,
+    augmentation, n_real, n_synthetic, n_seeds, <metric>_mean, <metric>_sd, note`` for the metrics
+    ``dice, dice_lesion, mse, hd95``); ``per_seed`` one row per finished (configuration, seed).
+    The summary is recomputed from the per-seed rows, so it is current even mid-run.
+    """
+    store = ExperimentStore.open(ws, name)
+    config = store.read_config()
+    per_seed = store.read_results()
+    return config, summarise(per_seed), per_seed
+
+
+def list_experiments(ws: Workspace) -> list[str]:
+    """Names of experiment folders that have a config.json."""
+    return [n for n in ws.list("experiments") if (ws.experiments / n / "config.json").is_file()]

@@ -1,0 +1,465 @@
+"""The usability experiment (thesis Table 5, METHOD.md §12): is synthetic data useful for training
+a downstream segmenter?
+
+For every configuration of the grid (:mod:`training.experiments.config`) and every seed, one
+multi-channel U-Net segmenter (all modalities stacked as input channels; the segmenter stage's
+U-Net and Dice + cross-entropy loss) is trained from scratch for the SAME number of steps on a mix
+of real and synthetic data, then tested on the real TEST split only.
+
+Data:
+
+- **Real subset** (fraction ``f``): ``n_real = round(f × N_train)`` slices of the real TRAIN split,
+  chosen BY CASE: the training cases are put in a seeded order and taken whole while they fit;
+  the next case contributes a seeded subset of its slices to reach ``n_real`` exactly. So at most
+  one case is partial, and for one seed the smaller fractions are subsets of the larger ones.
+- **Synthetic subset** (multiplier ``k``): ``round(k × n_real)`` samples of the set (after the
+  optional catalog filter), the first of a seeded permutation (nested over ``k`` and ``f`` too).
+  When the set has fewer than the grid needs, the experiment REFUSES before training (saying how
+  many are needed and available) unless ``cap_synthetic`` is set: then every configuration uses at
+  most what the set has and its rows say ``capped`` (the summary's ``note``).
+- Validation and model selection: none. The network after the last step is tested.
+
+Metrics (:func:`score_segmenter`), on the real test slices whose label has a lesion (as the
+lesion-validity table), averaged over those slices:
+
+- ``dice``: per slice, the Dice of each foreground class (a class absent from both prediction
+  and label scores 1), averaged over the foreground classes ("mean foreground Dice");
+- ``dice_lesion``: Dice of the whole lesion (all classes merged, ``> 0``);
+- ``mse``: mean over pixels AND classes (background included) of ``(softmax(logits) −
+  one_hot(label))²``;
+- ``hd95``: per slice and foreground class the 95 % Hausdorff distance in PIXELS (MONAI's
+  definition, :func:`synth_core.metrics.hausdorff`); BraTS convention for empty masks: both empty
+  0, exactly one empty the image diagonal; averaged over classes.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synth_core.dataset import Dataset
+from synth_core.errors import ConfigError
+from synth_core.metrics import dice, hausdorff, mse
+from synth_core.nets import UNet
+from synth_core.synthesis.setstore import SyntheticSet
+from synth_core.workspace import Workspace, validate_name
+from training.config import config_to_dict
+from training.distributed import resolve_device
+from training.experiments.config import (
+    IDENTITY_FIELDS,
+    Configuration,
+    UsabilityConfig,
+    build_grid,
+    n_real_for,
+    n_synthetic_for,
+    plan_phases,
+)
+from training.experiments.results import ExperimentStore, summarise
+from training.losses import segmentation_loss
+from training.loop import init_seed
+
+METRIC_DEFINITIONS = {
+    "test_slices": "real TEST split slices whose label has a lesion; every metric is a mean over them",
+    "dice": "mean over foreground classes of the per-class Dice (class absent from both = 1)",
+    "dice_lesion": "Dice of the whole lesion (label > 0 vs prediction > 0)",
+    "mse": "mean over pixels and classes (background included) of (softmax probability - one-hot label)^2",
+    "hd95": "95% Hausdorff distance in pixels per foreground class (MONAI definition); both empty 0, "
+            "one empty = image diagonal (BraTS convention); mean over classes",
+    "summary": "mean over seeds +- sample standard deviation (ddof=1; '-' for one seed)",
+}
+REAL_SUBSET = ("by case: training cases in a seeded order, whole cases while they fit, the next case's slices "
+               "subsampled (seeded) to reach round(f x N_train) exactly; nested over fractions for one seed")
+
+
+# ---- data selection ---------------------------------------------------------------------------
+
+
+def _rng(*words: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(w) for w in words]))
+
+
+def select_real(case_ids: np.ndarray, rows: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` of the dataset ``rows`` (with their ``case_ids``), whole cases first (see module doc)."""
+    case_ids, rows = np.asarray(case_ids), np.asarray(rows)
+    cases = sorted(set(case_ids.tolist()))
+    order = [cases[i] for i in _rng(seed, 0x4EA1).permutation(len(cases))]
+    out: list[np.ndarray] = []
+    left = int(n)
+    for c in order:
+        if left <= 0:
+            break
+        mine = np.sort(rows[case_ids == c])
+        if len(mine) <= left:
+            out.append(mine)
+            left -= len(mine)
+        else:
+            perm = _rng(seed, 0x4EA2, zlib.crc32(str(c).encode())).permutation(len(mine))
+            out.append(np.sort(mine[perm[:left]]))
+            left = 0
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
+def select_synthetic(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """The first ``n`` of a seeded permutation of the set indices ``pool``."""
+    pool = np.sort(np.asarray(pool, dtype=np.int64))
+    return pool[_rng(seed, 0x5E7).permutation(len(pool))[:n]]
+
+
+@dataclass
+class Prepared:
+    """Everything checked and loaded before the first training."""
+
+    ds: Dataset
+    syn: SyntheticSet
+    train_rows: np.ndarray
+    train_cases: np.ndarray
+    test_rows: np.ndarray
+    pool: np.ndarray
+    grid: list[Configuration]
+    n_classes: int
+
+    def sizes(self, conf: Configuration, cap: bool) -> tuple[int, int, int]:
+        """``(n_real, n_synthetic, n_synthetic_wanted)`` of a configuration."""
+        n_real = n_real_for(conf.real_fraction, len(self.train_rows))
+        wanted = n_synthetic_for(conf.synthetic_multiplier, n_real)
+        return n_real, (min(wanted, len(self.pool)) if cap else wanted), wanted
+
+    def test_arrays(self) -> tuple["RowView", np.ndarray]:
+        """Images ``(N,C,H,W)`` (read batch by batch from the memory map) and labels ``(N,H,W)`` of
+        the real test rows."""
+        return RowView(self.ds.images, self.test_rows), np.asarray(self.ds.labels[self.test_rows])
+
+
+class RowView:
+    """``array[rows]`` read lazily: ``len``, ``shape``, slicing (``[a:b]`` reads those rows) and
+    ``np.asarray`` (reads all)."""
+
+    def __init__(self, array: np.ndarray, rows: np.ndarray):
+        self.array, self.rows = array, np.asarray(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.array.shape[1:])
+
+    def __getitem__(self, item: slice) -> np.ndarray:
+        if not isinstance(item, slice):
+            raise TypeError("RowView supports slices only")
+        return np.asarray(self.array[self.rows[item]])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.asarray(self.array[self.rows])
+        return out if dtype is None else out.astype(dtype)
+
+
+def prepare(ws: Workspace, cfg: UsabilityConfig) -> Prepared:
+    """Check everything that can be checked before training; raise one-line errors."""
+    validate_name(cfg.dataset, "dataset name")
+    if not cfg.synthetic_set:
+        raise ConfigError("no synthetic set given (--set SET)")
+    validate_name(cfg.synthetic_set, "set name")
+    validate_name(cfg.experiment_name, "experiment name")
+    ds = Dataset(ws.existing("datasets", cfg.dataset))
+    syn = SyntheticSet(ws.existing("synthetic", cfg.synthetic_set))
+    if syn.dataset != ds.name or syn.fingerprint != ds.fingerprint:
+        raise ConfigError(f"set {syn.name!r} was made from dataset {syn.dataset!r} (fingerprint {syn.fingerprint[:12]}), "
+                          f"not from {ds.name!r} (fingerprint {ds.fingerprint[:12]}); use a set made from {ds.name!r}")
+    if tuple(syn.modalities) != tuple(ds.modalities) or syn.size != ds.spec.size:
+        raise ConfigError(f"set {syn.name!r} has modalities {list(syn.modalities)} at {syn.size} px but dataset "
+                          f"{ds.name!r} has {list(ds.modalities)} at {ds.spec.size} px")
+    if not ds.has_lesions:
+        raise ConfigError(f"dataset {ds.name!r} has no lesion labels; the usability experiment trains lesion segmenters")
+    if ds.spec.size % 2**cfg.depth:
+        raise ConfigError(f"image size {ds.spec.size} is not divisible by 2**depth = {2**cfg.depth}")
+    idx = ds.index
+    train_rows = ds.split_indices("train")
+    if len(train_rows) == 0:
+        raise ConfigError(f"dataset {ds.name!r} has no slices in the train split")
+    test_rows = ds.split_indices("test")
+    test_rows = test_rows[idx["lesion_pixels"].to_numpy()[test_rows] > 0]
+    if len(test_rows) == 0:
+        raise ConfigError(f"dataset {ds.name!r} has no test slices with a lesion; nothing to test on")
+    if cfg.test_slices and len(test_rows) > cfg.test_slices:  # the same subset for every configuration
+        test_rows = np.sort(_rng(0, 0x7E57).choice(test_rows, cfg.test_slices, replace=False))
+    n_classes = max(ds.label_names) + 1
+    extra = set(syn.label_names) - set(ds.label_names)
+    if extra:
+        raise ConfigError(f"set {syn.name!r} has label classes {sorted(extra)} that dataset {ds.name!r} lacks")
+    grid = build_grid(cfg)
+    if not grid:
+        raise ConfigError("the grid is empty: list multiplier 0 (baseline), a multiplier > 0 or --augmentation-control")
+    pool = np.sort(syn.select(cfg.filter or None)["index"].to_numpy(dtype=np.int64))
+    prep = Prepared(ds=ds, syn=syn, train_rows=train_rows, train_cases=idx["case_id"].to_numpy()[train_rows],
+                    test_rows=test_rows, pool=pool, grid=grid, n_classes=n_classes)
+    need = max((prep.sizes(c, False)[1] for c in grid), default=0)
+    if need > 0 and len(pool) == 0:
+        raise ConfigError(f"the filter {cfg.filter!r} leaves no sample of set {syn.name!r} ({len(syn)} samples)")
+    if need > len(pool) and not cfg.cap_synthetic:
+        worst = max(grid, key=lambda c: prep.sizes(c, False)[1])
+        n_real = prep.sizes(worst, False)[0]
+        where = f"after the filter, of {len(syn)}" if cfg.filter else "in all"
+        raise ConfigError(f"set {syn.name!r} has {len(pool)} samples {where} but the grid needs up to {need} "
+                          f"(x{worst.synthetic_multiplier:g} of {n_real} real slices at fraction {worst.real_fraction:g}); "
+                          "make a larger set, lower --synthetic-multipliers or --real-fractions, "
+                          "or pass --cap-synthetic to use at most what the set has")
+    return prep
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+
+def build_usability_net(cfg: UsabilityConfig, in_channels: int, n_classes: int) -> UNet:
+    """The segmenter stage's U-Net (``training.stages.segmenter.build_segmenter``) with every
+    modality as an input channel."""
+    return UNet(in_channels=in_channels, out_channels=n_classes, base_channels=cfg.base_channels, depth=cfg.depth,
+                norm=cfg.norm, out_activation="none")
+
+
+class PoolBatches:
+    """Batches from a pool of ``(source, index)`` entries: epoch ``e`` is a seeded permutation of
+    the pool (the shuffled union for ``random``); batch ``k`` is a pure function of the seed words."""
+
+    def __init__(self, source: np.ndarray, index: np.ndarray, batch_size: int, words: list[int]):
+        if len(index) == 0:
+            raise ConfigError("empty training pool")
+        self.source, self.index, self.batch_size, self.words = np.asarray(source), np.asarray(index), batch_size, words
+        self._cache: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._cache:
+            if len(self._cache) >= 4:
+                self._cache.clear()
+            self._cache[epoch] = _rng(*self.words, epoch, 0xBA7C).permutation(len(self.index))
+        return self._cache[epoch]
+
+    def entries(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.index)
+        pos = np.empty(self.batch_size, np.int64)
+        for j in range(self.batch_size):
+            epoch, off = divmod(step * self.batch_size + j, n)
+            pos[j] = self._perm(epoch)[off]
+        return self.source[pos], self.index[pos]
+
+
+def _read(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    order = np.argsort(rows, kind="stable")
+    out = np.asarray(arr[rows[order]])
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    return out[inv]
+
+
+def load_batch(ds: Dataset, syn: SyntheticSet, source: np.ndarray, index: np.ndarray,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``image (B,C,H,W)`` float32 and ``label (B,H,W)`` long; source 0 = real row, 1 = set index."""
+    c, s = len(ds.modalities), ds.spec.size
+    img = np.empty((len(index), c, s, s), np.float32)
+    lab = np.empty((len(index), s, s), np.int64)
+    for src, store in ((0, ds), (1, syn)):
+        sel = np.flatnonzero(source == src)
+        if len(sel):
+            img[sel] = _read(store.images, index[sel])
+            lab[sel] = _read(store.labels, index[sel])
+    return torch.from_numpy(img).to(device), torch.from_numpy(lab).to(device)
+
+
+def augment_batch(img: torch.Tensor, lab: torch.Tensor, rng: np.random.Generator,
+                  intensity_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classic augmentation per sample: flip left-right and up-down (p = 0.5 each), rotate by a
+    random multiple of 90°, scale each channel's intensities by U(1-a, 1+a), clip to [0, 1]."""
+    imgs, labs = [], []
+    for i in range(len(img)):
+        x, y = img[i], lab[i]
+        if rng.random() < 0.5:
+            x, y = x.flip(-1), y.flip(-1)
+        if rng.random() < 0.5:
+            x, y = x.flip(-2), y.flip(-2)
+        k = int(rng.integers(4))
+        if k:
+            x, y = torch.rot90(x, k, dims=(-2, -1)), torch.rot90(y, k, dims=(-2, -1))
+        if intensity_scale > 0:
+            f = torch.from_numpy(rng.uniform(1 - intensity_scale, 1 + intensity_scale, (x.shape[0], 1, 1))).to(x)
+            x = (x * f).clamp(0.0, 1.0)
+        imgs.append(x)
+        labs.append(y)
+    return torch.stack(imgs), torch.stack(labs)
+
+
+@torch.no_grad()
+def score_segmenter(net: torch.nn.Module, images: np.ndarray | RowView, labels: np.ndarray, n_classes: int, *,
+                    batch_size: int = 32, device: torch.device | str = "cpu") -> dict[str, float]:
+    """Dice, whole-lesion Dice, probability MSE and HD95 (definitions in the module docstring) of
+    ``net`` on ``images (N,C,H,W)`` with ``labels (N,H,W)``."""
+    was = net.training
+    net.eval()
+    preds, mses = [], []
+    try:
+        for s in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size], dtype=np.float32)).to(device)
+            y = torch.from_numpy(np.asarray(labels[s : s + batch_size], dtype=np.int64)).to(device)
+            logits = net(x).float()
+            prob = logits.softmax(1)
+            onehot = F.one_hot(y, n_classes).permute(0, 3, 1, 2).to(prob.dtype)
+            mses.append(np.atleast_1d(mse(prob.cpu(), onehot.cpu())))
+            preds.append(logits.argmax(1).cpu().numpy().astype(np.uint8))
+    finally:
+        net.train(was)
+    pred = np.concatenate(preds)
+    lab = np.asarray(labels)
+    fg = list(range(1, n_classes))
+    per_class = np.atleast_2d(dice(pred, lab, labels=fg))
+    hd = np.atleast_2d(hausdorff(pred, lab, percentile=95, labels=fg))
+    diag = math.hypot(*lab.shape[-2:])
+    hd = np.where(np.isnan(hd), diag, hd)
+    return {"dice": float(per_class.mean(axis=1).mean()), "dice_lesion": float(np.mean(dice(pred > 0, lab > 0))),
+            "mse": float(np.concatenate(mses).mean()), "hd95": float(hd.mean(axis=1).mean()), "n_test": int(len(lab))}
+
+
+def train_configuration(prep: Prepared, cfg: UsabilityConfig, conf: Configuration, seed: int,
+                        device: torch.device) -> dict[str, Any]:
+    """Train one network for (configuration, seed), test it on the real test split; one result row."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    n_real, n_syn, wanted = prep.sizes(conf, cfg.cap_synthetic)
+    real = select_real(prep.train_cases, prep.train_rows, n_real, seed)
+    synth = select_synthetic(prep.pool, n_syn, seed)
+    pools = {
+        "real": (np.zeros(len(real), np.int8), real),
+        "synthetic": (np.ones(len(synth), np.int8), synth),
+        "mixed": (np.concatenate([np.zeros(len(real), np.int8), np.ones(len(synth), np.int8)]),
+                  np.concatenate([real, synth])),
+    }
+    phases = plan_phases(conf.mode, cfg.steps, n_real, n_syn)
+    k = prep.n_classes
+    torch.manual_seed(init_seed(seed))  # the same initial weights for every configuration of a seed
+    net = build_usability_net(cfg, len(prep.ds.modalities), k).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    words = [seed, zlib.crc32(conf.key.encode())]
+    losses: list[float] = []
+    for p, (source, n_steps) in enumerate(phases):
+        batches = PoolBatches(*pools[source], cfg.batch_size, [*words, p])
+        for step in range(n_steps):
+            src, idx = batches.entries(step)
+            img, lab = load_batch(prep.ds, prep.syn, src, idx, device)
+            if conf.augmentation:
+                img, lab = augment_batch(img, lab, _rng(*words, p, step, 0xA06), cfg.intensity_scale)
+            parts = segmentation_loss(net(img), lab, k)
+            loss = cfg.dice_weight * parts["dice"] + cfg.ce_weight * parts["ce"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise ConfigError(f"{conf.key} seed {seed}: the loss became {value} at step {len(losses) + 1}; "
+                                  "lower the learning rate (--set lr=...)")
+            losses.append(value)
+    t_train = time.perf_counter() - t0
+    images, labels = prep.test_arrays()
+    scores = score_segmenter(net, images, labels, k, batch_size=cfg.eval_batch, device=device)
+    steps_of = {s: sum(n for src, n in phases if src == s) for s in ("real", "synthetic", "mixed")}
+    return {
+        "config": conf.key, **conf.as_dict(), "n_real": int(n_real), "n_synthetic": int(n_syn),
+        "n_synthetic_wanted": int(wanted), "capped": bool(wanted > n_syn), "seed": int(seed), "steps": int(cfg.steps),
+        "steps_real": steps_of["real"], "steps_synthetic": steps_of["synthetic"], "steps_mixed": steps_of["mixed"],
+        **scores, "final_loss": float(np.mean(losses[-10:])) if losses else math.nan,
+        "seconds": time.perf_counter() - t0, "train_seconds": t_train,
+        "cpu_seconds": time.process_time() - c0, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# ---- the experiment ---------------------------------------------------------------------------
+
+
+def _describe(prep: Prepared, cfg: UsabilityConfig, device: torch.device) -> dict[str, Any]:
+    grid = []
+    for c in prep.grid:
+        n_real, n_syn, wanted = prep.sizes(c, cfg.cap_synthetic)
+        grid.append({"config": c.key, **c.as_dict(), "n_real": n_real, "n_synthetic": n_syn,
+                     "n_synthetic_wanted": wanted, "phases": plan_phases(c.mode, cfg.steps, n_real, n_syn)})
+    return {
+        "kind": "usability", "config": config_to_dict(cfg), "dataset": prep.ds.name,
+        "dataset_fingerprint": prep.ds.fingerprint, "set": prep.syn.name, "set_fingerprint": prep.syn.fingerprint,
+        "set_samples": len(prep.syn), "set_pool": int(len(prep.pool)), "n_train_slices": int(len(prep.train_rows)),
+        "n_train_cases": int(len(set(prep.train_cases.tolist()))), "n_test_slices": int(len(prep.test_rows)),
+        "n_classes": prep.n_classes, "modalities": list(prep.ds.modalities), "size": prep.ds.spec.size,
+        "real_subset": REAL_SUBSET, "metrics": METRIC_DEFINITIONS, "device": str(device),
+        "grid": grid, "seeds": list(range(cfg.seeds)),
+    }
+
+
+def _check_resumable(store: ExperimentStore, cfg: UsabilityConfig, meta: dict[str, Any]) -> str | None:
+    """The saved ``created`` time when the folder may be continued; refuse when settings differ."""
+    if not store.config_path.is_file():
+        return None
+    old = store.read_config()
+    saved = old.get("config", {})
+    now = meta["config"]
+    diff = [f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in IDENTITY_FIELDS if saved.get(k) != now.get(k)]
+    for k in ("dataset_fingerprint", "set_fingerprint"):
+        if old.get(k) != meta[k]:
+            diff.append(f"{k} changed")
+    if diff:
+        raise ConfigError(f"experiment {store.path.name!r} exists with other settings ({'; '.join(diff)}); "
+                          "choose another --name, or delete the folder to start over")
+    return old.get("created")
+
+
+def run_usability(ws: Workspace, cfg: UsabilityConfig, *, progress: bool = True,
+                  on_result: Callable[[dict[str, Any]], None] | None = None) -> ExperimentStore:
+    """Run (or continue) the experiment; returns its store. Finished (configuration, seed) pairs
+    found in ``results.parquet`` are skipped, so rerunning after an interruption resumes.
+    ``on_result(row)`` is called after each finished and saved training."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    prep = prepare(ws, cfg)
+    store = ExperimentStore.open(ws, cfg.experiment_name, must_exist=False)
+    meta = _describe(prep, cfg, device)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    meta["created"] = _check_resumable(store, cfg, meta) or now
+    meta["updated"] = now
+    store.write_config(meta)
+    results = store.read_results()
+    done = set(zip(results["config"].astype(str), results["seed"].astype(int))) if not results.empty else set()
+    jobs = [(c, s) for s in range(cfg.seeds) for c in prep.grid]
+    todo = [(c, s) for c, s in jobs if (c.key, s) not in done]
+    store.log("start", total=len(jobs), todo=len(todo), device=str(device))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="usability", unit="config", file=sys.stderr,
+                   dynamic_ncols=True)
+    try:
+        for i, (conf, seed) in enumerate(todo):
+            if bar is not None:
+                bar.set_postfix_str(f"{conf.key} seed={seed}", refresh=True)
+            row = train_configuration(prep, cfg, conf, seed, device)
+            store.append_result(row)
+            store.log("done", config=conf.key, seed=seed, seconds=round(row["seconds"], 3), dice=row["dice"],
+                      done=len(jobs) - len(todo) + i + 1, total=len(jobs))
+            if bar is not None:
+                bar.update(1)
+            if on_result is not None:
+                on_result(row)
+    except KeyboardInterrupt:
+        store.log("interrupted")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    store.log("finished", total=len(jobs))
+    if not (store.path / "summary.parquet").is_file():  # everything was already done
+        store.write_summary(summarise(results))
+    return store
