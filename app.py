@@ -10,6 +10,7 @@ PAGES = [
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
     st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("pages/lesions.py", title="Lesion augmentation", icon=":material/healing:"),
+    st.Page("pages/quality.py", title="Quality", icon=":material/analytics:"),
     st.Page("pages/export.py", title="Export", icon=":material/ios_share:"),
     st.Page("pages/reader_study.py", title="Reader study", icon=":material/visibility:"),
 ]

@@ -1,0 +1,167 @@
+"""Quality: set-level metric tables (FRD, FID, KID, diversity, lesion validity, reconstructions)
+per set, run and modality, side by side; per-sample figures from the catalogs; the usability
+experiment's table when one exists; CSV downloads; and a form to evaluate a set."""
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from synth_core.errors import SynthCoreError
+from synth_core.evaluation.evaluate import METRIC_HELP, evaluate_set, load_evaluations
+from synth_core.synthesis.setstore import SyntheticSet
+from ui.state import workspace_selector
+
+LOWER_BETTER = ("frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "seg_mse_real", "seg_mse_synthetic", "rec_mse",
+                "fill_mse", "reg_err_", "contour_outside")
+
+ws = workspace_selector()
+st.title("Quality")
+st.caption("How close the synthetic images are to real ones, how varied they are, whether their lesions are where "
+           "the labels say, and whether they help a segmenter. Every number here can be recomputed with "
+           "`python -m synth_core evaluate` (and `python -m training usability`).")
+
+sets = ws.list("synthetic")
+if not sets:
+    st.info("No synthetic set yet. Make one with `python -m synth_core synthesize --n 200 --name demo-set`, then "
+            "evaluate it with `python -m synth_core evaluate --set demo-set --real demo`.")
+    st.stop()
+
+
+def _better(metric: str) -> str:
+    return "lower" if metric.startswith(LOWER_BETTER) else "higher"
+
+
+try:
+    ev = load_evaluations(ws)
+except SynthCoreError as err:
+    st.error(str(err))
+    ev = pd.DataFrame()
+
+# ---- set-level metrics ----------------------------------------------------------------------------------
+st.subheader("Set-level metrics")
+if ev.empty:
+    st.info("No set has been evaluated yet — use the form at the bottom of this page, or "
+            "`python -m synth_core evaluate --set SET --real DATASET`.")
+else:
+    have = sorted(ev["set"].unique())
+    chosen = st.multiselect("Sets side by side", have, have, key="quality_sets")
+    regions = st.radio("Region", ["image", "lesion", "both"], horizontal=True, key="quality_region")
+    view = ev[ev["set"].isin(chosen)]
+    if regions != "both":
+        view = view[view["region"] == regions]
+    table = view.pivot_table(index=["metric", "modality", "extractor"], columns="set", values="value",
+                             aggfunc="first").reset_index()
+    table.insert(1, "better", table["metric"].map(_better))
+    st.dataframe(table, hide_index=True, width="stretch", key="quality_table",
+                 column_config={s: st.column_config.NumberColumn(s, format="%.4g") for s in chosen})
+    skipped = view[view["value"].isna() & view["note"].astype(str).ne("")]
+    if len(skipped):
+        with st.expander(f"{len(skipped)} metric(s) could not be computed — why"):
+            st.dataframe(skipped[["set", "metric", "modality", "note"]], hide_index=True, key="quality_skipped")
+    metrics = sorted(view["metric"].dropna().unique())
+    if metrics:
+        m = st.selectbox("Plot a metric", metrics, index=metrics.index("fid") if "fid" in metrics else 0,
+                         key="quality_plot_metric")
+        sub = view[view["metric"] == m]
+        fig = px.bar(sub, x="modality", y="value", color="set", barmode="group", height=320,
+                     title=f"{m} ({_better(m)} is better)")
+        st.plotly_chart(fig, key="quality_bar")
+        st.caption(METRIC_HELP.get(m, ""))
+    st.download_button("Download the metric table (CSV)", view.to_csv(index=False).encode(), "quality-metrics.csv",
+                       "text/csv", key="quality_csv")
+    with st.expander("What each metric means"):
+        for name, text in METRIC_HELP.items():
+            st.markdown(f"**{name}** — {text}")
+
+# ---- per-sample figures ---------------------------------------------------------------------------------
+st.subheader("Per-sample figures (from each set's catalog)")
+st.caption("Lesion Dice of the frozen segmenters (higher is better), registration error between modalities "
+           "(lower is better), distance to the nearest real training slice (memorisation: very small values are "
+           "possible copies), structure-map pixels outside the organ (0 for a valid map).")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def catalog_of(path: str, mtime: float) -> pd.DataFrame:
+    return SyntheticSet(path).catalog
+
+
+rows, cats = [], {}
+for name in sets:
+    try:
+        p = ws.existing("synthetic", name)
+        cat = catalog_of(str(p), (p / "set.json").stat().st_mtime)
+    except SynthCoreError as err:
+        st.error(str(err))
+        continue
+    cats[name] = cat
+    row = {"set": name, "samples": len(cat)}
+    for col in cat.columns:
+        if col.startswith(("dice_", "reg_err_")) or col in ("nn_dist", "contour_outside", "lesion_area"):
+            vals = cat[col].to_numpy(dtype=float)
+            row[col] = float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan
+    if "has_lesion" in cat:
+        row["with lesion"] = f"{cat['has_lesion'].mean():.0%}"
+    rows.append(row)
+fig_table = pd.DataFrame(rows)
+st.dataframe(fig_table, hide_index=True, width="stretch", key="quality_figures")
+if cats:
+    cols = sorted({c for cat in cats.values() for c in cat.columns
+                   if c.startswith(("dice_", "reg_err_")) or c in ("nn_dist", "lesion_area")})
+    if cols:
+        col = st.selectbox("Distribution of", cols, index=cols.index("nn_dist") if "nn_dist" in cols else 0,
+                           key="quality_hist_col")
+        long = pd.concat([pd.DataFrame({"set": n, col: c[col]}) for n, c in cats.items() if col in c])
+        st.plotly_chart(px.histogram(long, x=col, color="set", barmode="overlay", nbins=40, height=300),
+                        key="quality_hist")
+    st.download_button("Download the per-sample summary (CSV)", fig_table.to_csv(index=False).encode(),
+                       "quality-per-sample.csv", "text/csv", key="quality_fig_csv")
+
+# ---- usability -------------------------------------------------------------------------------------------
+st.subheader("Usability: does synthetic data help a segmenter?")
+try:
+    from training.experiments import list_experiments, load_experiment
+except ImportError:  # the experiments package is optional at this point of the product
+    list_experiments = None
+exps = list_experiments(ws) if list_experiments else []
+if not exps:
+    st.info("No usability experiment yet. Run `python -m training usability --dataset demo --set demo-set` "
+            "(thesis Table 5: a segmenter trained on mixes of real and synthetic data, tested on real data only).")
+else:
+    exp = st.selectbox("Experiment", exps, key="quality_experiment")
+    try:
+        _, summary, _ = load_experiment(ws, exp)
+        st.dataframe(summary, hide_index=True, width="stretch", key="quality_usability")
+        st.download_button("Download (CSV)", summary.to_csv(index=False).encode(), f"{exp}.csv", "text/csv",
+                           key="quality_usability_csv")
+    except SynthCoreError as err:
+        st.error(str(err))
+
+# ---- evaluate ---------------------------------------------------------------------------------------------
+st.subheader("Evaluate a set")
+if st.session_state.get("quality_msg"):
+    st.success(st.session_state.pop("quality_msg"))
+with st.form("quality_evaluate"):
+    c = st.columns(4)
+    ev_set = c[0].selectbox("Set", sets, key="quality_ev_set")
+    datasets = ws.list("datasets")
+    ev_real = c[1].selectbox("Real dataset", datasets, key="quality_ev_real")
+    features = c[2].text_input("Features", "own", key="quality_ev_features",
+                               help="own = the project's segmenter encoder (always offline); or the path of a local "
+                                    "FID Inception-v3 weight file (pt_inception-2015-12-05).")
+    n_frd = int(c[3].number_input("Slices per side for FRD (0 = skip FRD)", 0, 512, 16, key="quality_ev_nfrd",
+                                  help="Radiomics take about half a second per slice and region."))
+    go = st.form_submit_button("Evaluate", type="primary")
+if go:
+    bar = st.progress(0.0, text="starting…")
+    try:
+        out = evaluate_set(ws, ev_set, ev_real, features=features.strip() or "own", n_frd=max(n_frd, 2),
+                           frd=n_frd > 0, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+    except SynthCoreError as err:
+        bar.empty()
+        st.error(str(err))
+    else:
+        bar.progress(1.0, text="done")
+        st.session_state["quality_msg"] = (f"Evaluated {ev_set} against {ev_real}: {int(out['value'].notna().sum())} "
+                                           "values; the tables above include them.")
+        st.rerun()

@@ -1,0 +1,47 @@
+"""AppTest of the Quality page: empty states, per-sample figures, evaluation tables side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from synth_core.evaluation.evaluate import save_evaluation
+from tests.conftest import ROOT
+from tests.synthesis.fixtures import make_fake_set
+from tests.training.conftest import make_tiny_dataset
+
+PAGE = str(ROOT / "pages" / "quality.py")
+
+
+def test_quality_page_empty_state(workspace):
+    make_tiny_dataset(workspace)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("synthesize" in i.value for i in at.info)
+
+
+def _rows(set_name: str, fid: float) -> pd.DataFrame:
+    base = {"set": set_name, "dataset": "tiny", "run": "r", "region": "image", "n": 10, "extractor": "own:sg",
+            "metric_version": "fid/1", "created": "2026-11-23T00:00:00Z", "note": ""}
+    return pd.DataFrame([{**base, "modality": m, "metric": "fid", "value": fid + k} for k, m in enumerate(("t1", "t2"))]
+                        + [{**base, "modality": "t1", "metric": "kid", "value": np.nan, "note": "no segmenter run"}])
+
+
+def test_quality_page_tables_side_by_side(workspace):
+    make_tiny_dataset(workspace, cases=6)
+    for name, fid in (("a", 10.0), ("b", 20.0)):
+        p = make_fake_set(workspace, n=8, name=name, seed=len(name))
+        save_evaluation(p, _rows(name, fid))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    fid = table[(table["metric"] == "fid") & (table["modality"] == "t2")]
+    assert fid["a"].item() == 11.0 and fid["b"].item() == 21.0 and fid["better"].item() == "lower"
+    assert any(e.label.startswith("2 metric(s) could not be computed") for e in at.expander), [e.label for e in at.expander]
+    figures = at.dataframe[-1].value
+    assert list(figures["set"]) == ["a", "b"] and (figures["samples"] == 8).all()
+    at.multiselect(key="quality_sets").set_value(["b"]).run()
+    assert not at.exception
+    assert list(at.dataframe[0].value.columns[-1:]) == ["b"]
+    assert any("usability" in i.value for i in at.info)
