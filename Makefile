@@ -20,6 +20,10 @@ $(STAMP): requirements.txt
 demo: $(STAMP)
 	@$(PY) -m synth_core --workspace $(WORKSPACE) demo-data --if-missing
 	@$(PY) -m training --workspace $(WORKSPACE) install-demo-runs
+	@test -d $(WORKSPACE)/synthetic/demo-set || $(PY) -m synth_core --workspace $(WORKSPACE) synthesize \
+		--run demo-multimodal --n 48 --batch 16 --name demo-set
+	@test -f $(WORKSPACE)/synthetic/demo-set/evaluation.parquet || $(PY) -m synth_core --workspace $(WORKSPACE) \
+		evaluate --set demo-set --real demo --n-frd 16
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false -- --workspace $(WORKSPACE)
 
