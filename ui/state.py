@@ -26,8 +26,22 @@ def current_workspace() -> Workspace:
     return Workspace.open(st.session_state["workspace_root"])
 
 
+def ensure_navigation() -> None:
+    """Make a deep link (a page URL opened first on a fresh server) go through ``app.py``.
+
+    Streamlit runs a page file found in ``pages/`` directly on a fresh server's first request
+    (its older multipage mode), so ``app.py``'s ``st.navigation``, page titles and wide layout would
+    be missing. Leaving that mode and rerunning executes ``app.py``, which opens the same page."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def workspace_selector() -> Workspace:
-    """Sidebar control to switch workspaces; returns the current one."""
+    """Sidebar control to switch workspaces; returns the current one (every page calls it first)."""
+    ensure_navigation()
     ws = current_workspace()
     with st.sidebar:
         new = st.text_input("Workspace folder", value=str(ws.root), key="workspace_input",

@@ -123,3 +123,18 @@ def test_small_export_in_the_browser(populated_ws, browser_page):
         assert (populated_ws / "exports" / "browser-export" / "dataset.json").is_file()
     finally:
         server.stop()
+
+
+def test_deep_link_on_a_fresh_server_gets_the_app_navigation(populated_ws, browser_page):
+    """A page URL opened first still runs app.py (titles, icons, layout), not Streamlit's
+    automatic pages/ listing."""
+    server = Server(populated_ws)
+    try:
+        page = browser_page
+        page.goto(f"{server.url}/export")
+        page.get_by_text("Preview of what passes").first.wait_for(timeout=60000)
+        nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+        assert "Lesion augmentation" in nav and "Reader study" in nav and "reader study" not in nav, nav
+        _no_exception(page)
+    finally:
+        server.stop()
