@@ -29,6 +29,8 @@ if not sets:
 
 
 def _better(metric: str) -> str:
+    if metric.endswith("_real"):
+        return "reference (real data)"
     return "lower" if metric.startswith(LOWER_BETTER) else "higher"
 
 
