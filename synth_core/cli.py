@@ -105,6 +105,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     add_check_arguments(p)
     handlers["check-export"] = run_check_command
 
+    from synth_core.report.command import add_report_arguments, run_report_command
+
+    p = sub.add_parser("report", help="one self-contained HTML report for clinicians (pictures, quality, experiments)")
+    add_report_arguments(p)
+    handlers["report"] = run_report_command
+
     from synth_core.readerstudy.command import add_reader_study_arguments, run_reader_study_command
 
     p = sub.add_parser("reader-study", help="blinded real-vs-synthetic reader study: create one, score the answers")

@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_usability_arguments(sub.add_parser("usability", help="train segmenters on real/synthetic mixes, test on "
                                                              "real data only (thesis Table 5)"))
     add_usability_table_arguments(sub.add_parser("usability-table", help="print a usability experiment's table"))
+    from training.experiments.ablation_command import add_ablation_arguments, add_ablation_table_arguments
+
+    add_ablation_arguments(sub.add_parser("ablation", help="thesis Table 1: train, synthesise and score the "
+                                                           "multimodal stage with one part switched off per row"))
+    add_ablation_table_arguments(sub.add_parser("ablation-table", help="print an ablation experiment's table"))
     return parser
 
 
@@ -100,6 +105,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         copied = install_demo_runs(ws, Path(args.source))
         print(f"installed demo runs: {', '.join(copied)}" if copied else "demo runs: nothing to install")
         return 0
+    if args.command in ("ablation", "ablation-table"):
+        from training.experiments.ablation_command import dispatch as ablation_dispatch
+
+        return ablation_dispatch(args, ws)
     if args.command in ("usability", "usability-table"):
         from training.experiments.command import dispatch
 

@@ -214,6 +214,16 @@ def load_experiment(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFr
     return config, summarise(per_seed), per_seed
 
 
-def list_experiments(ws: Workspace) -> list[str]:
-    """Names of experiment folders that have a config.json."""
-    return [n for n in ws.list("experiments") if (ws.experiments / n / "config.json").is_file()]
+def experiment_kind(ws: Workspace, name: str) -> str:
+    """The ``kind`` in an experiment's config.json ("usability" when absent or unreadable)."""
+    try:
+        return str(json.loads((ws.experiments / name / "config.json").read_text()).get("kind") or "usability")
+    except (OSError, ValueError, AttributeError):
+        return "usability"
+
+
+def list_experiments(ws: Workspace, kind: str | None = "usability") -> list[str]:
+    """Names of experiment folders that have a config.json, of ``kind`` ("usability" by default,
+    "ablation", or ``None`` for every kind)."""
+    names = [n for n in ws.list("experiments") if (ws.experiments / n / "config.json").is_file()]
+    return names if kind is None else [n for n in names if experiment_kind(ws, n) == kind]

@@ -1,0 +1,586 @@
+"""One self-contained HTML report for clinicians: what the synthetic images are, what was found
+(in sentences, bad results included), then the evidence — sample pictures, quality, lesion
+validity, ablation, usability, reader studies, training curves — and the details.
+
+Self-contained: CSS inline, pictures as base64 PNG, charts as inline SVG, no scripts and no
+URLs, so the file opens offline and can be mailed. Every section that has nothing to show says
+which command would fill it. No patient identifiers: see :mod:`synth_core.report.gather`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_core import __version__
+from synth_core.atomic import atomic_write_text
+from synth_core.errors import ConfigError
+from synth_core.report import gather
+from synth_core.report.charts import line_chart
+from synth_core.workspace import Workspace
+
+#: metrics where a lower value is better (the others: higher; ``*_real`` are references)
+LOWER_BETTER = ("frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "seg_mse_real", "seg_mse_synthetic", "rec_mse",
+                "fill_mse")
+#: quality-table order (lesion validity has its own section)
+QUALITY_ORDER = ("frd", "fid", "kid", "diversity_ms_ssim", "diversity_ms_ssim_real", "rec_psnr", "rec_ssim",
+                 "rec_ms_ssim", "rec_mse", "fill_psnr", "fill_ssim", "fill_ms_ssim", "fill_mse")
+VALIDITY = ("seg_dice_real", "seg_dice_synthetic", "seg_mse_real", "seg_mse_synthetic")
+#: thesis Table 4 (BraTS): Dice of the segmenter on real vs synthetic test data
+THESIS_DICE = (0.915, 0.838)
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#1d2733;line-height:1.45}
+h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #d8dee6;padding-bottom:.2em;margin-top:2em}
+h3{margin-top:1.4em}.meta{color:#5b6776;font-size:.9em}
+.found li{margin:.35em 0}.bad{color:#a03020}.good{color:#2d7a3a}
+table{border-collapse:collapse;margin:.6em 0;font-size:.88em}th,td{border:1px solid #d8dee6;padding:.25em .5em;
+text-align:left;vertical-align:top}th{background:#f2f5f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.best{font-weight:bold}.missing{background:#fff7e0;border-left:4px solid #e0b000;padding:.5em .8em}
+code{background:#f2f5f8;padding:0 .25em;border-radius:3px;font-size:.92em}
+figure{margin:1em 0}figcaption{color:#5b6776;font-size:.88em;margin-top:.3em}img{max-width:100%;height:auto;
+image-rendering:pixelated;border:1px solid #d8dee6}.charts{display:flex;flex-wrap:wrap;gap:.6em}
+svg.chart{border:1px solid #d8dee6;background:#fff}svg .ct{font-size:11px;font-weight:600;fill:#1d2733}
+svg .cl{font-size:9px;fill:#5b6776}svg .cf{fill:#fafbfc;stroke:#e4e8ee}.chip{display:inline-block;width:.9em;
+height:.9em;border:1px solid #888;vertical-align:middle;margin:0 .25em 0 .8em}details{margin:.6em 0}
+summary{cursor:pointer;color:#2f6db5}.nw{white-space:nowrap}dl dt{font-weight:600;margin-top:.5em}dl dd{margin-left:1.2em}
+@media print{details{display:block}summary{display:none}}
+"""
+
+
+# ---- small HTML helpers -------------------------------------------------------------------------
+def esc(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def num(v: Any, digits: int = 3) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(f):
+        return "–"
+    if f != 0 and abs(f) < 10 ** -digits:
+        return f"{f:.1e}"
+    return f"{f:.{digits}f}"
+
+
+def pct(v: Any) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if not math.isfinite(f) else f"{f:.0%}"
+
+
+def table(head: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    """A table; ``head`` is plain text, each cell is HTML (already escaped)."""
+    h = "".join(f"<th>{esc(x)}</th>" for x in head)
+    body = "".join("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def cell(v: Any, digits: int = 3, best: bool = False) -> str:
+    return f'<td class="n{" best" if best else ""}">{num(v, digits)}</td>'
+
+
+def missing(what: str, command: str | None = None) -> str:
+    run = f" To fill it, run <code>{esc(command)}</code>." if command else ""
+    return f'<p class="missing">{esc(what)}{run}</p>'
+
+
+def image(png: bytes, alt: str) -> str:
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def better(metric: str) -> str:
+    if metric.endswith("_real"):
+        return "reference"
+    return "lower" if metric in LOWER_BETTER else "higher"
+
+
+def _mean(values: Any) -> float:
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else math.nan
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".") + "." if text else ""
+
+
+# ---- the report -----------------------------------------------------------------------------------
+class _Report:
+    """Collects the sections and the findings while reading the workspace once."""
+
+    def __init__(self, ws: Workspace, sets: list[str] | None, dataset: str | None, samples: int, seed: int):
+        self.ws, self.samples, self.seed = ws, samples, seed
+        self.sel = gather.select(ws, sets, dataset)
+        self.set_names = [s.name for s in self.sel.sets]
+        self.explicit_sets = list(sets) if sets else None
+        self.findings: list[str] = []
+        self.help = gather.metric_help()
+        self.ev = gather.evaluations(ws, self.set_names) if self.set_names else pd.DataFrame()
+        self.sections: list[tuple[str, str, str]] = []  # (anchor, title, html)
+
+    def data_name(self) -> str:
+        return ", ".join(self.sel.datasets) or "(none)"
+
+    # ---- sections ------------------------------------------------------------------------------
+    def images(self) -> str:
+        out = []
+        if not self.sel.datasets:
+            return missing("There is no dataset in the workspace yet.", "python -m synth_core demo-data")
+        for ds in self.sel.datasets:
+            facts = gather.dataset_facts(self.ws, ds)
+            mods = facts.get("modalities") or []
+            legend = "".join(f'<span class="nw"><span class="chip" style="background:rgb{c}"></span>{esc(n)}</span> '
+                             for n, c in gather.label_legend(self.ws, ds))
+            rows = ", ".join(mods) + (f", then {mods[0]} with the lesion label" if mods else "")
+            out.append(f"<h3>Dataset {esc(ds)}</h3>")
+            png, split = gather.real_sheet(self.ws, ds, self.samples, self.seed)
+            if png is None:
+                out.append(missing(f"No real images to show: {split}."))
+            else:
+                out.append(f'<figure>{image(png, f"real {split} slices of {ds}")}<figcaption>Real scans: '
+                           f"{self.samples} slices from the {esc(split)} split (never used for training), slices with "
+                           f"a lesion first. Rows: {esc(rows)}. Labels: {legend or 'none'}. Cyan line: organ outline."
+                           "</figcaption></figure>")
+            for s in [s for s in self.sel.sets if s.dataset == ds]:
+                png = gather.set_sheet(self.ws, s.name, self.samples, self.seed)
+                if png is None:
+                    out.append(missing(f"Set {s.name} could not be read."))
+                    continue
+                out.append(f'<figure>{image(png, f"synthetic samples of {s.name}")}<figcaption>Synthetic set '
+                           f"<b>{esc(s.name)}</b> ({s.n} samples): {self.samples} samples, those with a lesion first. "
+                           f"Same rows and colours; the lesion label is the one the generator was asked to draw, the "
+                           f"organ outline the generated organ mask.</figcaption></figure>")
+            if not any(s.dataset == ds for s in self.sel.sets):
+                out.append(missing(f"No synthetic set of {ds} yet.",
+                                   f"python -m synth_core synthesize --dataset {ds} --n 200 --name {ds}-set"))
+        out.append('<p class="meta">Display: stored intensities 0–1 shown from black to white, the same rule for real '
+                   "and synthetic images (CT was windowed and MR scaled per volume when the data were imported).</p>")
+        return "".join(out)
+
+    def quality(self) -> str:
+        if not self.set_names:
+            return missing("No synthetic set to assess.", "python -m synth_core synthesize --n 200 --name SET")
+        ev = self.ev
+        out = []
+        unevaluated = [s for s in self.sel.sets if ev.empty or s.name not in set(ev["set"])]
+        for s in unevaluated:
+            out.append(missing(f"Set {s.name} has not been evaluated.",
+                               f"python -m synth_core evaluate --set {s.name} --real {s.dataset}"))
+        q = ev[ev["metric"].isin(QUALITY_ORDER)] if not ev.empty else ev
+        if q.empty:
+            return "".join(out)
+        names = [s for s in self.set_names if s in set(q["set"])]
+        groups = q.groupby(["metric", "region", "extractor"], sort=False)
+        keys = sorted(groups.groups, key=lambda k: (QUALITY_ORDER.index(k[0]), k[1], k[2]))
+        rows, skipped = [], {}
+        for metric, region, extractor in keys:
+            g = groups.get_group((metric, region, extractor))
+            vals = [_mean(g.loc[g["set"] == n, "value"]) for n in names]
+            if not any(math.isfinite(v) for v in vals):  # skipped everywhere: say why once, below the table
+                notes = [x for x in g["note"].astype(str) if x and x != "nan"]
+                skipped.setdefault(gather.scrub(notes[0] if notes else "not computed", self.ws), []).append(metric)
+                continue
+            label = f"{metric}" + (" (lesion region)" if region == "lesion" else "")
+            rows.append([f"<b>{esc(label)}</b><br><span class='meta'>{esc(extractor)}</span>",
+                         esc(_first_sentence(self.help.get(metric, ""))), esc(better(metric)),
+                         *[cell(v, 4) for v in vals]])
+        out.append("<p>Each value is the mean over the modalities; the per-modality values, the sample counts and the "
+                   "notes are in the details below. Values in different feature spaces (the grey line under each "
+                   "metric) cannot be compared.</p>")
+        if rows:
+            out.append(table(["Metric", "What it measures", "Better", *names], rows))
+        for why, metrics in skipped.items():
+            out.append(f"<p class='meta'>Not computed: {esc(', '.join(dict.fromkeys(metrics)))} ({esc(why)}).</p>")
+        for n in names:
+            sub = ev[ev["set"] == n].sort_values(["metric", "region", "modality"])
+            det = [[esc(r.metric), esc(r.region), esc(r.modality), cell(r.value, 4), f'<td class="n">{int(r.n)}</td>',
+                    esc(r.extractor), esc(gather.scrub(r.note, self.ws))] for r in sub.itertuples()]
+            out.append(f"<details><summary>All values of set {esc(n)}</summary>"
+                       + table(["metric", "region", "modality", "value", "n", "extractor", "note"], det) + "</details>")
+        self._quality_findings(q, names)
+        return "".join(out)
+
+    def _quality_findings(self, q: pd.DataFrame, names: list[str]) -> None:
+        for n in names:
+            sub = q[q["set"] == n]
+            syn = _mean(sub.loc[sub["metric"] == "diversity_ms_ssim", "value"])
+            real = _mean(sub.loc[sub["metric"] == "diversity_ms_ssim_real", "value"])
+            if math.isfinite(syn) and math.isfinite(real):
+                if syn > real + 0.05:
+                    self.findings.append(
+                        f'<span class="bad">Set <b>{esc(n)}</b> is less varied than the real scans</span>: random pairs '
+                        f"of synthetic images are more alike (MS-SSIM {num(syn)}) than pairs of real images "
+                        f"({num(real)}; 1 = identical). The generator tends to repeat itself.")
+                elif syn < real - 0.05:
+                    self.findings.append(
+                        f"Set <b>{esc(n)}</b> is more varied than the real scans (MS-SSIM {num(syn)} vs {num(real)} for "
+                        "real pairs; lower = more different). Some of that variety may be noise or artefacts; look "
+                        "at the pictures.")
+                else:
+                    self.findings.append(f"Set <b>{esc(n)}</b> is about as varied as the real scans (pairwise MS-SSIM "
+                                         f"{num(syn)} vs {num(real)} for real pairs).")
+        for extractor, g in q[q["metric"] == "fid"].groupby("extractor"):
+            vals = {n: _mean(g.loc[g["set"] == n, "value"]) for n in names}
+            vals = {n: v for n, v in vals.items() if math.isfinite(v)}
+            if len(vals) >= 2:
+                best = min(vals, key=vals.get)
+                self.findings.append(
+                    f"Closest to the real image statistics by FID ({esc(extractor)}; lower is better): set "
+                    f"<b>{esc(best)}</b> ({num(vals[best], 2)}; the others: "
+                    + ", ".join(f"{esc(n)} {num(v, 2)}" for n, v in vals.items() if n != best) + ").")
+
+    def validity(self) -> str:
+        ev = self.ev
+        v = ev[ev["metric"].isin(VALIDITY)] if not ev.empty else ev
+        if v.empty or not v["value"].notna().any():
+            cmd = (f"python -m synth_core evaluate --set {self.set_names[0]} --real {self.sel.sets[0].dataset}"
+                   if self.set_names else "python -m synth_core evaluate --set SET --real DATASET")
+            return missing("Lesion validity has not been measured (it needs an evaluation with a trained segmenter "
+                           "run).", cmd)
+        out = [f"<p>A lesion-segmentation network trained on real scans only looks at each image. On real test scans "
+               f"its Dice overlap with the true label is the reference; on synthetic images it is compared with the "
+               f"label the generator was asked to draw. Close values mean the synthetic lesions look like real ones "
+               f"to the network (thesis Table 4: {THESIS_DICE[0]} real vs {THESIS_DICE[1]} synthetic). Dice: 1 = "
+               "perfect overlap, 0 = none; MSE: error of the lesion probability, lower is better.</p>"]
+        for n in [s for s in self.set_names if s in set(v["set"])]:
+            sub = v[v["set"] == n]
+            rows = []
+            for m in sub["modality"].drop_duplicates():
+                g = (sub[sub["modality"] == m].sort_values("created")  # newest row per metric (two segmenters)
+                     .drop_duplicates("metric", keep="last").set_index("metric"))
+                get = lambda k: g["value"].get(k, math.nan)  # noqa: E731
+                cnt = lambda k: int(g["n"].get(k, 0))  # noqa: E731
+                rows.append([esc(m), cell(get("seg_dice_real")), cell(get("seg_dice_synthetic")),
+                             cell(get("seg_mse_real"), 4), cell(get("seg_mse_synthetic"), 4),
+                             f'<td class="n">{cnt("seg_dice_real")} / {cnt("seg_dice_synthetic")}</td>'])
+            out.append(f"<h3>Set {esc(n)}</h3>" + table(["modality", "Dice real", "Dice synthetic", "MSE real",
+                                                         "MSE synthetic", "slices with a lesion (real / synthetic)"],
+                                                        rows))
+            real = _mean(sub.loc[sub["metric"] == "seg_dice_real", "value"])
+            syn = _mean(sub.loc[sub["metric"] == "seg_dice_synthetic", "value"])
+            if math.isfinite(real) and math.isfinite(syn):
+                ratio = syn / real if real > 0 else math.nan
+                if math.isfinite(ratio) and ratio >= 0.9:
+                    verdict = ('<span class="good">the synthetic lesions are about as recognisable as real '
+                               "ones</span>")
+                elif math.isfinite(ratio) and ratio >= 0.6:
+                    verdict = "the synthetic lesions are recognisable, but less clearly than real ones"
+                else:
+                    verdict = ('<span class="bad">the synthetic lesions are much harder to recognise than real ones; '
+                               "treat their labels with caution</span>")
+                self.findings.append(
+                    f"Lesions in set <b>{esc(n)}</b>: a segmentation network trained on real scans found them with a "
+                    f"Dice overlap of {num(syn, 2)} on average, against {num(real, 2)} on real test scans — {verdict}.")
+        return "".join(out)
+
+    def ablation(self) -> str:
+        exps = gather.ablations(self.ws, self.sel.datasets)
+        ds = self.sel.datasets[0] if self.sel.datasets else "DATASET"
+        if not exps:
+            return missing("No ablation study yet (thesis Table 1: the generator trained six times, each time with "
+                           "one part switched off).", f"python -m training ablation --dataset {ds}")
+        out = ["<p>Each row trains the image generator again with one part switched off (row F: nothing off), makes a "
+               "synthetic set from the same random seeds and scores it the same way. Best value per column in bold. "
+               "With one training per row, small differences can be chance.</p>"]
+        cols = [("lesion_fidelity", "lesion Dice", 3), ("registration_error", "registration error", 4),
+                ("lesion_outside_organ", "lesion outside organ", 3), ("fid", "FID", 2), ("kid", "KID", 4),
+                ("frd", "FRD", 2), ("diversity_ms_ssim", "diversity MS-SSIM", 3),
+                ("seg_dice_synthetic", "segmenter Dice (synthetic)", 3)]
+        for name, config, summary in exps:
+            c = config.get("config", {})
+            out.append(f"<h3>Ablation {esc(name)}</h3><p class='meta'>dataset {esc(config.get('dataset'))}; "
+                       f"{esc(c.get('pretrain_steps'))} pre-training + {esc(c.get('steps'))} adversarial steps per row; "
+                       f"{esc(c.get('n'))} samples per set; {len(summary)} of {len(config.get('rows', []))} rows "
+                       "finished</p>")
+            if summary.empty:
+                out.append(missing("No row has finished yet.", f"python -m training ablation --dataset "
+                                                               f"{config.get('dataset')} --name {name}"))
+                continue
+            info = config.get("columns", {})
+            present = [(k, lab, d) for k, lab, d in cols if k in summary and summary[k].notna().any()]
+            best = {}
+            for k, _, _ in present:
+                vals = summary[k].astype(float)
+                direction = info.get(k, {}).get("better", "")
+                if direction in ("higher", "lower") and vals.notna().any():
+                    best[k] = vals.max() if direction == "higher" else vals.min()
+            arrow = {"higher": " ↑", "lower": " ↓"}
+            head = ["row", "switched off"] + [lab + arrow.get(info.get(k, {}).get("better", ""), "")
+                                              for k, lab, _ in present]
+            rows = [[f"<b>{esc(r['row'])}</b>", esc(r["switched_off"])]
+                    + [cell(r[k], d, best=k in best and math.isfinite(float(r[k])) and float(r[k]) == best[k])
+                       for k, _, d in present] for _, r in summary.iterrows()]
+            out.append(table(head, rows))
+            out.append("<details><summary>What the columns mean</summary><dl>"
+                       + "".join(f"<dt>{esc(lab)}</dt><dd>{esc(info.get(k, {}).get('help', ''))}</dd>"
+                                 for k, lab, _ in present) + "</dl></details>")
+            self._ablation_findings(name, summary)
+        return "".join(out)
+
+    def _ablation_findings(self, name: str, summary: pd.DataFrame) -> None:
+        if "F" not in set(summary["row"]):
+            self.findings.append(f"Ablation <b>{esc(name)}</b>: the full model (row F) has not finished yet, so the "
+                                 "rows cannot be compared with it.")
+            return
+        full = summary[summary["row"] == "F"].iloc[0]
+        parts = []
+        worse_any = False
+        for key, label, lower in (("lesion_fidelity", "lesion Dice", False),
+                                  ("registration_error", "registration error", True)):
+            base = float(full[key])
+            if not math.isfinite(base):
+                continue
+            for _, r in summary[summary["row"] != "F"].iterrows():
+                v = float(r[key])
+                if not math.isfinite(v) or abs(v - base) < 1e-12:
+                    continue
+                worse = (v > base) if lower else (v < base)
+                worse_any |= worse
+                parts.append(f"switching off the {esc(r['switched_off'].split(' (')[0])} (row {esc(r['row'])}) "
+                             f"{'worsened' if worse else 'improved'} {label} from {num(base)} to {num(v)}")
+        if parts:
+            extra = "" if worse_any else (' <span class="bad">No switch made things worse: at this training length '
+                                          "the parts of the method did not show their value.</span>")
+            self.findings.append(f"Ablation <b>{esc(name)}</b> (one training per row): " + "; ".join(parts) + "."
+                                 + extra)
+
+    def usability(self) -> str:
+        exps = gather.usability(self.ws, self.sel.datasets, self.explicit_sets)
+        if not exps:
+            s = self.sel.sets[0] if self.sel.sets else None
+            cmd = (f"python -m training usability --dataset {s.dataset} --set {s.name}" if s
+                   else "python -m training usability --dataset DATASET --set SET")
+            return missing("No usability experiment yet (thesis Table 5: does adding synthetic images help train a "
+                           "lesion-segmentation network that is then tested on real scans only?).", cmd)
+        out = ["<p>A lesion-segmentation network is trained from scratch for the same number of steps on each mix of "
+               "real and synthetic training images, then tested on real test scans only. Values: mean ± standard "
+               "deviation over repeated trainings (seeds). Δ Dice: change against training on the same real images "
+               "alone.</p>"]
+        for name, config, summary in exps:
+            c = config.get("config", {})
+            out.append(f"<h3>Usability {esc(name)}</h3><p class='meta'>dataset {esc(config.get('dataset'))}, set "
+                       f"{esc(config.get('set'))}; {esc(c.get('steps'))} steps per training; "
+                       f"{esc(config.get('n_test_slices', '?'))} real test slices with a lesion</p>")
+            if summary.empty:
+                out.append(missing("No configuration has finished yet.",
+                                   f"python -m training usability --dataset {config.get('dataset')} --set "
+                                   f"{config.get('set')} --name {name}"))
+                continue
+            base = self._baselines(summary)
+            rows = []
+            for _, r in summary.iterrows():
+                b = base.get(float(r["real_fraction"]))
+                delta = float(r["dice_mean"]) - b if b is not None and r["mode"] != "real-only" else math.nan
+                rows.append([f"{float(r['real_fraction']) * 100:g}%", f"×{float(r['synthetic_multiplier']):g}",
+                             esc(r["mode"]), "yes" if bool(r["augmentation"]) else "no",
+                             f'<td class="n">{int(r["n_real"])} / {int(r["n_synthetic"])}</td>',
+                             f'<td class="n">{int(r["n_seeds"])}</td>',
+                             f'<td class="n">{_pm(r["dice_mean"], r["dice_sd"], 3)}</td>',
+                             f'<td class="n">{"–" if not math.isfinite(delta) else f"{delta:+.3f}"}</td>',
+                             f'<td class="n">{_pm(r["mse_mean"], r["mse_sd"], 4)}</td>',
+                             f'<td class="n">{_pm(r["hd95_mean"], r["hd95_sd"], 2)}</td>'])
+            out.append(table(["real data", "synthetic", "mode", "classic augmentation", "images (real / synthetic)",
+                              "seeds", "Dice ↑", "Δ Dice", "MSE ↓", "HD95 (px) ↓"], rows))
+            self._usability_findings(name, summary, base)
+        return "".join(out)
+
+    @staticmethod
+    def _baselines(summary: pd.DataFrame) -> dict[float, float]:
+        b = summary[(summary["mode"] == "real-only") & (~summary["augmentation"].astype(bool))]
+        return {float(r["real_fraction"]): float(r["dice_mean"]) for _, r in b.iterrows()}
+
+    def _usability_findings(self, name: str, summary: pd.DataFrame, base: dict[float, float]) -> None:
+        mixed = summary[summary["mode"] != "real-only"].copy()
+        mixed = mixed[mixed["real_fraction"].astype(float).map(lambda f: f in base)]
+        if mixed.empty:
+            self.findings.append(f"Usability <b>{esc(name)}</b>: no mix of real and synthetic data has finished next to "
+                                 "its real-only baseline yet.")
+            return
+        mixed["delta"] = [float(r["dice_mean"]) - base[float(r["real_fraction"])] for _, r in mixed.iterrows()]
+        best, worst = mixed.loc[mixed["delta"].idxmax()], mixed.loc[mixed["delta"].idxmin()]
+        sds = pd.to_numeric(summary["dice_sd"], errors="coerce")
+        noise = float(sds[np.isfinite(sds)].mean()) if np.isfinite(sds).any() else math.nan
+
+        def what(r: pd.Series) -> str:
+            return (f"{float(r['real_fraction']) * 100:g}% real + ×{float(r['synthetic_multiplier']):g} synthetic "
+                    f"({r['mode']})")
+
+        helped = int((mixed["delta"] > 0).sum())
+        text = (f"Usability <b>{esc(name)}</b>: adding synthetic images raised the segmenter's Dice in {helped} of "
+                f"{len(mixed)} mixes. Largest gain: {esc(what(best))}, {best['delta']:+.3f} "
+                f"(from {num(base[float(best['real_fraction'])])} to {num(best['dice_mean'])}). ")
+        if worst["delta"] < 0:
+            text += f'<span class="bad">Largest loss: {esc(what(worst))}, {worst["delta"]:+.3f}.</span> '
+        if math.isfinite(noise):
+            size = "smaller than" if max(abs(best["delta"]), abs(worst["delta"])) < noise else "larger than"
+            text += (f"The typical seed-to-seed spread is ±{noise:.3f}; the largest change is {size} that spread"
+                     + (", so these differences may be chance." if size == "smaller than" else "."))
+        else:
+            text += "With one seed per configuration there is no estimate of chance variation."
+        self.findings.append(text)
+
+    def readers(self) -> str:
+        studies = gather.reader_studies(self.ws, self.sel.datasets, self.explicit_sets)
+        if not studies:
+            s = self.sel.sets[0] if self.sel.sets else None
+            cmd = (f"python -m synth_core reader-study create STUDY --dataset {s.dataset} --set {s.name} --n-real 20 "
+                   f"--n-synthetic 20 --modality {s.modalities[0]}" if s else
+                   "python -m synth_core reader-study create STUDY --dataset D --set S --n-real 20 --n-synthetic 20 "
+                   "--modality M")
+            return missing("No reader study yet (clinicians judge blinded images: real or synthetic?).", cmd)
+        out = ["<p>Readers saw real and synthetic images in random order, without knowing which was which, and "
+               "answered “real” or “synthetic” with a confidence. Accuracy 50% and AUC 0.5 mean they could not tell "
+               "them apart; κ (Cohen's kappa) is the agreement between two readers beyond chance (0 = chance, "
+               "1 = always agree). Reader names are replaced by numbers.</p>"]
+        for st in studies:
+            o, m = st.overall, st.meta
+            out.append(f"<h3>Study {esc(st.name)}</h3><p class='meta'>set {esc(m.get('set'))}, modality "
+                       f"{esc(m.get('modality'))}, real images from the {esc(m.get('split'))} split</p>")
+            if not o.get("n_answers"):
+                out.append(missing("No answers yet; readers answer on the Reader study page of the dashboard."))
+                continue
+            out.append(table(["readers", "answers", "accuracy", "sensitivity (synthetic called synthetic)",
+                              "specificity (real called real)", "AUC", "mean κ"],
+                             [[f'<td class="n">{int(o["n_raters"])}</td>', f'<td class="n">{int(o["n_answers"])}</td>',
+                               f'<td class="n">{pct(o["accuracy"])}</td>', f'<td class="n">{pct(o["sensitivity"])}</td>',
+                               f'<td class="n">{pct(o["specificity"])}</td>', cell(o["auc"], 2),
+                               cell(o["mean_kappa"], 2)]]))
+            if len(st.readers) > 1:
+                out.append(table(["reader", "answered", "accuracy", "sensitivity", "specificity", "AUC"],
+                                 [[esc(r.reader), f'<td class="n">{int(r.n_answered)}</td>',
+                                   f'<td class="n">{pct(r.accuracy)}</td>', f'<td class="n">{pct(r.sensitivity)}</td>',
+                                   f'<td class="n">{pct(r.specificity)}</td>', cell(r.auc, 2)]
+                                  for r in st.readers.itertuples()]))
+            if not st.kappa.empty:
+                out.append(table(["reader", "reader", "images both answered", "κ"],
+                                 [[esc(r.reader_a), esc(r.reader_b), f'<td class="n">{int(r.n_common)}</td>',
+                                   cell(r.kappa, 2)] for r in st.kappa.itertuples()]))
+            acc = float(o["accuracy"])
+            if math.isfinite(acc):
+                verdict = ("close to guessing: the readers could hardly tell synthetic from real images"
+                           if acc <= 0.6 else
+                           '<span class="bad">the readers could often tell synthetic from real images</span>')
+                accs = pd.to_numeric(st.readers["accuracy"], errors="coerce").dropna()
+                spread = (f" The readers differed widely, though (accuracy from {pct(accs.min())} to "
+                          f"{pct(accs.max())}): look at each reader's row."
+                          if len(accs) > 1 and accs.max() - accs.min() >= 0.3 else "")
+                self.findings.append(
+                    f"Reader study <b>{esc(st.name)}</b>: {int(o['n_raters'])} reader(s) gave {int(o['n_answers'])} "
+                    f"answers with {pct(acc)} accuracy (50% = guessing; AUC {num(o['auc'], 2)}) — {verdict}.{spread}")
+        return "".join(out)
+
+    def training(self) -> str:
+        ids = gather.run_ids_of(self.sel.sets)
+        if not ids:
+            return missing("No synthetic set records the runs it was made with, so there are no training curves to "
+                           "show.", "python -m training demo")
+        runs, gone = gather.run_curves(self.ws, ids)
+        out = ["<p>How the training losses of the networks behind these sets went down (light line: every step; dark "
+               "line: smoothed). A curve that flattens means the network stopped learning at this length; the "
+               "adversarial losses (g_total, d_total) of a GAN oscillate rather than fall.</p>"]
+        for r in runs:
+            charts = "".join(line_chart(x, y, title=k) for k, (x, y) in r.curves.items()) or "<p>no losses logged</p>"
+            out.append(f"<h3>{esc(r.stage)} run {esc(r.run)}</h3><p class='meta'>{r.steps} steps, {esc(r.state)}</p>"
+                       f'<div class="charts">{charts}</div>')
+        if gone:
+            out.append(missing(f"Run folder(s) no longer in the workspace: {', '.join(gone)}."))
+        return "".join(out)
+
+    def details(self) -> str:
+        out = []
+        for ds in self.sel.datasets:
+            f = gather.dataset_facts(self.ws, ds)
+            out.append(f"<h3>Dataset {esc(ds)}</h3><p>{esc(f.get('kind', '?'))}; modalities "
+                       f"{esc(', '.join(f.get('modalities', [])))}; {esc(f.get('size'))} × {esc(f.get('size'))} px; "
+                       f"{esc(f.get('cases'))} scans, {esc(f.get('slices'))} slices.</p>")
+        for s in self.sel.sets:
+            out.append(f"<h3>Set {esc(s.name)}</h3>" + table(["what", "value"], [[esc(a), esc(b)]
+                                                                   for a, b in gather.set_provenance(s)]))
+        if self.help:
+            out.append("<h3>Metrics</h3><dl>" + "".join(f"<dt>{esc(k)} ({esc(better(k))})</dt><dd>{esc(v)}</dd>"
+                                                        for k, v in self.help.items()) + "</dl>")
+        for p in self.sel.problems:
+            out.append(missing(p))
+        return "".join(out)
+
+    # ---- the page ------------------------------------------------------------------------------
+    def render(self) -> str:
+        parts = [("images", "Sample images", self.images()), ("quality", "Image quality", self.quality()),
+                 ("validity", "Lesion validity", self.validity()), ("ablation", "Ablation (thesis Table 1)", self.ablation()),
+                 ("usability", "Usability (thesis Table 5)", self.usability()),
+                 ("readers", "Reader studies", self.readers()), ("training", "Training curves", self.training()),
+                 ("details", "Details", self.details())]
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        sets = ", ".join(self.set_names) or "none yet"
+        intro = (
+            "<p>This report describes <b>synthetic</b> (computer-generated) medical images made with MedSynth Studio "
+            f"from the dataset {esc(self.data_name())}. A generative network first draws the outline of the anatomy "
+            "(a structure map), places a lesion shape taken from real annotated lesions inside the organ, and then "
+            "paints every imaging sequence of that slice. Such images are meant to enlarge the training data of "
+            "lesion-segmentation software; they are not for diagnosis.</p><p>The report shows what the images look "
+            "like next to real scans, how close they are to real scans by several measures, whether their lesions "
+            "are recognisable where their labels say, and — where those experiments were run — whether they help "
+            "train a segmentation network and whether readers can tell them apart from real scans. Numbers describe "
+            "the models in this workspace as they are now; sections that have not been measured say what to run.</p>")
+        found = self.findings or ["Nothing has been measured yet; the sections below say what to run."]
+        toc = " · ".join(f'<a href="#{a}">{esc(t)}</a>' for a, t, _ in parts)
+        body = "".join(f'<section id="{a}"><h2>{esc(t)}</h2>{h}</section>' for a, t, h in parts)
+        return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                f"<title>MedSynth Studio report — {esc(self.data_name())}</title><style>{CSS}</style></head><body>"
+                f"<h1>Synthetic medical images: report</h1><p class=\"meta\">Generated {now} by MedSynth Studio "
+                f"{esc(__version__)} · dataset {esc(self.data_name())} · synthetic sets {esc(sets)}</p>"
+                f"<nav class=\"meta\">{toc}</nav>"
+                f"<h2>What this is</h2>{intro}"
+                "<h2>What we found</h2><ul class=\"found\">" + "".join(f"<li>{f}</li>" for f in found) + "</ul>"
+                + body + "</body></html>")
+
+
+def _pm(mean: Any, sd: Any, digits: int) -> str:
+    m = num(mean, digits)
+    if m == "–":
+        return m
+    s = num(sd, digits)
+    return f"{m} ± {s}" if s != "–" else f"{m} ± –"
+
+
+def _as_ws(ws: Workspace | str | Path) -> Workspace:
+    return ws if isinstance(ws, Workspace) else Workspace.open(ws, create=False)
+
+
+def build_report(ws: Workspace | str | Path, *, sets: list[str] | None = None, dataset: str | None = None,
+                 samples: int = gather.SAMPLES, seed: int = 0) -> str:
+    """The report as one HTML string (see the module docstring).
+
+    ``sets``: the synthetic sets to cover (default: every set, or every set of ``dataset``);
+    ``dataset``: restrict to one real dataset; ``samples``: pictures per grid; ``seed``: which
+    slices and samples are shown. Raises :class:`~synth_core.errors.NotFoundError` for an unknown
+    set or dataset and :class:`~synth_core.errors.ConfigError` for a set of another dataset."""
+    if samples < 1:
+        raise ConfigError(f"samples must be >= 1, not {samples}")
+    return _Report(_as_ws(ws), sets, dataset, samples, seed).render()
+
+
+def write_report(ws: Workspace | str | Path, out_path: str | Path, *, sets: list[str] | None = None,
+                 dataset: str | None = None, samples: int = gather.SAMPLES, seed: int = 0) -> Path:
+    """Write :func:`build_report` to ``out_path`` atomically; returns the path. The folder must
+    exist (:class:`~synth_core.errors.InputError` otherwise; nothing is written)."""
+    out = Path(out_path).expanduser()
+    gather.ensure_dir_for(out)
+    text = build_report(ws, sets=sets, dataset=dataset, samples=samples, seed=seed)
+    atomic_write_text(out, text)
+    return out

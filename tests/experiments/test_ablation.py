@@ -1,0 +1,200 @@
+"""The ablation study (thesis Table 1): row parsing, settings, bad inputs refused before any
+training, one tiny end-to-end experiment with two rows, and resume (finished work is not redone)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_core.errors import ConfigError
+from synth_core.synthesis.setstore import SyntheticSet
+from synth_core.workspace import Workspace
+from tests.experiments.conftest import make_lesionless_dataset
+from tests.synthesis.conftest import COMMON, SMALL, STRUCTURE
+from tests.training.conftest import make_tiny_dataset
+from training.cli import main as training_main
+from training.experiments import ablation
+from training.experiments.ablation import (
+    ROW_OFF,
+    ROWS,
+    SUMMARY_NAMES,
+    build_ablation_config,
+    load_ablation,
+    parse_rows,
+    row_config,
+    split_settings,
+)
+from training.experiments.ablation_command import main
+from training.experiments.results import list_experiments
+from training.rundir import RunDir
+
+#: tiny networks and schedules (32 px, 2 + 1 steps, 4 samples, no FRD): each row takes ~1-2 s
+TINY = ["--steps", "2", "--pretrain-steps", "1", "--n", "4", "--no-frd", "--device", "cpu", "--no-progress",
+        "--set", "threads=1", "--set", "n_pairs=4", "--set", "n_max=8", "--set", "synth_batch=4",
+        "--set", "base_channels=4", "--set", "depth=2", "--set", "d_n_down=2", "--set", "val_slices=2",
+        "--set", "lesion_scale=0.5,1.0", "--set", "batch_size=2", "--set", "sample_every=0"]
+
+
+def _helpers(ws: Path, dataset: str = "tiny") -> None:
+    """The three frozen helper runs (structure, segmenter, translator), 2 steps each."""
+    def run(*args: str) -> None:
+        assert training_main(["--workspace", str(ws), *args]) == 0
+
+    one = ["--dataset", dataset, "--steps", "2", *COMMON]
+    run("structure", *one, "--run-name", "st", *STRUCTURE)
+    run("segmenter", *one, "--run-name", "sg", *SMALL)
+    run("translator", *one, "--run-name", "tr", *SMALL, "--set", "d_n_down=2")
+
+
+@pytest.fixture(scope="module")
+def abl_ws(tmp_path_factory) -> Path:
+    """A workspace with the tiny dataset, its helper runs and a finished two-row ablation 'exp'."""
+    root = tmp_path_factory.mktemp("ablation") / "ws"
+    make_tiny_dataset(root, cases=6)
+    _helpers(root)
+    assert main(["--workspace", str(root), "ablation", "--dataset", "tiny", "--rows", "F,e", "--name", "exp",
+                 *TINY]) == 0
+    return root
+
+
+# ---- parsing and settings -------------------------------------------------------------------------
+def test_rows_are_parsed_case_blind_unique_and_in_table_order():
+    assert parse_rows("f, a,C,a") == ("A", "C", "F")
+    assert parse_rows(["e", "B"]) == ("B", "E")
+    assert parse_rows(None) == ROWS
+    with pytest.raises(ConfigError, match=r"unknown ablation row\(s\) G, X; valid: A, B, C, D, E, F"):
+        parse_rows("A,G,x")
+    with pytest.raises(ConfigError, match="no ablation row given"):
+        parse_rows(" , ")
+    assert build_ablation_config({"rows": "d,b"}).rows == ("B", "D")
+
+
+def test_set_splits_into_experiment_and_multimodal_settings():
+    mine, rest = split_settings(["steps=7", "n_frd=4", "base_channels=16", "lesion_scale=0.5,1.0"])
+    assert mine == {"steps": "7", "n_frd": "4"} and rest == ["base_channels=16", "lesion_scale=0.5,1.0"]
+    for key in ("ablation=A", "registration=false", "dataset=x"):
+        with pytest.raises(ConfigError, match="the ablation sets these itself"):
+            build_ablation_config({"multimodal": (key,)})
+    with pytest.raises(ConfigError, match="unknown setting"):
+        build_ablation_config({"colour": "red"})
+
+
+def test_each_row_switches_off_exactly_its_part_with_the_same_helpers():
+    cfg = build_ablation_config({"dataset": "tiny", "multimodal": ("base_channels=4",)})
+    helpers = {"structure": "st", "segmenter": "sg", "translator": "tr"}
+    switches = ("use_structure", "mask_filter", "noise_fusion", "registration", "lesion_guidance")
+    for row in ROWS:
+        mc = row_config(cfg, row, helpers)
+        off = [s for s in switches if not getattr(mc, s)]
+        assert off == ([ablation.ROW_SWITCH[row]] if row != "F" else [])
+        assert (mc.structure_run, mc.segmenter_run, mc.translator_run) == ("st", "sg", "tr")
+        assert (mc.steps, mc.pretrain_steps, mc.base_channels, mc.dataset) == (120, 100, 4, "tiny")
+    assert set(ROW_OFF) == set(ROWS)
+
+
+# ---- bad inputs -----------------------------------------------------------------------------------
+@pytest.fixture
+def no_work(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("worked although the input is bad")
+
+    for name in ("train_row", "synthesize_row", "evaluate_row"):
+        monkeypatch.setattr(ablation, name, boom)
+
+
+def _fails(capsys, ws: Path, *args: str) -> str:
+    rc = main(["--workspace", str(ws), "ablation", *TINY, *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_bad_inputs_are_refused_in_one_line_before_any_training(workspace, capsys, no_work):
+    make_tiny_dataset(workspace)
+    make_lesionless_dataset(workspace)
+    assert "unknown ablation row(s) G" in _fails(capsys, workspace, "--dataset", "tiny", "--rows", "A,G")
+    assert "datasets 'nope' not found" in _fails(capsys, workspace, "--dataset", "nope")
+    err = _fails(capsys, workspace, "--dataset", "clean")
+    assert "dataset 'clean' has no lesion labels" in err
+    err = _fails(capsys, workspace, "--dataset", "tiny")
+    assert ("needs a finished structure run on dataset 'tiny'" in err
+            and "`python -m training structure --dataset tiny`" in err)
+    assert "unknown setting(s) colour" in _fails(capsys, workspace, "--dataset", "tiny", "--set", "colour=red")
+    assert "n must be >= 1, not 0" in _fails(capsys, workspace, "--dataset", "tiny", "--n", "0")
+    assert not list((workspace / "experiments").iterdir()) and not list((workspace / "runs").iterdir())
+
+
+def test_missing_segmenter_names_what_to_train(workspace, capsys, no_work):
+    make_tiny_dataset(workspace)
+    run = RunDir.create(Workspace.open(workspace), "structure", "st")  # found, never loaded: the check comes first
+    run.write_config({"stage": "structure", "dataset": "tiny", "config": {}})
+    run.write_status("finished")
+    run.checkpoint_path("last").write_bytes(b"")
+    err = _fails(capsys, workspace, "--dataset", "tiny")
+    assert "needs a finished segmenter run" in err and "`python -m training segmenter --dataset tiny`" in err
+
+
+# ---- end to end and resume ------------------------------------------------------------------------
+def test_end_to_end_two_rows(abl_ws, capsys):
+    ws = Workspace.open(abl_ws)
+    folder = abl_ws / "experiments" / "exp"
+    assert {"config.json", "summary.parquet", "summary.csv", "progress.jsonl"} <= {p.name for p in folder.iterdir()}
+    config, summary = load_ablation(ws, "exp")
+    assert config["kind"] == "ablation" and config["identity"]["helpers"] == {"structure": "st", "segmenter": "sg",
+                                                                               "translator": "tr"}
+    assert list(summary.columns) == list(SUMMARY_NAMES)
+    assert summary["row"].tolist() == ["E", "F"] and summary["run"].tolist() == ["exp-E", "exp-F"]
+    assert summary["switched_off"].tolist() == [ROW_OFF["E"], ROW_OFF["F"]]
+    assert (summary["n"] == 4).all() and summary["train_seconds"].gt(0).all()
+    assert pd.read_csv(folder / "summary.csv")["row"].tolist() == ["E", "F"]
+    # the same latents for both rows; the judges score row E although it trained without a segmenter
+    e, f = (SyntheticSet(ws.existing("synthetic", f"exp-{r}")) for r in "EF")
+    assert np.array_equal(e.structure[:], f.structure[:]) and not np.array_equal(e.images[:], f.images[:])
+    for s in (e, f):
+        assert {"dice_t1", "dice_t2", "reg_err_t1", "reg_err_t2"} <= set(s.catalog.columns)
+        assert s.meta["runs"]["segmenter"]["run_id"] == "sg" and s.meta["runs"]["translator"]["run_id"] == "tr"
+    assert summary["registration_error"].notna().all() and summary["with_lesion"].between(0, 1).all()
+    assert summary["seg_dice_real"].notna().all()  # evaluation ran with the experiment's segmenter
+    mm = json.loads((abl_ws / "runs" / "exp-E" / "config.json").read_text())["config"]
+    assert mm["ablation"] == "E" and mm["lesion_guidance"] is False and mm["segmenter_run"] == "sg"
+    assert list_experiments(ws) == [] and list_experiments(ws, "ablation") == ["exp"]
+    assert list_experiments(ws, None) == ["exp"]
+    assert main(["--workspace", str(abl_ws), "ablation-table", "exp"]) == 0
+    out = capsys.readouterr().out
+    assert "2/2 rows finished" in out and "lesion guidance" in out
+
+
+def test_rerun_redoes_only_what_is_missing(abl_ws, monkeypatch):
+    calls: list[tuple[str, str]] = []
+    for name in ("train_row", "synthesize_row", "evaluate_row"):
+        real = getattr(ablation, name)
+
+        def spy(*a, _name=name, _real=real, **k):
+            calls.append((_name, str(a[-1] if _name != "train_row" else a[2])))
+            return _real(*a, **k)
+
+        monkeypatch.setattr(ablation, name, spy)
+    args = ["--workspace", str(abl_ws), "ablation", "--dataset", "tiny", "--rows", "E,F", "--name", "exp", *TINY]
+    assert main(args) == 0
+    assert calls == []  # everything was finished
+    (abl_ws / "synthetic" / "exp-F" / "evaluation.parquet").unlink()
+    assert main(args) == 0
+    assert calls == [("evaluate_row", "exp-F")]
+    config, summary = load_ablation(Workspace.open(abl_ws), "exp")
+    assert summary["row"].tolist() == ["E", "F"]
+    assert main([*args, "--steps", "3"]) == 2  # other settings: refused, nothing trained
+    assert [c for c in calls if c[0] == "train_row"] == []
+
+
+def test_reading_an_ablation_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, training.experiments.ablation, training.experiments.ablation_command; "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True, timeout=60)

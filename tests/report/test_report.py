@@ -1,0 +1,186 @@
+"""The HTML report: self-contained (no scripts, no URLs, pictures embedded), every section
+present, injected numbers shown with their meaning, no patient identifiers, missing parts say what
+to run, and the command refuses a bad --out in one line without writing anything."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from synth_core.cli_edge import run_at_edge
+from synth_core.evaluation.evaluate import COLUMNS, METRIC_HELP, save_evaluation
+from synth_core.readerstudy import create_study, open_study, record_answer
+from synth_core.report import build_report, write_report
+from synth_core.report.command import add_report_arguments, run_report_command
+from synth_core.workspace import Workspace
+from tests.synthesis.fixtures import make_fake_set
+from tests.training.conftest import make_tiny_dataset
+from training.experiments.ablation import ROW_OFF, SUMMARY_COLUMNS, summary_frame
+from training.experiments.results import ExperimentStore
+from training.rundir import RunDir
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = ("images", "quality", "validity", "ablation", "usability", "readers", "training", "details")
+SECRET_PATH = "/home/alice.smith/scans/case3_t1.nii.gz"
+
+
+def _evaluation(ws: Path) -> None:
+    base = {"set": "fake", "dataset": "tiny", "run": "fake-run", "metric_version": "test",
+            "created": "2026-01-01T00:00:00+00:00", "note": ""}
+    rows = []
+    for m, fid, dice in (("t1", 12.3456, 0.40), ("t2", 14.3456, 0.44)):
+        rows += [{**base, "modality": m, "metric": "fid", "region": "image", "value": fid, "n": 12,
+                  "extractor": "own:sg"},
+                 {**base, "modality": m, "metric": "diversity_ms_ssim", "region": "image", "value": 0.61, "n": 30,
+                  "extractor": "ms-ssim"},
+                 {**base, "modality": m, "metric": "diversity_ms_ssim_real", "region": "image", "value": 0.35,
+                  "n": 30, "extractor": "ms-ssim"},
+                 {**base, "modality": m, "metric": "seg_dice_real", "region": "lesion", "value": 0.84, "n": 4,
+                  "extractor": "segmenter:sg"},
+                 {**base, "modality": m, "metric": "seg_dice_synthetic", "region": "lesion", "value": dice, "n": 9,
+                  "extractor": "segmenter:sg"},
+                 {**base, "modality": m, "metric": "frd", "region": "image", "value": float("nan"), "n": 0,
+                  "extractor": "radiomics", "note": f"could not read {SECRET_PATH}"}]
+    save_evaluation(ws / "synthetic" / "fake", pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _usability(ws: Workspace) -> None:
+    store = ExperimentStore(ws.experiments / "usab")
+    store.write_config({"kind": "usability", "dataset": "tiny", "set": "fake", "config": {"steps": 5},
+                        "n_test_slices": 4, "grid": [], "seeds": [0, 1]})
+    for k, mode, dices in ((0.0, "real-only", (0.65, 0.75)), (0.5, "random", (0.80, 0.84))):
+        for seed, d in enumerate(dices):
+            store.append_result({"config": f"k={k}", "real_fraction": 1.0, "synthetic_multiplier": k, "mode": mode,
+                                 "augmentation": False, "n_real": 12, "n_synthetic": int(12 * k), "seed": seed,
+                                 "dice": d, "dice_lesion": d, "mse": 0.01, "hd95": 3.0, "capped": False})
+
+
+def _ablation(ws: Workspace) -> None:
+    store = ExperimentStore(ws.experiments / "abl")
+    store.write_config({"kind": "ablation", "dataset": "tiny", "rows": ["E", "F"],
+                        "config": {"steps": 3, "pretrain_steps": 1, "n": 4},
+                        "columns": {n: {"help": h, "better": d} for n, h, d in SUMMARY_COLUMNS}})
+    rows = [{"row": r, "switched_off": ROW_OFF[r], "run": f"abl-{r}", "set": f"abl-{r}", "n": 4,
+             "lesion_fidelity": lf, "registration_error": 0.01} for r, lf in (("E", 0.2111), ("F", 0.5222))]
+    store.write_summary(summary_frame(rows))
+
+
+def _run(ws: Workspace) -> None:
+    run = RunDir.create(ws, "multimodal", "fake-run")
+    run.write_config({"stage": "multimodal", "dataset": "tiny", "loss_names": ["pre_total", "g_total", "d_total"]})
+    for step in range(1, 41):
+        run.metrics.append({"step": step, "pre_total": 1.0 / step, **({"g_total": 2.0, "d_total": 1.0}
+                                                                       if step > 20 else {})})
+    run.metrics.close()
+    run.write_status("finished", step=40)
+
+
+def _study(ws: Path) -> None:
+    create_study(ws, "s1", dataset="tiny", set_name="fake", n_real=4, n_synthetic=4, modality="t1", seed=1)
+    key = dict(open_study(ws, "s1").key()[["item", "source"]].itertuples(index=False))
+    for rater, right in (("alice_smith", True), ("bob-jones", False)):
+        for item, source in key.items():
+            answer = source if right else ("real" if source == "synthetic" else "synthetic")
+            record_answer(ws, "s1", rater, item, answer, 3)
+
+
+@pytest.fixture(scope="module")
+def full_ws(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report") / "ws"
+    make_tiny_dataset(root, cases=6)
+    make_fake_set(root, n=12)
+    ws = Workspace.open(root)
+    _evaluation(root)
+    _usability(ws)
+    _ablation(ws)
+    _run(ws)
+    _study(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(full_ws) -> str:
+    return build_report(full_ws)
+
+
+def test_is_self_contained_with_every_section_and_embedded_images(report):
+    assert report.startswith("<!DOCTYPE html>") and report.rstrip().endswith("</html>")
+    assert "http://" not in report and "https://" not in report and "<script" not in report.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", report)  # only data: pictures and in-page links
+    assert "<link" not in report.lower() and "@import" not in report
+    assert report.count("data:image/png;base64,") == 2  # real test slices + the one set
+    for anchor in SECTIONS:
+        assert f'<section id="{anchor}">' in report
+    assert "What this is" in report and "What we found" in report
+
+
+def test_shows_the_injected_numbers_with_their_meaning(report):
+    assert "13.3456" in report  # FID: mean of 12.3456 and 14.3456 over the two modalities
+    assert METRIC_HELP["fid"].split(". ")[0] in report
+    assert "Dice overlap of 0.42 on average, against 0.84" in report  # lesion validity sentence
+    assert "less varied than the real scans" in report  # diversity 0.61 vs 0.35, honestly reported
+    assert "0.700 ± 0.071" in report and "0.820 ± 0.028" in report and "+0.120" in report  # usability mean ± sd
+    assert "Largest gain" in report and "seed-to-seed spread" in report
+    assert "0.522" in report and "0.211" in report and ROW_OFF["E"] in report  # the ablation table
+    assert "worsened lesion Dice from 0.522 to 0.211" in report
+    assert "Reader 1" in report and "Reader 2" in report and "50% accuracy" in report  # the two readers together
+    assert "accuracy from 0% to 100%" in report  # ... who disagree completely
+    assert report.count("<svg") == 3  # three losses of the fake run
+    assert "Not computed: frd" in report
+
+
+def test_contains_no_patient_identifiers(full_ws, report):
+    assert not re.search(r"case\d", report)
+    assert "alice" not in report.lower() and "bob-jones" not in report and "/home/" not in report
+    assert str(full_ws) not in report
+
+
+def test_missing_parts_say_what_to_run(workspace):
+    make_tiny_dataset(workspace)
+    html = build_report(workspace)
+    assert "Nothing has been measured yet" in html
+    assert "python -m synth_core synthesize --dataset tiny" in html
+    assert "python -m training ablation --dataset tiny" in html
+    make_fake_set(workspace, n=4)
+    html = build_report(workspace, sets=["fake"])
+    assert "python -m synth_core evaluate --set fake --real tiny" in html
+    assert "python -m training usability --dataset tiny --set fake" in html
+    assert "reader-study create STUDY --dataset tiny --set fake" in html
+    assert "Run folder(s) no longer in the workspace: fake-run" in html
+
+
+def _command(ws: Path, *args: str) -> int:
+    p = argparse.ArgumentParser()
+    add_report_arguments(p)
+    parsed = p.parse_args(list(args))
+    return run_at_edge(lambda: run_report_command(parsed, Workspace.open(ws)), debug=False, interrupted="",
+                       catch_bugs=True)
+
+
+def test_command_writes_the_file_and_refuses_bad_inputs_in_one_line(full_ws, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert _command(full_ws, "--out", str(out), "--sets", "fake", "--dataset", "tiny") == 0
+    assert out.read_text().count("data:image/png;base64,") == 2
+    capsys.readouterr()
+    for args, message in (((("--out", str(tmp_path / "nope" / "r.html"))), "folder does not exist"),
+                          (("--out", str(tmp_path)), "is a folder"),
+                          (("--out", str(tmp_path / "x.html"), "--sets", "nope"), "synthetic 'nope' not found"),
+                          (("--out", str(tmp_path / "x.html"), "--dataset", "nope"), "datasets 'nope' not found")):
+        assert _command(full_ws, *args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "nope").exists() and not (tmp_path / "x.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary files left
+    assert write_report(full_ws, tmp_path / "w.html", dataset="tiny").is_file()
+
+
+def test_report_modules_do_not_import_streamlit():
+    code = ("import sys, synth_core.report, synth_core.report.command, synth_core.report.build; "
+            "assert 'streamlit' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

@@ -1,0 +1,685 @@
+"""The ablation study (thesis Table 1, METHOD.md §12): what does each part of the image stage add?
+
+Six configurations of the multimodal stage, each one switch off (``MultimodalConfig.ablation``):
+
+====  =====================================================================================
+A     no structure map: ``G`` sees uniform noise instead of the fused structure map
+B     no mask filtering: lesions are placed anywhere in the frame, not only inside the organ
+C     no noise fusion (eq. 12): ``s' = s``
+D     no registration loss (eq. 16; no frozen translator)
+E     no lesion guidance (eq. 15; no frozen segmenters)
+F     the full model
+====  =====================================================================================
+
+For every row :func:`run_ablation`
+
+1. trains a multimodal run ``<experiment>-<row>`` with ``ablation=<row>`` and the SAME settings,
+   seed and frozen helper runs (structure, segmenter, translator: given with ``--set
+   structure_run=...`` etc., else the newest finished ones on the dataset when the experiment
+   starts; recorded in ``config.json`` and reused when it continues);
+2. makes a set ``<experiment>-<row>`` of ``n`` samples from its ``checkpoint`` (default ``last``:
+   the runs pick their ``best`` by different scores, since row E has no segmenter) with the same
+   seed, so every row starts from the same latents and structure maps;
+3. scores the set with :func:`synth_core.evaluation.evaluate.evaluate_set` (FRD, FID/KID in the
+   segmenter encoder's feature space, MS-SSIM diversity, lesion validity, reconstruction).
+
+The per-sample figures are made by ONE pair of judges for all rows: the experiment's segmenter and
+translator runs score every set, also rows D and E whose generator trained without them (their
+runs do not record those helpers, so the judges are attached at synthesis).
+
+``summary.parquet`` / ``summary.csv`` (one row per finished configuration, A..F order; columns
+and directions in :data:`SUMMARY_COLUMNS`): lesion fidelity (per sample the mean over
+modalities of the catalog's ``dice_<m>``, then the mean over samples with a lesion),
+registration error (mean ``reg_err_<m>``), the share of samples with a lesion, the share of
+lesion pixels outside the generated organ mask (what mask filtering prevents), the
+memorisation distance, and the set-level metrics averaged over modalities.
+
+Resume: a row's run is kept when it finished (continued from its checkpoint when it was
+interrupted), its set when it was made from that run's checkpoint, its evaluation when the set
+holds one (with FRD unless ``frd`` is off). Rerunning the same command therefore only does what
+is missing. Settings that change what the numbers mean (:data:`IDENTITY_FIELDS`, the multimodal
+settings, the helper runs, the dataset fingerprint) must agree with the saved ``config.json``.
+
+Default sizes (the demo: 128 px, four modalities, cpu-demo preset, 2 CPU cores): ``pretrain_steps=100``
++ ``steps=120`` adversarial steps, ``n=64`` samples, FRD on ``n_frd=16`` slices per side, the other
+metrics on at most ``n_max=96`` slices per side. Measured on this machine with 2 threads: training
+0.19 s per pre-training step and 0.61 s per adversarial step, plus ~25 s per run for loading the
+helpers and the lesion bank, validation, checkpoints and sample grids (~2 min per row);
+synthesis ~0.6 CPU s per sample (~35 s for 64); evaluation 112 s (60 s of it FRD; measured on a
+16-sample set, the synthetic side adds a few seconds at 64). About 4.5-5 minutes per row, 27-29
+minutes for the six rows on an otherwise idle machine (other jobs on the two cores make it several
+times slower). That is a smoke-scale ablation that shows the direction of
+large effects, not the thesis's numbers; on a GPU use ``--preset paper`` and raise ``--steps``,
+``--pretrain-steps`` and ``--n``.
+
+This module imports torch only inside the functions that train, synthesise and evaluate;
+:func:`load_ablation` (pages, the report) stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import signal
+import sys
+import time
+import typing
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_core.errors import ConfigError, InputError, NotFoundError
+from synth_core.workspace import Workspace, validate_name
+from training.config import config_to_dict, make_config, param
+from training.experiments.results import ExperimentStore
+
+KIND = "ablation"
+ROWS = ("A", "B", "C", "D", "E", "F")
+#: thesis Table 1: the switch each row turns off (as ``training.stages.multimodal.ABLATIONS``)
+ROW_SWITCH = {"A": "use_structure", "B": "mask_filter", "C": "noise_fusion", "D": "registration",
+              "E": "lesion_guidance", "F": None}
+#: what each row switches off, in words
+ROW_OFF = {
+    "A": "structure map (G sees noise only)",
+    "B": "mask filtering (lesions placed anywhere in the frame)",
+    "C": "noise fusion (eq. 12)",
+    "D": "registration loss (eq. 16)",
+    "E": "lesion guidance (eq. 15)",
+    "F": "nothing (full model)",
+}
+SWITCHES = tuple(s for s in ROW_SWITCH.values() if s)
+HELPER_STAGES = ("structure", "segmenter", "translator")
+#: multimodal settings the experiment sets itself (``--rows`` picks the switches)
+RESERVED = ("ablation", "dataset", *SWITCHES, "structure_run", "segmenter_run", "translator_run")
+
+#: summary columns: (name, help, direction) with direction "lower", "higher" or "" (information)
+SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("row", "thesis Table 1 row", ""),
+    ("switched_off", "what this configuration switches off", ""),
+    ("run", "the multimodal run trained for this row", ""),
+    ("set", "the synthetic set made from it", ""),
+    ("n", "samples in the set", ""),
+    ("lesion_fidelity", "per sample the mean over modalities of the frozen segmenter's Dice against the placed "
+                        "label, then the mean over samples with a lesion", "higher"),
+    ("registration_error", "mean over samples and modalities of the translator's reg_err (MSE between a modality "
+                           "and its rendering from the others)", "lower"),
+    ("with_lesion", "share of samples that received a lesion", ""),
+    ("lesion_outside_organ", "share of lesion pixels outside the generated organ mask", "lower"),
+    ("nn_dist", "mean distance to the nearest real training slice (small = possible copy)", ""),
+    ("fid", "FID in the segmenter encoder's feature space, mean over modalities", "lower"),
+    ("kid", "KID in the same feature space, mean over modalities", "lower"),
+    ("frd", "Fréchet Radiomics Distance of whole slices, mean over modalities", "lower"),
+    ("frd_lesion", "Fréchet Radiomics Distance inside the lesion, mean over modalities", "lower"),
+    ("diversity_ms_ssim", "mean MS-SSIM of random pairs of synthetic images (lower = more diverse)", "lower"),
+    ("diversity_ms_ssim_real", "the same for real test slices (the reference)", ""),
+    ("seg_dice_synthetic", "lesion Dice of the frozen segmenter on synthetic images (Table 4)", "higher"),
+    ("seg_dice_real", "the same on real test slices (the reference)", ""),
+    ("rec_psnr", "PSNR (dB) of G rebuilding real test slices from their own structure map and label", "higher"),
+    ("train_seconds", "wall-clock seconds of the training (all sessions)", ""),
+    ("synthesis_seconds", "wall-clock seconds of the synthesis", ""),
+    ("evaluation_seconds", "wall-clock seconds of the evaluation", ""),
+)
+SUMMARY_NAMES = tuple(c[0] for c in SUMMARY_COLUMNS)
+#: set-level metrics taken from the evaluation table: summary column -> (metric, region)
+EVAL_METRICS = {"fid": ("fid", "image"), "kid": ("kid", "image"), "frd": ("frd", "image"),
+                "frd_lesion": ("frd", "lesion"), "diversity_ms_ssim": ("diversity_ms_ssim", "image"),
+                "diversity_ms_ssim_real": ("diversity_ms_ssim_real", "image"),
+                "seg_dice_synthetic": ("seg_dice_synthetic", "lesion"), "seg_dice_real": ("seg_dice_real", "lesion"),
+                "rec_psnr": ("rec_psnr", "image")}
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """Everything that defines an ablation experiment (saved in its ``config.json``)."""
+
+    dataset: str = param("demo", "real dataset in the workspace (must have lesion labels)")
+    name: str = param("", "experiment folder name under workspace/experiments (default ablation-<dataset>)")
+    rows: tuple[str, ...] = param(ROWS, "thesis Table 1 rows to run, of A B C D E F")
+    preset: str = param("cpu-demo", "training preset (training/configs) whose multimodal section every row uses")
+    steps: int = param(120, "adversarial steps of every row (cpu-demo preset: ~0.6 s each on 2 CPU cores at "
+                            "128 px; the module docstring has the whole budget)")
+    pretrain_steps: int = param(100, "self-supervised pre-training steps of every row (eq. 18)")
+    n: int = param(64, "samples per set (the same seed for every row)")
+    seed: int = param(0, "seed of training and of the sets")
+    checkpoint: str = param("last", "checkpoint the sets are made from: last | best (best is chosen by different "
+                                    "scores across rows)")
+    lesions: str = param("augmented", "lesions of the sets: augmented | bank")
+    synth_batch: int = param(16, "samples per network call in synthesis")
+    frd: bool = param(True, "compute FRD (radiomics; the slowest metric)")
+    n_frd: int = param(16, "slices per side for FRD (~0.3 s per slice, region and modality at 128 px)")
+    n_pairs: int = param(128, "random pairs for the MS-SSIM diversity")
+    n_max: int = param(96, "at most this many real and synthetic slices for the other metrics (the real-slice "
+                           "reconstruction dominates the evaluation time)")
+    device: str = param("auto", "auto | cpu | cuda (training, synthesis, evaluation)")
+    threads: int = param(0, "CPU threads for torch (0 = torch's default)")
+    multimodal: tuple[str, ...] = param((), "multimodal settings as key=value (from --set), applied to every row")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rows", parse_rows(self.rows))
+        for name in ("steps", "n", "synth_batch", "n_pairs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        for name in ("pretrain_steps", "seed", "threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if self.n_frd < 2 or self.n_max < 2:
+            raise ConfigError(f"n_frd and n_max must be >= 2, not {self.n_frd}, {self.n_max}")
+        if self.checkpoint not in ("last", "best"):
+            raise ConfigError(f'checkpoint must be "last" or "best", not "{self.checkpoint}"')
+        if self.lesions not in ("augmented", "bank"):
+            raise ConfigError(f'lesions must be "augmented" or "bank", not "{self.lesions}" (the ablation is about '
+                              "lesions)")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f'device must be "auto", "cpu" or "cuda", not "{self.device}"')
+        overrides = multimodal_overrides(self.multimodal)
+        bad = sorted(set(overrides) & set(RESERVED) - {"structure_run", "segmenter_run", "translator_run"})
+        if bad:
+            raise ConfigError(f"--set {', '.join(bad)}: the ablation sets these itself (choose rows with --rows, "
+                              "the dataset with --dataset)")
+
+    @property
+    def experiment_name(self) -> str:
+        return self.name or f"ablation-{self.dataset}"
+
+    def run_id(self, row: str) -> str:
+        """The multimodal run of ``row`` (also the name of its set)."""
+        return f"{self.experiment_name}-{row}"
+
+
+#: multimodal settings that do not change what a row's numbers mean (where it runs, how often it
+#: logs, validates and saves); they may differ when an experiment is continued
+NOT_IDENTITY = ("device", "threads", "amp", "sample_every", "checkpoint_every", "val_every", "val_slices")
+#: AblationConfig settings that change what a finished row's numbers mean
+IDENTITY_FIELDS = ("dataset", "preset", "steps", "pretrain_steps", "n", "seed", "checkpoint", "lesions", "n_frd",
+                   "n_pairs", "n_max")
+
+
+# ---- parsing --------------------------------------------------------------------------------------
+def parse_rows(raw: str | typing.Iterable[str] | None) -> tuple[str, ...]:
+    """``"a, C,b"`` or ``["A", "C"]`` -> ``("A", "B", "C")``: upper case, duplicates removed, Table 1
+    order. An unknown letter or an empty list is a :class:`ConfigError`."""
+    if raw is None:
+        return ROWS
+    items = raw.split(",") if isinstance(raw, str) else [str(x) for x in raw]
+    rows = {x.strip().upper() for x in items if x.strip()}
+    if not rows:
+        raise ConfigError(f"no ablation row given; choose from {', '.join(ROWS)}")
+    unknown = sorted(rows - set(ROWS))
+    if unknown:
+        raise ConfigError(f"unknown ablation row(s) {', '.join(unknown)}; valid: {', '.join(ROWS)} "
+                          "(thesis Table 1)")
+    return tuple(r for r in ROWS if r in rows)
+
+
+def multimodal_overrides(items: typing.Iterable[str]) -> dict[str, str]:
+    """``("key=value", ...)`` -> dict (the multimodal settings given with ``--set``)."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, not {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def ablation_fields() -> list[dict[str, Any]]:
+    hints = typing.get_type_hints(AblationConfig)
+    return [{"name": f.name, "type": getattr(hints[f.name], "__name__", str(hints[f.name])), "default": f.default,
+             "help": f.metadata.get("help", "")} for f in fields(AblationConfig)]
+
+
+def build_ablation_config(values: dict[str, Any] | None = None) -> AblationConfig:
+    """Defaults <- ``values`` (strings are coerced; unknown keys name the valid ones)."""
+    return make_config(AblationConfig, dict(values or {}))
+
+
+def split_settings(items: typing.Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """``--set`` items -> (ablation settings, multimodal ``key=value`` items). A key that is an
+    :class:`AblationConfig` field (``steps``, ``n``, ``seed``, ``device``, ...) sets the experiment
+    (which passes ``steps``, ``seed``, ``device`` and ``threads`` on to every run); any other key is
+    a multimodal setting (checked when the experiment starts)."""
+    own = {f.name for f in fields(AblationConfig)} - {"multimodal", "rows"}
+    mine: dict[str, str] = {}
+    rest: list[str] = []
+    for k, v in multimodal_overrides(items).items():
+        if k in own:
+            mine[k] = v
+        else:
+            rest.append(f"{k}={v}")
+    return mine, rest
+
+
+# ---- the rows' training configurations ------------------------------------------------------------
+def row_config(cfg: AblationConfig, row: str, helpers: dict[str, str]) -> Any:
+    """The :class:`~training.stages.multimodal.MultimodalConfig` of ``row`` (imports torch)."""
+    from training.config import build_config
+    from training.stages.multimodal import ABLATIONS, MultimodalConfig
+
+    assert ABLATIONS == ROW_SWITCH, "training.stages.multimodal.ABLATIONS changed; update ROW_SWITCH"
+    values: dict[str, Any] = dict(multimodal_overrides(cfg.multimodal))
+    values.update(dataset=cfg.dataset, steps=cfg.steps, pretrain_steps=cfg.pretrain_steps, seed=cfg.seed,
+                  device=cfg.device, ablation=row)
+    if cfg.threads:
+        values["threads"] = cfg.threads
+    for stage in HELPER_STAGES:
+        values[f"{stage}_run"] = helpers.get(stage, "")
+    try:
+        return build_config(MultimodalConfig, "multimodal", cfg.preset or None, values)
+    except ConfigError as err:
+        raise ConfigError(f"multimodal settings: {err}") from None
+
+
+# ---- preparation ----------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """Everything checked before the first row trains."""
+
+    ds: Any  # synth_core.dataset.Dataset
+    helpers: dict[str, str]
+    configs: dict[str, Any]  # row -> MultimodalConfig
+
+
+def _resolve_helper(ws: Workspace, stage: str, given: str, dataset: str, purpose: str) -> str:
+    from training.pretrained import resolve_run
+
+    try:
+        return resolve_run(ws, stage, given, dataset)
+    except NotFoundError as err:
+        if given:
+            raise
+        raise NotFoundError(f"the ablation needs a finished {stage} run on dataset {dataset!r} ({purpose}); train "
+                            f"one first with `python -m training {stage} --dataset {dataset}`") from err
+
+
+def prepare(ws: Workspace, cfg: AblationConfig, recorded: dict[str, str] | None = None) -> Prepared:
+    """Check the dataset, find the helper runs, build every row's configuration (one-line errors).
+
+    ``recorded``: the helper runs of an existing experiment folder, reused unless given anew."""
+    from synth_core.dataset import Dataset
+    from training.stages.multimodal import MultimodalStage
+
+    validate_name(cfg.dataset, "dataset name")
+    validate_name(cfg.experiment_name, "experiment name")
+    for row in cfg.rows:
+        validate_name(cfg.run_id(row), "run name")
+    ds = Dataset(ws.existing("datasets", cfg.dataset))
+    train = ds.split_indices("train")
+    if len(ds.label_names) < 2 or not (ds.index["lesion_pixels"].to_numpy()[train] > 0).any():
+        raise ConfigError(f"dataset {ds.name!r} has no lesion labels in its training split; the ablation compares "
+                          "lesion placement and lesion guidance (rows B and E), so it needs a dataset with lesions")
+    given = multimodal_overrides(cfg.multimodal)
+    from training.stages.multimodal import MultimodalConfig
+
+    unknown = sorted(set(given) - {f.name for f in fields(MultimodalConfig)})
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}: neither an ablation setting (`python -m training "
+                          "ablation --list-settings`) nor a multimodal one (`python -m training config multimodal`)")
+    row_config(cfg, cfg.rows[0], {})  # bad values fail here, before the helper runs are looked for
+    purposes = {"structure": "generated structure maps and organ masks",
+                "segmenter": "lesion guidance and the lesion-fidelity judge of every row",
+                "translator": "the registration loss and the registration judge of every row"}
+    stages = ["structure", "segmenter"] + (["translator"] if len(ds.modalities) > 1 else [])
+    helpers = {}
+    for stage in stages:
+        ref = given.get(f"{stage}_run") or (recorded or {}).get(stage, "")
+        helpers[stage] = _resolve_helper(ws, stage, ref, ds.name, purposes[stage])
+    configs = {row: row_config(cfg, row, helpers) for row in cfg.rows}
+    for mc in configs.values():
+        MultimodalStage.check_dataset(mc, ds)
+    return Prepared(ds=ds, helpers=helpers, configs=configs)
+
+
+def _identity(cfg: AblationConfig, prep: Prepared) -> dict[str, Any]:
+    """What must agree for a folder to be continued: settings, multimodal config (less the row's
+    switches), helpers and the dataset fingerprint."""
+    base = config_to_dict(next(iter(prep.configs.values())))
+    for k in ("ablation", *SWITCHES, *NOT_IDENTITY):
+        base.pop(k, None)
+    return {"settings": {k: getattr(cfg, k) for k in IDENTITY_FIELDS}, "multimodal": base,
+            "helpers": prep.helpers, "dataset_fingerprint": prep.ds.fingerprint}
+
+
+def _check_resumable(old: dict[str, Any], new: dict[str, Any], name: str) -> None:
+    if old.get("kind", "usability") != KIND:
+        raise ConfigError(f"experiment {name!r} exists and is a {old.get('kind', 'usability')} experiment; choose "
+                          "another --name")
+    diff = []
+    for part in ("settings", "multimodal"):
+        a, b = old.get("identity", {}).get(part, {}), new[part]
+        diff += [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))]
+    if old.get("identity", {}).get("helpers") != new["helpers"]:
+        diff.append(f"helper runs {old.get('identity', {}).get('helpers')} -> {new['helpers']}")
+    if old.get("identity", {}).get("dataset_fingerprint") != new["dataset_fingerprint"]:
+        diff.append("dataset fingerprint changed")
+    if diff:
+        raise ConfigError(f"experiment {name!r} exists with other settings ({'; '.join(diff)}); choose another "
+                          "--name, or delete the folder (and its runs and sets) to start over")
+
+
+def _norm(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+# ---- one row --------------------------------------------------------------------------------------
+class _Context:
+    """Loaded once per experiment: the judges and the real reference for the synthesis figures."""
+
+    def __init__(self, ws: Workspace, cfg: AblationConfig, prep: Prepared, device: Any):
+        self.ws, self.cfg, self.prep, self.device = ws, cfg, prep, device
+        self._judges: tuple[dict, Any, dict] | None = None
+        self._real = None
+
+    def judges(self) -> tuple[dict[str, Any], Any, dict[str, dict[str, Any]]]:
+        """(segmenters by modality, translator or None, their provenance records)."""
+        if self._judges is None:
+            from training.pretrained import load_run
+
+            mods = list(self.prep.ds.modalities)
+            seg = load_run(self.ws, self.prep.helpers["segmenter"], which="last", names=[f"seg_{m}" for m in mods],
+                           device=self.device)
+            records = {"segmenter": _record(seg)}
+            tr = None
+            if "translator" in self.prep.helpers:
+                tr_run = load_run(self.ws, self.prep.helpers["translator"], which="last", names=["G_t"],
+                                  device=self.device)
+                tr, records["translator"] = tr_run.nets["G_t"], _record(tr_run)
+            self._judges = ({m: seg.nets[f"seg_{m}"] for m in mods}, tr, records)
+        return self._judges
+
+    def real(self):
+        if self._real is None:
+            from synth_core.synthesis.figures import RealReference
+
+            self._real = RealReference.from_dataset(self.prep.ds, "train")
+        return self._real
+
+
+def _record(run: Any) -> dict[str, Any]:
+    return {"run_id": run.run_id, "stage": run.stage, "checkpoint": run.checkpoint.name, "sha256": run.sha256(),
+            "step": run.step, "fingerprint": run.fingerprint}
+
+
+def run_finished(ws: Workspace, run_id: str) -> bool:
+    from training.rundir import RunDir
+
+    path = ws.runs / run_id
+    if not (path / "config.json").is_file():
+        return False
+    run = RunDir(path)
+    return run.read_status().get("state") == "finished" and run.checkpoint_path("last").is_file()
+
+
+def train_row(ws: Workspace, mc: Any, run_id: str, *, progress: bool) -> None:
+    """Train (or continue) the multimodal run ``run_id`` with configuration ``mc``."""
+    from training.loop import Trainer
+    from training.rundir import RunDir
+    from training.stages.multimodal import MultimodalStage
+
+    path = ws.runs / run_id
+    resume = None
+    if path.exists():
+        run = RunDir(path)
+        saved = run.read_config() if (path / "config.json").is_file() else {}
+        if saved and (saved.get("stage") != "multimodal" or saved.get("config", {}).get("ablation") != mc.ablation):
+            raise ConfigError(f"run {run_id!r} exists but is not ablation row {mc.ablation} of this experiment; "
+                              "choose another --name or delete that run")
+        if run.checkpoint_path("last").is_file():
+            resume = run_id
+        else:  # stopped before its first checkpoint: nothing to continue from
+            shutil.rmtree(path)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        run = Trainer(MultimodalStage, mc, ws, run_id=None if resume else run_id, resume=resume,
+                      progress=progress).run()
+    finally:  # the trainer turns SIGTERM into "stop at the next step"; afterwards it must end us again
+        with contextlib.suppress(ValueError, TypeError):  # not the main thread / a handler set outside Python
+            signal.signal(signal.SIGTERM, previous)
+    state = run.read_status().get("state") if run is not None else None
+    if state != "finished":
+        raise ConfigError(f"run {run_id!r} ended as {state!r}; rerun the same command to continue")
+
+
+def set_is_current(ws: Workspace, set_name: str, run_id: str, checkpoint: str) -> bool:
+    """True when set ``set_name`` exists and was made from the current ``checkpoint`` of ``run_id``."""
+    from synth_core.synthesis.setstore import SyntheticSet
+    from training.checkpoint import file_sha256
+    from training.rundir import RunDir
+
+    path = ws.synthetic / set_name
+    if not path.exists():
+        return False
+    s = SyntheticSet(path)
+    mm = (s.meta.get("runs") or {}).get("multimodal") or {}
+    ck = RunDir(ws.runs / run_id).checkpoint_path(checkpoint)
+    if checkpoint == "best" and not ck.exists():
+        ck = RunDir(ws.runs / run_id).checkpoint_path("last")
+    if mm.get("run_id") != run_id or not ck.is_file() or mm.get("sha256") != file_sha256(ck):
+        raise ConfigError(f"set {set_name!r} exists but was not made from the current checkpoint of run {run_id!r}; "
+                          "delete the set (and its evaluation) to remake it")
+    return True
+
+
+def synthesize_row(ctx: _Context, run_id: str, set_name: str) -> None:
+    """Make the row's set with the experiment's judges for the per-sample figures."""
+    from synth_core.lesions.augment import AugmentRanges
+    from synth_core.lesions.bank import LesionBank
+    from synth_core.synthesis.lesions import LesionSource
+    from synth_core.synthesis.loading import load_models
+    from synth_core.synthesis.pipeline import synthesize
+
+    cfg, ds = ctx.cfg, ctx.prep.ds
+    models = load_models(ctx.ws, run_id, which=cfg.checkpoint, figures=False, device=ctx.device)
+    segs, translator, records = ctx.judges()
+    models.segmenters, models.translator = segs, translator
+    models.runs.update(records)
+    bank = LesionBank.from_dataset(ds, ("train",))
+    ranges = AugmentRanges.from_dict(models.lesion_ranges) if models.lesion_ranges else AugmentRanges()
+    lesions = LesionSource(cfg.lesions, bank, ranges, tries=models.settings.lesion_tries,
+                           mask_filter=models.settings.mask_filter)
+    synthesize(models, lesions, ctx.ws.path("synthetic", set_name), dataset=ds.name, fingerprint=ds.fingerprint,
+               n=cfg.n, seed=cfg.seed, batch_size=cfg.synth_batch, real=ctx.real(),
+               extra_meta={"checkpoint": cfg.checkpoint, "experiment": cfg.experiment_name,
+                           "ablation": run_id.rsplit("-", 1)[-1], "judges": "the experiment's segmenter and translator"})
+
+
+def evaluation_done(ws: Workspace, set_name: str, frd: bool) -> bool:
+    """True when the set holds an evaluation; with ``frd``, one that tried FRD (a value, or the
+    reason it could not be computed — not merely "switched off")."""
+    path = ws.synthetic / set_name / "evaluation.parquet"
+    if not path.is_file():
+        return False
+    df = pd.read_parquet(path)
+    if not (df["metric"] == "fid").any():
+        return False
+    tried = df[(df["metric"] == "frd") & (df["value"].notna() | (df["note"] != "FRD switched off"))]
+    return not frd or not tried.empty
+
+
+def evaluate_row(ctx: _Context, set_name: str) -> None:
+    from synth_core.evaluation.evaluate import evaluate_set
+
+    cfg = ctx.cfg
+    evaluate_set(ctx.ws, set_name, ctx.prep.ds.name, features="own", n_frd=cfg.n_frd, n_pairs=cfg.n_pairs,
+                 n_max=cfg.n_max, seed=cfg.seed, segmenter_run=ctx.prep.helpers["segmenter"], frd=cfg.frd,
+                 device=str(ctx.device))
+
+
+# ---- the summary ----------------------------------------------------------------------------------
+def _nanmean(values: Any) -> float:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else math.nan
+
+
+def summarise_row(ws: Workspace, cfg: AblationConfig, row: str, segmenter_run: str,
+                  seconds: dict[str, float] | None = None) -> dict[str, Any]:
+    """One summary row from the set's catalog, arrays and evaluation table (no torch)."""
+    from synth_core.synthesis.setstore import SyntheticSet
+
+    name = cfg.run_id(row)
+    s = SyntheticSet(ws.existing("synthetic", name))
+    cat = s.catalog
+    out: dict[str, Any] = {"row": row, "switched_off": ROW_OFF[row], "run": name, "set": name, "n": len(s)}
+    dice_cols = [f"dice_{m}" for m in s.modalities if f"dice_{m}" in cat]
+    if dice_cols:
+        per_sample = cat[dice_cols].to_numpy(dtype=float)
+        with np.errstate(all="ignore"):
+            has = np.isfinite(per_sample).any(axis=1)
+            out["lesion_fidelity"] = float(np.nanmean(per_sample[has], axis=1).mean()) if has.any() else math.nan
+    else:
+        out["lesion_fidelity"] = math.nan
+    reg_cols = [f"reg_err_{m}" for m in s.modalities if f"reg_err_{m}" in cat]
+    out["registration_error"] = _nanmean(cat[reg_cols].to_numpy(dtype=float).ravel()) if reg_cols else math.nan
+    out["with_lesion"] = float(cat["has_lesion"].astype(bool).mean()) if "has_lesion" in cat else math.nan
+    lesion_px = outside = 0
+    for start in range(0, len(s), 256):
+        lab = np.asarray(s.labels[start : start + 256]) > 0
+        lesion_px += int(lab.sum())
+        outside += int((lab & (np.asarray(s.masks[start : start + 256]) == 0)).sum())
+    out["lesion_outside_organ"] = outside / lesion_px if lesion_px else math.nan
+    out["nn_dist"] = _nanmean(cat["nn_dist"]) if "nn_dist" in cat else math.nan
+    ev_path = s.path / "evaluation.parquet"
+    ev = pd.read_parquet(ev_path) if ev_path.is_file() else pd.DataFrame(columns=["metric", "region", "value",
+                                                                                  "extractor"])
+    for col, (metric, region) in EVAL_METRICS.items():
+        sel = ev[(ev["metric"] == metric) & (ev["region"] == region)]
+        if metric in ("fid", "kid"):
+            sel = sel[sel["extractor"] == f"own:{segmenter_run}"]
+        elif metric.startswith("seg_"):
+            sel = sel[sel["extractor"] == f"segmenter:{segmenter_run}"]
+        out[col] = _nanmean(sel["value"])
+    for phase in ("train", "synthesis", "evaluation"):
+        out[f"{phase}_seconds"] = float((seconds or {}).get(phase, math.nan))
+    return out
+
+
+def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=list(SUMMARY_NAMES))
+    if not df.empty:
+        df = df.sort_values("row", key=lambda c: c.map(ROWS.index)).reset_index(drop=True)
+    return df
+
+
+def row_seconds(store: ExperimentStore) -> dict[str, dict[str, float]]:
+    """row -> phase -> wall-clock seconds, summed over the sessions in ``progress.jsonl``."""
+    out: dict[str, dict[str, float]] = {}
+    for e in store.read_progress():
+        if e.get("event") == "phase" and e.get("row") in ROWS:
+            d = out.setdefault(e["row"], {})
+            d[e["phase"]] = d.get(e["phase"], 0.0) + float(e.get("seconds", 0.0))
+    return out
+
+
+# ---- the experiment -------------------------------------------------------------------------------
+def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -> ExperimentStore:
+    """Run (or continue) the ablation; returns its store (``summary.parquet`` is current after
+    every finished row). See the module docstring."""
+    import torch
+
+    from training.distributed import resolve_device
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    store = ExperimentStore.open(ws, validate_name(cfg.experiment_name, "experiment name"), must_exist=False)
+    old = store.read_config() if store.config_path.is_file() else None
+    prep = prepare(ws, cfg, recorded=(old or {}).get("identity", {}).get("helpers"))
+    identity = _identity(cfg, prep)
+    if old is not None:
+        _check_resumable(old, identity, store.path.name)
+    device = resolve_device(cfg.device)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rows_all = list(dict.fromkeys([*(old or {}).get("rows", []), *cfg.rows]))
+    rows_all = [r for r in ROWS if r in rows_all]
+    store.write_config({
+        "kind": KIND, "config": config_to_dict(cfg), "identity": identity, "dataset": prep.ds.name,
+        "modalities": list(prep.ds.modalities), "size": prep.ds.spec.size, "rows": rows_all,
+        "switched_off": {r: ROW_OFF[r] for r in ROWS}, "runs": {r: cfg.run_id(r) for r in rows_all},
+        "columns": {name: {"help": h, "better": d} for name, h, d in SUMMARY_COLUMNS},
+        "device": str(device), "created": (old or {}).get("created", now), "updated": now,
+    })
+    ctx = _Context(ws, cfg, prep, device)
+    store.log("start", rows=list(cfg.rows), device=str(device))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(cfg.rows), desc="ablation", unit="row", file=sys.stderr, dynamic_ncols=True)
+    try:
+        for row in cfg.rows:
+            name = cfg.run_id(row)
+            steps = (
+                ("train", lambda: run_finished(ws, name),
+                 lambda: train_row(ws, prep.configs[row], name, progress=progress)),
+                ("synthesis", lambda: set_is_current(ws, name, name, cfg.checkpoint), lambda: synthesize_row(ctx, name, name)),
+                ("evaluation", lambda: evaluation_done(ws, name, cfg.frd), lambda: evaluate_row(ctx, name)),
+            )
+            for phase, done, do in steps:
+                if done():
+                    continue
+                if bar is not None:
+                    bar.set_postfix_str(f"{row}: {phase}", refresh=True)
+                t0, c0 = time.perf_counter(), time.process_time()
+                do()
+                store.log("phase", row=row, phase=phase, seconds=round(time.perf_counter() - t0, 3),
+                          cpu_seconds=round(time.process_time() - c0, 3))
+            _write_summary(ws, cfg, store, rows_all, prep.helpers["segmenter"])
+            store.log("row", row=row)
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        store.log("interrupted")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    _write_summary(ws, cfg, store, rows_all, prep.helpers["segmenter"])
+    store.log("finished")
+    return store
+
+
+def _write_summary(ws: Workspace, cfg: AblationConfig, store: ExperimentStore, rows: list[str],
+                   segmenter_run: str) -> pd.DataFrame:
+    seconds = row_seconds(store)
+    done = [summarise_row(ws, cfg, r, segmenter_run, seconds.get(r)) for r in rows
+            if run_finished(ws, cfg.run_id(r)) and evaluation_done(ws, cfg.run_id(r), False)]
+    df = summary_frame(done)
+    store.write_summary(df)
+    return df
+
+
+# ---- reading ------------------------------------------------------------------------------------
+def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``(config, summary)`` of ablation experiment ``name`` (no torch).
+
+    ``config`` is the saved ``config.json`` (``config["config"]`` the settings, ``config["columns"]``
+    each summary column's help and direction ``better`` = higher | lower | ""); ``summary`` has
+    one row per finished configuration (columns :data:`SUMMARY_NAMES`; empty while none is done).
+    """
+    store = ExperimentStore.open(ws, validate_name(name, "experiment name"))
+    config = store.read_config()
+    if config.get("kind", "usability") != KIND:
+        raise ConfigError(f"experiment {name!r} is a {config.get('kind', 'usability')} experiment, not an ablation")
+    path = store.path / "summary.parquet"
+    if not path.is_file():
+        return config, summary_frame([])
+    try:
+        return config, pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise InputError(path, f"unreadable ablation summary ({err})") from None
+
+
+def format_ablation(summary: pd.DataFrame) -> str:
+    """The summary as a text table like thesis Table 1."""
+    if summary is None or summary.empty:
+        return "(no finished rows yet)"
+    show = pd.DataFrame({"row": summary["row"], "switched off": summary["switched_off"]})
+    for col, label, digits in (("lesion_fidelity", "lesion Dice ↑", 3), ("registration_error", "reg err ↓", 4),
+                               ("lesion_outside_organ", "outside ↓", 3), ("fid", "FID ↓", 2), ("kid", "KID ↓", 4),
+                               ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3),
+                               ("seg_dice_synthetic", "seg Dice ↑", 3)):
+        show[label] = ["-" if not np.isfinite(v) else f"{v:.{digits}f}" for v in summary[col].astype(float)]
+    return show.to_string(index=False)
