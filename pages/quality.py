@@ -121,11 +121,9 @@ if cats:
 
 # ---- usability -------------------------------------------------------------------------------------------
 st.subheader("Usability: does synthetic data help a segmenter?")
-try:
-    from training.experiments import list_experiments, load_experiment
-except ImportError:  # the experiments package is optional at this point of the product
-    list_experiments = None
-exps = list_experiments(ws) if list_experiments else []
+from training.experiments import list_experiments, load_experiment  # noqa: E402  (no torch)
+
+exps = list_experiments(ws)
 if not exps:
     st.info("No usability experiment yet. Run `python -m training usability --dataset demo --set demo-set` "
             "(thesis Table 5: a segmenter trained on mixes of real and synthetic data, tested on real data only).")
@@ -138,6 +136,45 @@ else:
                            key="quality_usability_csv")
     except SynthCoreError as err:
         st.error(str(err))
+
+# ---- ablation --------------------------------------------------------------------------------------------
+st.subheader("Ablation: what each part of the method contributes")
+abls = list_experiments(ws, kind="ablation")
+if not abls:
+    st.info("No ablation study yet. Run `python -m training ablation --dataset demo` (thesis Table 1: the "
+            "generator trained with one part switched off per row A-E, and in full as F; about 30 minutes on "
+            "the demo with a 2-core CPU).")
+else:
+    from training.experiments.ablation import SUMMARY_COLUMNS, load_ablation
+
+    abl = st.selectbox("Ablation study", abls, key="quality_ablation")
+    try:
+        _, table = load_ablation(ws, abl)
+        st.dataframe(table, hide_index=True, width="stretch", key="quality_ablation_table")
+        with st.expander("What the columns mean"):
+            for col, text, better in SUMMARY_COLUMNS:
+                st.markdown(f"**{col}** — {text}" + (f" ({better} is better)" if better else ""))
+        st.download_button("Download (CSV)", table.to_csv(index=False).encode(), f"{abl}.csv", "text/csv",
+                           key="quality_ablation_csv")
+    except SynthCoreError as err:
+        st.error(str(err))
+
+# ---- report ----------------------------------------------------------------------------------------------
+st.subheader("Report for clinicians")
+st.caption("One self-contained HTML file (images embedded, nothing loaded from the internet): sample images, these "
+           "tables, training curves and reader-study results, in plain words first. The same as "
+           "`python -m synth_core report --out report.html`.")
+if st.button("Build the report", key="quality_report_build"):
+    from synth_core.report import build_report
+
+    try:
+        with st.spinner("Building the report…"):
+            st.session_state["quality_report_html"] = build_report(ws)
+    except SynthCoreError as err:
+        st.error(str(err))
+if st.session_state.get("quality_report_html"):
+    st.download_button("Download the report (HTML)", st.session_state["quality_report_html"].encode(),
+                       "medsynth-report.html", "text/html", key="quality_report_download")
 
 # ---- evaluate ---------------------------------------------------------------------------------------------
 st.subheader("Evaluate a set")

@@ -45,3 +45,15 @@ def test_quality_page_tables_side_by_side(workspace):
     assert not at.exception
     assert list(at.dataframe[0].value.columns[-1:]) == ["b"]
     assert any("usability" in i.value for i in at.info)
+
+
+def test_quality_page_builds_the_report(workspace):
+    make_tiny_dataset(workspace, cases=6)
+    save_evaluation(make_fake_set(workspace, n=8, name="a"), _rows("a", 10.0))
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    assert any("python -m training ablation" in i.value for i in at.info)
+    at.button(key="quality_report_build").click().run()
+    assert not at.exception, at.exception
+    html = at.session_state["quality_report_html"]
+    assert html.startswith("<!DOCTYPE html>") or html.lstrip().lower().startswith("<!doctype html>")
+    assert "data:image/png;base64" in html and "case0" not in html
