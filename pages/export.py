@@ -15,7 +15,7 @@ from synth_core.synthesis.query import apply_filter
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import validate_name
 from ui.state import workspace_selector
-from ui.widgets import open_dataset
+from ui.widgets import make_window, open_dataset, window_control
 
 ws = workspace_selector()
 st.title("Export")
@@ -114,10 +114,16 @@ with st.expander("Catalog (rows passing the filter)"):
 st.subheader("Preview of what passes")
 rows = cat.index[passing].to_numpy()[:16]
 if len(rows):
-    k = st.selectbox("Modality", list(sset.modalities), key="export_preview_modality")
+    c = st.columns([1, 3])
+    k = c[0].selectbox("Modality", list(sset.modalities), key="export_preview_modality")
+    with c[1]:
+        wmode = window_control(ds.spec.kind, key="export_window")
     mi = sset.modalities.index(k)
-    tiles = [overlay(np.asarray(sset.images[int(cat.loc[r, "index"]), mi]), np.asarray(sset.labels[int(cat.loc[r, "index"])]))
-             for r in rows]
+    tiles = []
+    for r in rows:
+        img = np.asarray(sset.images[int(cat.loc[r, "index"]), mi])
+        tiles.append(overlay(img, np.asarray(sset.labels[int(cat.loc[r, "index"])]),
+                             window=make_window(wmode, img, key="export_window")))
     st.image(upscale(grid(tiles, columns=8, pad=2), max(1, 96 // sset.size)),
              caption=f"first {len(rows)} passing samples, {k}, lesion labels in colour")
 else:
