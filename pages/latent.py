@@ -79,8 +79,32 @@ def _tiles(maps, masks=None) -> np.ndarray:
             for i, m in enumerate(maps)]
 
 
+EX_KEY = (str(ws.root), s_run, m_run, _mtime(s_run), _mtime(m_run) if m_run else 0.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_maps(_ex: LatentExplorer, ex_key: tuple, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maps and masks of latents ``z``; a full-page rerun re-draws every tab from this cache."""
+    return _ex.maps(z)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_interpolation(_ex: LatentExplorer, ex_key: tuple, a: int, b: int, steps: int, mode: str) -> np.ndarray:
+    return _ex.interpolation(np.asarray(dataset.structure[a]), np.asarray(dataset.structure[b]), steps, mode)
+
+
+def _pick(source: str, z: np.ndarray) -> None:
+    """Remember the latent chosen in a tab; when the whole-sample view below shows this tab's latent
+    and it changed, rerun the page so that view follows (tabs rerun alone as fragments)."""
+    key = f"latent_z_{source}"
+    old = st.session_state.get(key)
+    st.session_state[key] = z
+    if old is not None and st.session_state.get("render_source", "random") == source and not np.array_equal(old, z):
+        st.rerun()
+
+
 def _show_grid(z: np.ndarray, columns: int, caption: str, zoom: int) -> None:
-    maps, masks = ex.maps(z)
+    maps, masks = cached_maps(ex, EX_KEY, z)
     st.image(upscale(grid(_tiles(maps, masks), columns=columns, pad=2), zoom), caption=caption)
 
 
@@ -99,7 +123,7 @@ def random_section() -> None:
     _show_grid(z, min(n, 8), f"samples 0–{n - 1} of seed {seed} (the latents `synthesize --seed {seed}` uses); "
                              "white: structure map, cyan: organ mask", zoom)
     pick = int(c[2].number_input("Render sample #", 0, n - 1, 0, key="latent_pick_random"))
-    st.session_state["latent_z_random"] = z[pick]
+    _pick("random", z[pick])
 
 
 @st.fragment
@@ -117,7 +141,7 @@ def traversal_section() -> None:
         return
     _show_grid(z, steps, f"z = a·e{u} + b·e{v}, a and b from −{span} to {span} (rows: e{u}, columns: e{v})", zoom)
     cell = int(st.number_input("Render cell # (row-major)", 0, steps * steps - 1, 0, key="trav_pick"))
-    st.session_state["latent_z_traversal"] = z[cell]
+    _pick("traversal", z[cell])
 
 
 @st.fragment
@@ -131,14 +155,14 @@ def interpolation_section() -> None:
     b = int(c[1].number_input("Real slice B (row)", 0, len(dataset) - 1, min(len(dataset) - 1, 7), key="interp_b"))
     steps = int(c[2].select_slider("Steps", [3, 5, 7, 9], 7, key="interp_steps"))
     mode = c[3].radio("Path", ["slerp", "linear"], horizontal=True, key="interp_mode")
-    z = ex.interpolation(np.asarray(dataset.structure[a]), np.asarray(dataset.structure[b]), steps, mode)
+    z = cached_interpolation(ex, EX_KEY, a, b, steps, mode)
     real = [overlay(np.zeros((ex.size, ex.size), np.float32), structure=np.asarray(dataset.structure[i]))
             for i in (a, b)]
-    maps, masks = ex.maps(z)
+    maps, masks = cached_maps(ex, EX_KEY, z)
     st.image(upscale(grid([real[0], *_tiles(maps, masks), real[1]], columns=steps + 2, pad=2), zoom),
              caption="left: real map A; right: real map B; between: G_s along the path between their encodings")
     t = int(st.number_input("Render step #", 0, steps - 1, steps // 2, key="interp_pick"))
-    st.session_state["latent_z_interpolation"] = z[t]
+    _pick("interpolation", z[t])
 
 
 @st.fragment

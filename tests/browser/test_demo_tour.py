@@ -53,7 +53,7 @@ def test_tour_of_every_page_on_the_demo(demo_ws, browser_page):
             page.goto(f"{server.url}/{path}")
             page.get_by_text(marker).first.wait_for(timeout=90000)
             page.wait_for_load_state("networkidle")
-            plots = page.locator(".js-plotly-plot")
+            plots = page.locator(".js-plotly-plot:visible")
             for i in range(plots.count()):
                 plots.nth(i).locator(".main-svg").first.wait_for(timeout=30000)
             visible = "Array.from(document.querySelectorAll(\"[data-testid='stImage'] img\")).filter(i => i.offsetParent)"

@@ -50,7 +50,7 @@ def test_every_page_renders_in_the_browser(populated_ws, browser_page):
             page.goto(f"{server.url}/{path}")
             page.get_by_text(marker).first.wait_for(timeout=60000)
             page.wait_for_load_state("networkidle")
-            plots = page.locator(".js-plotly-plot")
+            plots = page.locator(".js-plotly-plot:visible")
             for i in range(plots.count()):
                 plots.nth(i).locator(".main-svg").first.wait_for(timeout=30000)
             page.wait_for_timeout(500)

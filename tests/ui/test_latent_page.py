@@ -58,3 +58,13 @@ def test_latent_controls_render_and_save(trained, monkeypatch):
     at.text_input(key="latent_set_name").set_value("../bad")
     at.button(key="latent_add_one").click().run()
     assert not at.exception and any("set name" in e.value for e in at.error)
+
+
+def test_whole_sample_follows_the_chosen_latent(trained, monkeypatch):
+    monkeypatch.setenv("MEDSYNTH_WORKSPACE", str(trained))
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    modality = lambda: [img.url for e in at.get("image") for img in e.proto.imgs if img.caption == "t1"]  # noqa: E731
+    before = modality()
+    at.number_input(key="latent_pick_random").set_value(3).run()
+    assert not at.exception
+    assert modality() != before, "the whole-sample view shows the newly picked latent"
