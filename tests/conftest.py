@@ -29,3 +29,28 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ws.mkdir()
     monkeypatch.setenv("MEDSYNTH_WORKSPACE", str(ws))
     return ws
+
+
+class CliResult:
+    """What one ``python -m synth_core`` call returned and printed."""
+
+    def __init__(self, rc: int, out: str, err: str):
+        self.rc, self.out, self.err = rc, out, err
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.err.strip("\n").splitlines()
+
+
+@pytest.fixture
+def cli(workspace: Path, capsys: pytest.CaptureFixture[str]):
+    """``cli("ingest", ...)`` -> CliResult (rc, stdout, stderr) of ``synth_core.cli.main``."""
+    from synth_core.cli import main
+
+    def run(*argv: object) -> CliResult:
+        capsys.readouterr()
+        rc = main([str(a) for a in argv])
+        cap = capsys.readouterr()
+        return CliResult(rc, cap.out, cap.err)
+
+    return run
