@@ -50,23 +50,41 @@ def _cmd_list(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
+# command -> (module, its add-arguments function, its run function, help); modules load lazily
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "ingest": ("synth_core.ingest.command", "add_ingest_arguments", "run_ingest_command",
+               "turn a folder of scans into a dataset"),
+    "demo-data": ("synth_core.demo.command", "add_demo_arguments", "run_demo_command",
+                  "build the embedded demo dataset (MNI152-based, offline)"),
+    "synthesize": ("synth_core.synthesis.command", "add_synthesize_arguments", "run_synthesize_command",
+                   "make a synthetic set with a trained multimodal run"),
+    "regenerate": ("synth_core.synthesis.command", "add_regenerate_arguments", "run_regenerate_command",
+                   "recreate one sample of a set from its record and compare"),
+    "evaluate": ("synth_core.evaluation.command", "add_evaluate_arguments", "run_evaluate_command",
+                 "set-level quality: FRD, FID/KID, diversity, lesion validity, reconstructions"),
+    "export": ("synth_core.export.command", "add_export_arguments", "run_export_command",
+               "export real + selected synthetic slices (nnU-Net / MSD / PNG) with a manifest"),
+    "check-export": ("synth_core.export.command", "add_check_arguments", "run_check_command",
+                     "check an export: files, shapes, label values, checksums, no synthetic test cases"),
+    "report": ("synth_core.report.command", "add_report_arguments", "run_report_command",
+               "one self-contained HTML report for clinicians (pictures, quality, experiments)"),
+    "reader-study": ("synth_core.readerstudy.command", "add_reader_study_arguments", "run_reader_study_command",
+                     "blinded real-vs-synthetic reader study: create one, score the answers"),
+}
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
-    from synth_core.demo.command import add_demo_arguments, run_demo_command
-    from synth_core.ingest.command import add_ingest_arguments, run_ingest_command
+    import importlib
 
     parser = argparse.ArgumentParser(prog="python -m synth_core", description="MedSynth Studio data and synthesis tools.")
     parser.add_argument("--workspace", help="workspace folder (default: $MEDSYNTH_WORKSPACE or ./workspace)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     handlers: dict[str, Handler] = {}
-
-    p = sub.add_parser("ingest", help="turn a folder of scans into a dataset")
-    add_ingest_arguments(p)
-    handlers["ingest"] = run_ingest_command
-
-    p = sub.add_parser("demo-data", help="build the embedded demo dataset (MNI152-based, offline)")
-    add_demo_arguments(p)
-    handlers["demo-data"] = run_demo_command
+    for name, (module, add, run, help_text) in COMMANDS.items():
+        mod = importlib.import_module(module)
+        getattr(mod, add)(sub.add_parser(name, help=help_text))
+        handlers[name] = getattr(mod, run)
 
     p = sub.add_parser("info", help="describe a dataset")
     p.add_argument("name")
@@ -75,47 +93,6 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     p = sub.add_parser("list", help="list what the workspace holds")
     handlers["list"] = _cmd_list
-
-    from synth_core.synthesis.command import (add_regenerate_arguments, add_synthesize_arguments,
-                                              run_regenerate_command, run_synthesize_command)
-
-    p = sub.add_parser("synthesize", help="make a synthetic set with a trained multimodal run")
-    add_synthesize_arguments(p)
-    handlers["synthesize"] = run_synthesize_command
-
-    p = sub.add_parser("regenerate", help="recreate one sample of a set from its record and compare")
-    add_regenerate_arguments(p)
-    handlers["regenerate"] = run_regenerate_command
-
-    from synth_core.evaluation.command import add_evaluate_arguments, run_evaluate_command
-
-    p = sub.add_parser("evaluate", help="set-level quality: FRD, FID/KID, diversity, lesion validity, reconstructions")
-    add_evaluate_arguments(p)
-    handlers["evaluate"] = run_evaluate_command
-
-    from synth_core.export.command import (add_check_arguments, add_export_arguments, run_check_command,
-                                           run_export_command)
-
-    p = sub.add_parser("export", help="export real + selected synthetic slices (nnU-Net / MSD / PNG) with a manifest")
-    add_export_arguments(p)
-    handlers["export"] = run_export_command
-
-    p = sub.add_parser("check-export", help="check an export: files, shapes, label values, checksums, "
-                                            "no synthetic test cases")
-    add_check_arguments(p)
-    handlers["check-export"] = run_check_command
-
-    from synth_core.report.command import add_report_arguments, run_report_command
-
-    p = sub.add_parser("report", help="one self-contained HTML report for clinicians (pictures, quality, experiments)")
-    add_report_arguments(p)
-    handlers["report"] = run_report_command
-
-    from synth_core.readerstudy.command import add_reader_study_arguments, run_reader_study_command
-
-    p = sub.add_parser("reader-study", help="blinded real-vs-synthetic reader study: create one, score the answers")
-    add_reader_study_arguments(p)
-    handlers["reader-study"] = run_reader_study_command
     return parser, handlers
 
 
