@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from synth_core.errors import SynthCoreError
-from synth_core.evaluation.evaluate import METRIC_HELP, evaluate_set, load_evaluations
+from synth_core.evaluation.table import METRIC_HELP, load_evaluations  # no torch: the tables need no network
 from synth_core.synthesis.setstore import SyntheticSet
 from ui.state import workspace_selector
 
@@ -192,6 +192,8 @@ with st.form("quality_evaluate"):
                                   help="Radiomics take about half a second per slice and region."))
     go = st.form_submit_button("Evaluate", type="primary")
 if go:
+    from synth_core.evaluation.evaluate import evaluate_set  # loads torch and the networks only when asked
+
     bar = st.progress(0.0, text="starting…")
     try:
         out = evaluate_set(ws, ev_set, ev_real, features=features.strip() or "own", n_frd=max(n_frd, 2),

@@ -7,7 +7,8 @@
 - :mod:`~synth_core.evaluation.diversity` — mean pairwise MS-SSIM within a set;
 - :mod:`~synth_core.evaluation.paired` — PSNR/SSIM/MS-SSIM/MSE of reconstructions of real slices;
 - :mod:`~synth_core.evaluation.lesion_validity` — frozen segmenters on real vs synthetic (Table 4);
-- :mod:`~synth_core.evaluation.evaluate` — :func:`evaluate_set`, the long table, its storage;
+- :mod:`~synth_core.evaluation.evaluate` — :func:`evaluate_set`, which computes the long table;
+- :mod:`~synth_core.evaluation.table` — the table's columns, metric help and storage (no torch);
 - :mod:`~synth_core.evaluation.command` — ``python -m synth_core evaluate``.
 
 Heavy imports (torch networks, the radiomics package) happen in the submodules, not here.
@@ -21,8 +22,12 @@ __all__ = ["METRIC_HELP", "evaluate_set", "load_evaluations"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import synth_core.evaluation` stays cheap
-    if name in __all__:
+    if name == "evaluate_set":
         from synth_core.evaluation import evaluate
 
-        return getattr(evaluate, name)
+        return evaluate.evaluate_set
+    if name in __all__:
+        from synth_core.evaluation import table
+
+        return getattr(table, name)
     raise AttributeError(f"module 'synth_core.evaluation' has no attribute {name!r}")

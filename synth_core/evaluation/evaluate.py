@@ -2,9 +2,10 @@
 
 :func:`evaluate_set` computes, per modality, every metric it can and returns one long table (one
 row per ``(modality, metric, region)``); it also merges the table into
-``workspace/synthetic/<SET>/evaluation.parquet`` (written atomically). :func:`load_evaluations`
-concatenates every set's table for the Quality page and the report. :data:`METRIC_HELP` explains
-each metric in plain words.
+``workspace/synthetic/<SET>/evaluation.parquet`` (written atomically). The table's columns, the
+plain-words :data:`METRIC_HELP` and its storage (:func:`load_evaluations`, used by the Quality page
+and the report) live in the torch-free :mod:`synth_core.evaluation.table`; they are re-exported
+here.
 
 Samples. Real slices come from one split of the dataset (default ``test``: held out from every
 training stage); at most ``n_max`` real and ``n_max`` synthetic slices are used (seeded sample),
@@ -33,7 +34,6 @@ so FID in two feature spaces lives side by side.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_core.atomic import atomic_write_bytes
 from synth_core.dataset import SPLITS, Dataset
 from synth_core.errors import ConfigError, InputError, SynthCoreError
 from synth_core.evaluation.diversity import pairwise_ms_ssim
@@ -51,68 +50,23 @@ from synth_core.evaluation.distances import fid_from_features, kid_from_features
 from synth_core.evaluation.features import EncoderFeatures, FeatureExtractor, load_inception
 from synth_core.evaluation.lesion_validity import segmenter_scores
 from synth_core.evaluation.paired import fill_real_lesions, paired_scores, reconstruct_multimodal
+from synth_core.evaluation.table import (
+    COLUMNS,
+    EVALUATION_FILE,
+    KEY,
+    METRIC_HELP,
+    METRIC_VERSIONS,
+    load_evaluations,
+    merge_evaluations,
+    save_evaluation,
+)
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "evaluate_set", "load_evaluations"]
-
-EVALUATION_FILE = "evaluation.parquet"
-COLUMNS = ["set", "dataset", "run", "modality", "metric", "region", "value", "n", "extractor", "metric_version",
-           "created", "note"]
-KEY = ["dataset", "extractor", "metric", "modality", "region"]
-
-#: plain-words explanation of each metric, with its direction (shown by the Quality page)
-METRIC_HELP: dict[str, str] = {
-    "frd": "Fréchet Radiomics Distance: how far the synthetic images' radiomics features (intensity and texture "
-           "statistics, as radiologists' software measures them) are from the real ones, as a distance between two "
-           "Gaussian fits. Lower is better; 0 = same statistics. Region 'lesion' measures inside the lesion only.",
-    "fid": "Fréchet distance between Gaussian fits of network features of real and synthetic images (FID). Lower is "
-           "better; 0 = same statistics. Only comparable between sets scored with the same extractor and similar "
-           "sample counts (it is biased upwards for few samples).",
-    "kid": "Kernel distance (KID): like FID but unbiased for small samples (can be slightly below 0 when the sets "
-           "match). Lower is better.",
-    "kid_std": "Spread of the KID estimate over random subsets: how much to trust the KID value. Smaller = steadier.",
-    "diversity_ms_ssim": "Average MS-SSIM between random pairs of synthetic images: how alike the samples are to "
-                         "each other. Lower = more diverse; much higher than the real data's value means the "
-                         "generator repeats itself.",
-    "diversity_ms_ssim_real": "The same pairwise MS-SSIM for the real images, the reference for diversity.",
-    "seg_dice_real": "Dice of the frozen lesion segmenter on real test slices (trained on real data). Higher is "
-                     "better; the reference for seg_dice_synthetic.",
-    "seg_dice_synthetic": "Dice of the same segmenter on synthetic images against their placed labels: do the "
-                          "generated lesions sit where the labels say? Higher is better; close to seg_dice_real = "
-                          "realistic lesions (thesis Table 4).",
-    "seg_mse_real": "Mean squared error between the segmenter's lesion probability and the real label on real "
-                    "slices. Lower is better; the reference for seg_mse_synthetic.",
-    "seg_mse_synthetic": "The same probability error on synthetic images against their placed labels. Lower is "
-                         "better; close to seg_mse_real = realistic lesions.",
-    "rec_psnr": "PSNR (dB) of the multi-modal generator rebuilding real held-out slices from their own structure map, "
-                "mask and label. Higher is better.",
-    "rec_ssim": "SSIM of that reconstruction (structure, contrast, brightness; 1 = identical). Higher is better.",
-    "rec_ms_ssim": "MS-SSIM (SSIM over several scales) of that reconstruction. Higher is better.",
-    "rec_mse": "Mean squared error of that reconstruction (intensities in [0, 1]). Lower is better.",
-    "fill_psnr": "PSNR (dB) of the pix2pix generator filling in the whitened lesion of real slices. Higher is better.",
-    "fill_ssim": "SSIM of the pix2pix lesion fill against the original slice. Higher is better.",
-    "fill_ms_ssim": "MS-SSIM of the pix2pix lesion fill. Higher is better.",
-    "fill_mse": "Mean squared error of the pix2pix lesion fill. Lower is better.",
-}
-
-#: how each metric is computed; bump when the computation changes
-METRIC_VERSIONS: dict[str, str] = {
-    "frd": "frd/1 frd-score v1 radiomics, joint z-score, d^2 (package reports ln d^2)",
-    "fid": "fid/1 Frechet d^2, scipy sqrtm",
-    "kid": "kid/1 unbiased MMD^2, cubic kernel, 100 subsets",
-    "kid_std": "kid/1 unbiased MMD^2, cubic kernel, 100 subsets",
-    "diversity_ms_ssim": "diversity/1 mean MS-SSIM of random pairs",
-    "diversity_ms_ssim_real": "diversity/1 mean MS-SSIM of random pairs",
-    **{f"seg_{k}_{s}": f"seg/1 lesion slices; dice argmax>0; mse (1-p_bg) vs label>0"
-       for k in ("dice", "mse") for s in ("real", "synthetic")},
-    **{f"rec_{k}": "paired/1 G(real s, m, l) eq.18 input, seeded noise; lesion = box crop" for k in
-       ("psnr", "ssim", "ms_ssim", "mse")},
-    **{f"fill_{k}": "paired/1 pix2pix raw fill of whitened real lesions; lesion = box crop" for k in
-       ("psnr", "ssim", "ms_ssim", "mse")},
-}
+__all__ = ["COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "evaluate_set", "load_evaluations",
+           "merge_evaluations", "save_evaluation"]
 
 Progress = Callable[[float, str], None]
 
@@ -423,61 +377,3 @@ def evaluate_set(
     report(1.0, "saving")
     save_evaluation(syn.path, result)
     return result
-
-
-# ---- storage --------------------------------------------------------------------------------------
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        df = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises several types for a damaged file
-        raise InputError(path, f"unreadable evaluation table ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(path, f"evaluation table lacks column(s) {missing}")
-    return df[COLUMNS]
-
-
-def merge_evaluations(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """The stored table after an evaluation: ``old`` rows not superseded by ``new``, then ``new``.
-
-    A computed new row (a value, not NaN) replaces every old row with its :data:`KEY` and every
-    skipped old row (NaN) of the same ``(dataset, metric, modality, region)``. A skipped new row
-    replaces only skipped old rows of its key; where an old value exists under its key, the old
-    value is kept and the skip is not stored (switching FRD off, say, does not erase earlier FRDs).
-    """
-    if old.empty:
-        return new.reset_index(drop=True)
-    what = ["dataset", "metric", "modality", "region"]
-    new_ok = new["value"].notna()
-    old_ok = old["value"].notna()
-    keys = lambda df, cols: list(df[cols].itertuples(index=False, name=None))  # noqa: E731
-    computed_keys = set(keys(new[new_ok], KEY))
-    computed_what = set(keys(new[new_ok], what))
-    skipped_keys = set(keys(new[~new_ok], KEY))
-    old_keys, old_what = keys(old, KEY), keys(old, what)
-    drop = np.array([k in computed_keys or (not ok and (w in computed_what or k in skipped_keys))
-                     for k, w, ok in zip(old_keys, old_what, old_ok)], dtype=bool)
-    kept_values = {k for k, ok in zip(old_keys, old_ok) if ok and k not in computed_keys}
-    new_keep = np.array([ok or k not in kept_values for k, ok in zip(keys(new, KEY), new_ok)], dtype=bool)
-    return pd.concat([old[~drop], new[new_keep]], ignore_index=True)
-
-
-def save_evaluation(set_path: str | Path, rows: pd.DataFrame) -> pd.DataFrame:
-    """Merge ``rows`` into ``set_path/evaluation.parquet`` (atomic write); returns the saved table."""
-    path = Path(set_path) / EVALUATION_FILE
-    old = _read(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
-    merged = merge_evaluations(old, rows[COLUMNS]).astype({"value": "float64", "n": "int64"})
-    buf = io.BytesIO()
-    merged.to_parquet(buf, index=False)
-    atomic_write_bytes(path, buf.getvalue())
-    return merged
-
-
-def load_evaluations(ws: Workspace | str | Path) -> pd.DataFrame:
-    """Every set's saved evaluation rows in one table (columns :data:`COLUMNS`; empty when none)."""
-    ws = _workspace(ws)
-    frames = [_read(ws.synthetic / name / EVALUATION_FILE) for name in ws.list("synthetic")
-              if (ws.synthetic / name / EVALUATION_FILE).is_file()]
-    if not frames:
-        return pd.DataFrame(columns=COLUMNS).astype({"value": "float64", "n": "int64"})
-    return pd.concat(frames, ignore_index=True)

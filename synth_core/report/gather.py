@@ -181,15 +181,15 @@ def label_legend(ws: Workspace, dataset: str) -> list[tuple[str, tuple[int, int,
 
 # ---- tables -----------------------------------------------------------------------------------
 def evaluations(ws: Workspace, sets: list[str]) -> pd.DataFrame:
-    """The saved evaluation rows of ``sets`` (``synth_core.evaluation.evaluate.load_evaluations``)."""
-    from synth_core.evaluation.evaluate import load_evaluations
+    """The saved evaluation rows of ``sets`` (``synth_core.evaluation.table.load_evaluations``)."""
+    from synth_core.evaluation.table import load_evaluations
 
     ev = load_evaluations(ws)
     return ev[ev["set"].isin(sets)].reset_index(drop=True)
 
 
 def metric_help() -> dict[str, str]:
-    from synth_core.evaluation.evaluate import METRIC_HELP
+    from synth_core.evaluation.table import METRIC_HELP
 
     return dict(METRIC_HELP)
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from synth_core.cli_edge import run_at_edge
-from synth_core.evaluation.evaluate import COLUMNS, METRIC_HELP, save_evaluation
+from synth_core.evaluation.table import COLUMNS, METRIC_HELP, save_evaluation
 from synth_core.readerstudy import create_study, open_study, record_answer
 from synth_core.report import build_report, write_report
 from synth_core.report.command import add_report_arguments, run_report_command
@@ -184,3 +184,14 @@ def test_report_modules_do_not_import_streamlit():
     code = ("import sys, synth_core.report, synth_core.report.command, synth_core.report.build; "
             "assert 'streamlit' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_building_a_full_report_loads_no_torch(full_ws, tmp_path):
+    """Every section (evaluations, experiments, studies, curves) comes from stored tables: no network loads."""
+    out = tmp_path / "r.html"
+    code = ("import sys; from synth_core.report import write_report; "
+            f"write_report({str(full_ws)!r}, {str(out)!r}, dataset='tiny'); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+    report = out.read_text()
+    assert "13.3456" in report and "0.522" in report  # the evaluation and the ablation tables made it in

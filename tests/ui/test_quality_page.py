@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from synth_core.evaluation.evaluate import save_evaluation
+from synth_core.evaluation.table import save_evaluation
 from tests.conftest import ROOT
 from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
