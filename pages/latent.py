@@ -82,12 +82,6 @@ def _tiles(maps, masks=None) -> np.ndarray:
 EX_KEY = (str(ws.root), s_run, m_run, _mtime(s_run), _mtime(m_run) if m_run else 0.0)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_maps(_ex: LatentExplorer, ex_key: tuple, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maps and masks of latents ``z``; a full-page rerun re-draws every tab from this cache."""
-    return _ex.maps(z)
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_interpolation(_ex: LatentExplorer, ex_key: tuple, a: int, b: int, steps: int, mode: str) -> np.ndarray:
     return _ex.interpolation(np.asarray(dataset.structure[a]), np.asarray(dataset.structure[b]), steps, mode)
@@ -104,8 +98,16 @@ def _pick(source: str, z: np.ndarray) -> None:
 
 
 def _show_grid(z: np.ndarray, columns: int, caption: str, zoom: int) -> None:
-    maps, masks = cached_maps(ex, EX_KEY, z)
-    st.image(upscale(grid(_tiles(maps, masks), columns=columns, pad=2), zoom), caption=caption)
+    """The maps of latents ``z`` as a grid. New latents show their structure maps first (``G_s``, the
+    cheap network) and the organ masks a moment later; maps seen before (the explorer keeps them)
+    show at once, which also makes a full-page rerun redraw every tab without network calls."""
+    slot = st.empty()
+    if not ex.has_maps(z):
+        maps = ex.structure_maps(z)
+        slot.image(upscale(grid(_tiles(maps), columns=columns, pad=2), zoom),
+                   caption=f"{caption.split(';')[0]}; organ masks: computing…")
+    maps, masks = ex.maps(z)
+    slot.image(upscale(grid(_tiles(maps, masks), columns=columns, pad=2), zoom), caption=caption)
 
 
 zoom = max(1, 128 // ex.size)
@@ -158,7 +160,7 @@ def interpolation_section() -> None:
     z = cached_interpolation(ex, EX_KEY, a, b, steps, mode)
     real = [overlay(np.zeros((ex.size, ex.size), np.float32), structure=np.asarray(dataset.structure[i]))
             for i in (a, b)]
-    maps, masks = cached_maps(ex, EX_KEY, z)
+    maps, masks = ex.maps(z)
     st.image(upscale(grid([real[0], *_tiles(maps, masks), real[1]], columns=steps + 2, pad=2), zoom),
              caption="left: real map A; right: real map B; between: G_s along the path between their encodings")
     t = int(st.number_input("Render step #", 0, steps - 1, steps // 2, key="interp_pick"))

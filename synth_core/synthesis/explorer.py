@@ -4,11 +4,17 @@ latents as a synthetic set. Everything returns numpy arrays or tables (the page 
 
 An explorer holds one structure run (``E_s``, ``G_s``, ``G_m``) and, optionally, a multimodal run
 built on it (``G`` and the generation settings); it is cheap to call repeatedly (one batched
-network call per request), so a slider can re-render on every move.
+network call per request), so a slider can re-render on every move. Structure maps and organ masks
+are computed in two steps (``G_s`` is the cheap one) and kept in a small in-memory cache per
+explorer, so a page can show the maps before the masks and redraw what it showed before at once
+(:meth:`LatentExplorer.structure_maps`, :meth:`LatentExplorer.has_maps`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +24,13 @@ import pandas as pd
 import torch
 
 from synth_core.errors import ConfigError
-from synth_core.structure_model import encode_structures, generate_structures, interpolate, latent_grid
+from synth_core.structure_model import (
+    decode_structures,
+    encode_structures,
+    interpolate,
+    latent_grid,
+    masks_from_structures,
+)
 from synth_core.synthesis.lesions import LesionSource
 from synth_core.synthesis.models import SynthesisModels
 from synth_core.synthesis.pipeline import catalog_rows, generate_batch, latents, set_meta
@@ -38,13 +50,60 @@ class RenderedSample:
     lesion_placed: bool
 
 
+class _Cache:
+    """A small thread-safe least-recently-used map (the dashboard serves sessions from several threads)."""
+
+    def __init__(self, size: int):
+        if size < 1:
+            raise ConfigError(f"cache size must be at least 1, got {size}")
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _key(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a)
+    return hashlib.sha1(f"{a.dtype}{a.shape}".encode() + a.tobytes()).hexdigest()
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False  # cached: callers must not change what later calls get
+    return a
+
+
 class LatentExplorer:
+    #: how many latent batches keep their maps and masks in memory (8 maps of 128 px: 256 KiB)
+    CACHE_BATCHES = 64
+
     def __init__(self, E_s: torch.nn.Module, G_s: torch.nn.Module, G_m: torch.nn.Module, *, threshold: float = 0.5,
                  models: SynthesisModels | None = None, structure_run: str = "", multimodal_run: str = ""):
         self.E_s, self.G_s, self.G_m = E_s, G_s, G_m
         self.threshold = threshold
         self.models = models
         self.structure_run, self.multimodal_run = structure_run, multimodal_run
+        self._structures = _Cache(self.CACHE_BATCHES)
+        self._masks = _Cache(self.CACHE_BATCHES)
 
     # ---- opening -------------------------------------------------------------------------------
     @classmethod
@@ -75,9 +134,32 @@ class LatentExplorer:
         return int(self.G_s.image_size)
 
     # ---- structure maps ------------------------------------------------------------------------
+    def structure_maps(self, z: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Structure maps ``G_s(z) > threshold``, ``(N, H, W)`` uint8 (read-only), of latents ``z (N, latent_dim)``."""
+        z = np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z, dtype=np.float32)
+        key = _key(z)
+        maps = self._structures.get(key)
+        if maps is None:
+            maps = _frozen((decode_structures(self.G_s, z) > self.threshold).astype(np.uint8))
+            self._structures.put(key, maps)
+        return maps
+
     def maps(self, z: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """``(maps, masks)`` ``(N, H, W)`` uint8 of latents ``z (N, latent_dim)``."""
-        return generate_structures(self.G_s, self.G_m, z, self.threshold)
+        """``(maps, masks)`` ``(N, H, W)`` uint8 (read-only) of latents ``z (N, latent_dim)``: the maps of
+        :meth:`structure_maps` and their organ masks ``G_m(map) > threshold``, as ``synthesize`` makes them."""
+        maps = self.structure_maps(z)
+        key = _key(maps)
+        masks = self._masks.get(key)
+        if masks is None:
+            masks = _frozen(masks_from_structures(self.G_m, maps, self.threshold))
+            self._masks.put(key, masks)
+        return maps, masks
+
+    def has_maps(self, z: np.ndarray | torch.Tensor) -> bool:
+        """Whether :meth:`maps` of ``z`` is already in memory (then it returns without a network call)."""
+        z = np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z, dtype=np.float32)
+        maps = self._structures.get(_key(z))
+        return maps is not None and _key(maps) in self._masks
 
     def random_latents(self, seed: int, n: int) -> np.ndarray:
         """The latents of samples ``0..n-1`` of a set with ``seed`` (the same stream ``synthesize`` uses)."""

@@ -27,6 +27,42 @@ def test_random_maps_use_the_synthesis_latents(ex, synth_ws):
     assert np.array_equal(ex.random_latents(3, 6)[:4], z)
 
 
+def test_maps_are_computed_once_in_two_steps_and_match_synthesis(synth_ws):
+    from synth_core.structure_model import generate_structures
+
+    ex = LatentExplorer.open(Workspace.open(synth_ws), "st")  # its own cache
+    calls = {"G_s": 0, "G_m": 0}
+    for name in calls:
+        getattr(ex, name).register_forward_hook(lambda *_, n=name: calls.__setitem__(n, calls[n] + 1))
+    z = ex.random_latents(11, 5)
+    assert not ex.has_maps(z)
+    first = ex.structure_maps(z)  # G_s only: what a page shows before the masks
+    assert calls == {"G_s": 1, "G_m": 0} and not ex.has_maps(z)
+    maps, masks = ex.maps(z)
+    assert calls == {"G_s": 1, "G_m": 1} and ex.has_maps(z)
+    want_maps, want_masks = generate_structures(ex.G_s, ex.G_m, z, ex.threshold)
+    assert np.array_equal(first, want_maps) and np.array_equal(maps, want_maps) and np.array_equal(masks, want_masks)
+    calls.update(G_s=0, G_m=0)
+    again = ex.maps(z.copy())  # same values, another array: no network call
+    assert calls == {"G_s": 0, "G_m": 0} and again[0] is maps
+    with pytest.raises(ValueError):
+        maps[0, 0, 0] = 1  # cached arrays are read-only
+    assert not ex.has_maps(ex.random_latents(12, 5))
+
+
+def test_map_cache_forgets_the_least_recently_used(synth_ws):
+    ex = LatentExplorer.open(Workspace.open(synth_ws), "st")
+    ex._structures = type(ex._structures)(2)
+    ex._masks = type(ex._masks)(2)
+    a, b, c = (ex.random_latents(s, 2) for s in (1, 2, 3))
+    ex.maps(a), ex.maps(b)
+    ex.maps(a)  # a is now the most recent
+    ex.maps(c)  # evicts b
+    assert ex.has_maps(a) and ex.has_maps(c) and not ex.has_maps(b)
+    with pytest.raises(ConfigError, match="at least 1"):
+        type(ex._structures)(0)
+
+
 def test_traversal_is_ordered_along_two_axes(ex):
     z = ex.traversal((0, 3), steps=3, span=1.5)
     assert z.shape == (9, 8)

@@ -44,6 +44,8 @@ def test_latent_controls_render_and_save(trained, monkeypatch):
     at.number_input(key="latent_seed").set_value(7).run()
     assert not at.exception
     assert _images(at)[0] != before[0], "a new seed shows new maps"
+    first = at.get("image")[0].proto.imgs[0].caption
+    assert "seed 7" in first and first.endswith("cyan: organ mask"), "the masks replace the maps-only grid"
     at.slider(key="trav_span").set_value(3.5).run()
     assert not at.exception
     at.radio(key="render_source").set_value("traversal").run()
