@@ -145,12 +145,26 @@ if not abls:
             "generator trained with one part switched off per row A-E, and in full as F; about 30 minutes on "
             "the demo with a 2-core CPU).")
 else:
-    from training.experiments.ablation import SUMMARY_COLUMNS, load_ablation
+    from training.experiments.ablation import MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation, mean_sd
 
     abl = st.selectbox("Ablation study", abls, key="quality_ablation")
     try:
         _, table = load_ablation(ws, abl)
-        st.dataframe(table, hide_index=True, width="stretch", key="quality_ablation_table")
+        agg = aggregate_ablation(table)
+        if (agg["seeds"] > 1).any():  # several trainings per row: mean ± sd, every training below
+            st.caption(f"Mean ± standard deviation over the trainings of each row ({len(table)} trainings; the "
+                       "'seeds' column says how many per row). A difference smaller than the spread can be chance.")
+            shown = agg[["row", "switched_off", "seeds", "n"]].copy()
+            for m in MEASURES:
+                if agg[m].notna().any():
+                    shown[m] = [mean_sd(a, b, 4) for a, b in zip(agg[m].astype(float), agg[f"{m}_sd"].astype(float))]
+            st.dataframe(shown, hide_index=True, width="stretch", key="quality_ablation_table")
+            with st.expander("Every training (one line per row and seed)"):
+                st.dataframe(table, hide_index=True, width="stretch", key="quality_ablation_runs")
+        else:
+            st.caption("One training per row: small differences can be chance (`--seeds 3` trains each row three "
+                       "times and reports mean ± sd).")
+            st.dataframe(table, hide_index=True, width="stretch", key="quality_ablation_table")
         with st.expander("What the columns mean"):
             for col, text, better in SUMMARY_COLUMNS:
                 st.markdown(f"**{col}** — {text}" + (f" ({better} is better)" if better else ""))

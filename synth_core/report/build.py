@@ -293,50 +293,66 @@ class _Report:
         if not exps:
             return missing("No ablation study yet (thesis Table 1: the generator trained six times, each time with "
                            "one part switched off).", f"python -m training ablation --dataset {ds}")
+        from training.experiments.ablation import aggregate_ablation
+
         out = ["<p>Each row trains the image generator again with one part switched off (row F: nothing off), makes a "
                "synthetic set from the same random seeds and scores it the same way. Best value per column in bold. "
-               "With one training per row, small differences can be chance.</p>"]
+               "With one training per row, small differences can be chance; with several (the <i>seeds</i> column), "
+               "each value is the mean ± standard deviation over the trainings.</p>"]
         cols = [("lesion_fidelity", "lesion Dice", 3), ("registration_error", "registration error", 4),
                 ("lesion_outside_organ", "lesion outside organ", 3), ("fid", "FID", 2), ("kid", "KID", 4),
                 ("frd", "FRD", 2), ("diversity_ms_ssim", "diversity MS-SSIM", 3),
                 ("seg_dice_synthetic", "segmenter Dice (synthetic)", 3)]
         for name, config, summary in exps:
             c = config.get("config", {})
+            agg = aggregate_ablation(summary)
+            several = bool((agg["seeds"] > 1).any())
             out.append(f"<h3>Ablation {esc(name)}</h3><p class='meta'>dataset {esc(config.get('dataset'))}; "
                        f"{esc(c.get('pretrain_steps'))} pre-training + {esc(c.get('steps'))} adversarial steps per row; "
-                       f"{esc(c.get('n'))} samples per set; {len(summary)} of {len(config.get('rows', []))} rows "
-                       "finished</p>")
+                       f"{esc(c.get('n'))} samples per set; {len(agg)} of {len(config.get('rows', []))} rows "
+                       "finished" + (f"; {len(summary)} trainings over {summary['seed'].nunique()} seeds" if several
+                                     else "") + "</p>")
             if summary.empty:
                 out.append(missing("No row has finished yet.", f"python -m training ablation --dataset "
                                                                f"{config.get('dataset')} --name {name}"))
                 continue
             info = config.get("columns", {})
-            present = [(k, lab, d) for k, lab, d in cols if k in summary and summary[k].notna().any()]
+            present = [(k, lab, d) for k, lab, d in cols if k in agg and agg[k].notna().any()]
             best = {}
             for k, _, _ in present:
-                vals = summary[k].astype(float)
+                vals = agg[k].astype(float)
                 direction = info.get(k, {}).get("better", "")
                 if direction in ("higher", "lower") and vals.notna().any():
                     best[k] = vals.max() if direction == "higher" else vals.min()
             arrow = {"higher": " ↑", "lower": " ↓"}
-            head = ["row", "switched off"] + [lab + arrow.get(info.get(k, {}).get("better", ""), "")
-                                              for k, lab, _ in present]
-            rows = [[f"<b>{esc(r['row'])}</b>", esc(r["switched_off"])]
-                    + [cell(r[k], d, best=k in best and math.isfinite(float(r[k])) and float(r[k]) == best[k])
-                       for k, _, d in present] for _, r in summary.iterrows()]
+            head = ["row", "switched off"] + (["seeds"] if several else []) + [
+                lab + arrow.get(info.get(k, {}).get("better", ""), "") for k, lab, _ in present]
+
+            def value(r: pd.Series, k: str, d: int) -> str:
+                is_best = k in best and math.isfinite(float(r[k])) and float(r[k]) == best[k]
+                sd = float(r[f"{k}_sd"])
+                if not several or not math.isfinite(sd):
+                    return cell(r[k], d, best=is_best)
+                return f'<td class="n{" best" if is_best else ""}">{num(r[k], d)} ± {num(sd, d)}</td>'
+
+            rows = [[f"<b>{esc(r['row'])}</b>", esc(r["switched_off"])] + ([str(int(r["seeds"]))] if several else [])
+                    + [value(r, k, d) for k, _, d in present] for _, r in agg.iterrows()]
             out.append(table(head, rows))
             out.append("<details><summary>What the columns mean</summary><dl>"
                        + "".join(f"<dt>{esc(lab)}</dt><dd>{esc(info.get(k, {}).get('help', ''))}</dd>"
                                  for k, lab, _ in present) + "</dl></details>")
-            self._ablation_findings(name, summary)
+            self._ablation_findings(name, agg)
         return "".join(out)
 
     def _ablation_findings(self, name: str, summary: pd.DataFrame) -> None:
+        """Plain-words comparison of each row with the full model; ``summary`` is the per-row mean
+        (and ``*_sd``, ``seeds``) of :func:`~training.experiments.ablation.aggregate_ablation`."""
         if "F" not in set(summary["row"]):
             self.findings.append(f"Ablation <b>{esc(name)}</b>: the full model (row F) has not finished yet, so the "
                                  "rows cannot be compared with it.")
             return
         full = summary[summary["row"] == "F"].iloc[0]
+        several = bool((summary["seeds"] > 1).any())
         parts = []
         worse_any = False
         for key, label, lower in (("lesion_fidelity", "lesion Dice", False),
@@ -350,13 +366,23 @@ class _Report:
                     continue
                 worse = (v > base) if lower else (v < base)
                 worse_any |= worse
-                parts.append(f"switching off the {esc(r['switched_off'].split(' (')[0])} (row {esc(r['row'])}) "
-                             f"{'worsened' if worse else 'improved'} {label} from {num(base)} to {num(v)}")
+                what = (f"switching off the {esc(r['switched_off'].split(' (')[0])} (row {esc(r['row'])}) "
+                        f"{'worsened' if worse else 'improved'} {label} from ")
+                if several:
+                    sd_f, sd_r = float(full[f"{key}_sd"]), float(r[f"{key}_sd"])
+                    spread = max(x for x in (sd_f, sd_r, 0.0) if math.isfinite(x))
+                    what += (f"{num(base)} ± {num(sd_f)} to {num(v)} ± {num(sd_r)}"
+                             + (" (more than the spread over seeds)" if abs(v - base) > spread
+                                else " (within the spread over seeds: possibly chance)"))
+                else:
+                    what += f"{num(base)} to {num(v)}"
+                parts.append(what)
         if parts:
             extra = "" if worse_any else (' <span class="bad">No switch made things worse: at this training length '
                                           "the parts of the method did not show their value.</span>")
-            self.findings.append(f"Ablation <b>{esc(name)}</b> (one training per row): " + "; ".join(parts) + "."
-                                 + extra)
+            how = (f"mean ± sd over {int(summary['seeds'].max())} trainings per row" if several
+                   else "one training per row")
+            self.findings.append(f"Ablation <b>{esc(name)}</b> ({how}): " + "; ".join(parts) + "." + extra)
 
     def usability(self) -> str:
         exps = gather.usability(self.ws, self.sel.datasets, self.explicit_sets)

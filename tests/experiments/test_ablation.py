@@ -22,7 +22,9 @@ from training.experiments.ablation import (
     ROW_OFF,
     ROWS,
     SUMMARY_NAMES,
+    aggregate_ablation,
     build_ablation_config,
+    format_ablation,
     load_ablation,
     parse_rows,
     row_config,
@@ -149,6 +151,7 @@ def test_end_to_end_two_rows(abl_ws, capsys):
                                                                                "translator": "tr"}
     assert list(summary.columns) == list(SUMMARY_NAMES)
     assert summary["row"].tolist() == ["E", "F"] and summary["run"].tolist() == ["exp-E", "exp-F"]
+    assert summary["seed"].tolist() == [0, 0]
     assert summary["switched_off"].tolist() == [ROW_OFF["E"], ROW_OFF["F"]]
     assert (summary["n"] == 4).all() and summary["train_seconds"].gt(0).all()
     assert pd.read_csv(folder / "summary.csv")["row"].tolist() == ["E", "F"]
@@ -198,3 +201,81 @@ def test_reading_an_ablation_does_not_import_torch():
     code = ("import sys, training.experiments.ablation, training.experiments.ablation_command; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True, timeout=60)
+
+
+# ---- seeds ----------------------------------------------------------------------------------------
+def test_seed_runs_are_named_and_configured_per_seed():
+    cfg = build_ablation_config({"dataset": "tiny", "name": "exp", "seed": 4, "seeds": 3})
+    assert cfg.seed_list == (4, 5, 6)
+    assert [cfg.run_id("F", s) for s in cfg.seed_list] == ["exp-F", "exp-F-s5", "exp-F-s6"]
+    assert cfg.run_id("F") == "exp-F"
+    helpers = {"structure": "st", "segmenter": "sg", "translator": "tr"}
+    assert [row_config(cfg, "B", helpers, s).seed for s in cfg.seed_list] == [4, 5, 6]
+    assert row_config(cfg, "B", helpers).seed == 4
+    with pytest.raises(ConfigError, match="seeds must be >= 1, not 0"):
+        build_ablation_config({"seeds": 0})
+
+
+def _summary(values: dict[tuple[str, int], float]) -> pd.DataFrame:
+    return ablation.summary_frame([{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"x-{r}", "set": f"x-{r}",
+                                    "n": 4, "lesion_fidelity": v, "fid": 2.0 * s}
+                                   for (r, s), v in values.items()])
+
+
+def test_aggregate_gives_mean_and_sample_sd_per_row_in_table_order():
+    summary = _summary({("F", 1): 0.6, ("B", 0): 0.1, ("F", 0): 0.4, ("B", 1): float("nan"), ("F", 2): 0.5})
+    assert summary["row"].tolist() == ["B", "B", "F", "F", "F"] and summary["seed"].tolist() == [0, 1, 0, 1, 2]
+    agg = aggregate_ablation(summary)
+    assert agg["row"].tolist() == ["B", "F"] and agg["seeds"].tolist() == [2, 3]
+    b, f = agg.iloc[0], agg.iloc[1]
+    assert b["lesion_fidelity"] == pytest.approx(0.1) and np.isnan(b["lesion_fidelity_sd"])  # the NaN seed is left out
+    assert f["lesion_fidelity"] == pytest.approx(0.5) and f["lesion_fidelity_sd"] == pytest.approx(0.1)
+    assert f["fid"] == pytest.approx(2.0) and f["fid_sd"] == pytest.approx(2.0)
+    assert np.isnan(f["kid"]) and np.isnan(f["kid_sd"])
+    text = format_ablation(summary)
+    assert "0.500 ± 0.100" in text and "seeds" in text and "0.100" in text
+    assert "±" not in format_ablation(_summary({("F", 0): 0.4, ("E", 0): 0.2}))  # one seed: plain values
+    assert aggregate_ablation(_summary({})).empty
+
+
+def test_old_summaries_without_a_seed_column_read_as_the_first_seed(abl_ws, tmp_path):
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(abl_ws / "experiments", root / "experiments")
+    path = root / "experiments" / "exp" / "summary.parquet"
+    pd.read_parquet(path).drop(columns="seed").to_parquet(path)
+    _, summary = load_ablation(Workspace.open(root), "exp")
+    assert summary["seed"].tolist() == [0, 0] and list(summary.columns) == list(SUMMARY_NAMES)
+    pd.DataFrame({"x": [1]}).to_parquet(path)
+    with pytest.raises(Exception, match="lacks column"):
+        load_ablation(Workspace.open(root), "exp")
+
+
+def test_more_seeds_extend_a_finished_experiment(abl_ws, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(abl_ws, root)
+    trained: list[str] = []
+    real = ablation.train_row
+    monkeypatch.setattr(ablation, "train_row", lambda ws, mc, name, **k: (trained.append(name), real(ws, mc, name, **k)))
+    args = ["--workspace", str(root), "ablation", "--dataset", "tiny", "--rows", "F", "--name", "exp", *TINY]
+    assert main([*args, "--seeds", "2"]) == 0
+    assert trained == ["exp-F-s1"]  # seed 0 of row F was finished: only the new seed trains
+    ws = Workspace.open(root)
+    config, summary = load_ablation(ws, "exp")
+    assert config["seeds"] == [0, 1] and config["runs"]["F"] == ["exp-F", "exp-F-s1"]
+    assert list(zip(summary["row"], summary["seed"])) == [("E", 0), ("F", 0), ("F", 1)]
+    mm = json.loads((root / "runs" / "exp-F-s1" / "config.json").read_text())["config"]
+    assert mm["seed"] == 1 and mm["ablation"] == "F"
+    s0, s1 = (SyntheticSet(ws.existing("synthetic", n)) for n in ("exp-F", "exp-F-s1"))
+    assert set(s1.catalog["seed"]) == {1} and not np.array_equal(s0.structure[:], s1.structure[:])  # the set follows the seed
+    assert aggregate_ablation(summary)["seeds"].tolist() == [1, 2]
+    capsys.readouterr()
+    assert main(["--workspace", str(root), "ablation-table", "exp"]) == 0
+    out = capsys.readouterr().out
+    assert "3/4 trainings over 2 seeds" in out and "±" in out
+    trained.clear()
+    assert main(args) == 0 and trained == []  # fewer seeds asked: nothing new, nothing lost
+    assert len(load_ablation(ws, "exp")[1]) == 3

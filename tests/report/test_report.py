@@ -195,3 +195,25 @@ def test_building_a_full_report_loads_no_torch(full_ws, tmp_path):
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
     report = out.read_text()
     assert "13.3456" in report and "0.522" in report  # the evaluation and the ablation tables made it in
+
+
+def test_ablation_over_seeds_reports_mean_sd_and_whether_a_change_beats_the_spread(full_ws, tmp_path):
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(full_ws, root)
+    store = ExperimentStore(Workspace.open(root).experiments / "abl")
+    store.write_config({"kind": "ablation", "dataset": "tiny", "rows": ["D", "E", "F"], "seeds": [0, 1, 2],
+                        "config": {"steps": 3, "pretrain_steps": 1, "n": 4, "seed": 0},
+                        "columns": {n: {"help": h, "better": d} for n, h, d in SUMMARY_COLUMNS}})
+    # lesion Dice: D 0.45 ± 0.1 (within F's spread), E 0.2 ± 0.1 (clearly worse), F 0.5 ± 0.1
+    rows = [{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"abl-{r}-{s}", "set": f"abl-{r}-{s}", "n": 4,
+             "lesion_fidelity": base + 0.1 * (s - 1), "registration_error": 0.01}
+            for r, base in (("D", 0.45), ("E", 0.2), ("F", 0.5)) for s in (0, 1, 2)]
+    store.write_summary(summary_frame(rows))
+    html = build_report(root)
+    assert "0.200 ± 0.100" in html and "0.500 ± 0.100" in html and "9 trainings over 3 seeds" in html
+    assert "mean ± sd over 3 trainings per row" in html
+    assert ("worsened lesion Dice from 0.500 ± 0.100 to 0.200 ± 0.100 (more than the spread over seeds)"
+            in html)
+    assert "to 0.450 ± 0.100 (within the spread over seeds: possibly chance)" in html

@@ -57,3 +57,42 @@ def test_quality_page_builds_the_report(workspace):
     html = at.session_state["quality_report_html"]
     assert html.startswith("<!DOCTYPE html>") or html.lstrip().lower().startswith("<!doctype html>")
     assert "data:image/png;base64" in html and "case0" not in html
+
+
+def _ablation(ws, name: str, seeds: tuple[int, ...]) -> None:
+    from synth_core.workspace import Workspace
+    from training.experiments.ablation import ROW_OFF, summary_frame
+    from training.experiments.results import ExperimentStore
+
+    store = ExperimentStore(Workspace.open(ws).experiments / name)
+    store.write_config({"kind": "ablation", "dataset": "tiny", "rows": ["E", "F"], "seeds": list(seeds),
+                        "config": {"steps": 3, "pretrain_steps": 1, "n": 4, "seed": seeds[0]}})
+    rows = [{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"{name}-{r}-s{s}", "set": f"{name}-{r}-s{s}",
+             "n": 4, "lesion_fidelity": base + 0.1 * k, "registration_error": 0.01}
+            for r, base in (("E", 0.2), ("F", 0.5)) for k, s in enumerate(seeds)]
+    store.write_summary(summary_frame(rows))
+
+
+def _ablation_tables(at) -> list[pd.DataFrame]:
+    return [d.value for d in at.dataframe if "switched_off" in d.value.columns]
+
+
+def test_quality_page_ablation_mean_and_spread_over_seeds(workspace):
+    make_tiny_dataset(workspace, cases=6)
+    make_fake_set(workspace, n=4, name="abl-1-F")  # the page starts from the synthetic sets
+    _ablation(workspace, "abl-1", (0,))
+    _ablation(workspace, "abl-3", (0, 1, 2))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["quality_ablation"] = "abl-1"
+    at.run()
+    assert not at.exception, at.exception
+    [one] = _ablation_tables(at)
+    assert one["lesion_fidelity"].tolist() == [0.2, 0.5]  # the per-training table itself
+    assert any("--seeds 3" in c.value for c in at.caption)
+    at.selectbox(key="quality_ablation").set_value("abl-3").run()
+    assert not at.exception, at.exception
+    three, runs = _ablation_tables(at)  # mean ± sd, then every training
+    # E: 0.2, 0.3, 0.4 -> mean 0.3, sd 0.1; F: 0.5, 0.6, 0.7 -> 0.6 ± 0.1
+    assert three["lesion_fidelity"].tolist() == ["0.3000 ± 0.1000", "0.6000 ± 0.1000"]
+    assert three["seeds"].tolist() == [3, 3]
+    assert len(runs) == 6 and runs["seed"].tolist() == [0, 1, 2, 0, 1, 2]

@@ -11,7 +11,7 @@ E     no lesion guidance (eq. 15; no frozen segmenters)
 F     the full model
 ====  =====================================================================================
 
-For every row :func:`run_ablation`
+For every row (and every training seed, ``seeds``; see below) :func:`run_ablation`
 
 1. trains a multimodal run ``<experiment>-<row>`` with ``ablation=<row>`` and the SAME settings,
    seed and frozen helper runs (structure, segmenter, translator: given with ``--set
@@ -23,11 +23,18 @@ For every row :func:`run_ablation`
 3. scores the set with :func:`synth_core.evaluation.evaluate.evaluate_set` (FRD, FID/KID in the
    segmenter encoder's feature space, MS-SSIM diversity, lesion validity, reconstruction).
 
+Seeds. With ``seeds=k`` every row is trained ``k`` times, with seeds ``seed, seed+1, ...``; the
+runs and sets of the first seed are ``<experiment>-<row>``, those of seed ``s`` are
+``<experiment>-<row>-s<s>``, and each seed's set is made with that seed (so the spread covers the
+whole chain: training, latents, lesions, noise). Real reference slices for the evaluation are drawn
+with ``seed`` for every run. ``seeds`` is not part of the experiment's identity: rerunning a
+finished experiment with more seeds adds them. :func:`aggregate_ablation` gives mean and sd per row.
+
 The per-sample figures are made by ONE pair of judges for all rows: the experiment's segmenter and
 translator runs score every set, also rows D and E whose generator trained without them (their
 runs do not record those helpers, so the judges are attached at synthesis).
 
-``summary.parquet`` / ``summary.csv`` (one row per finished configuration, A..F order; columns
+``summary.parquet`` / ``summary.csv`` (one row per finished configuration and seed, A..F order; columns
 and directions in :data:`SUMMARY_COLUMNS`): lesion fidelity (per sample the mean over
 modalities of the catalog's ``dice_<m>``, then the mean over samples with a lesion),
 registration error (mean ``reg_err_<m>``), the share of samples with a lesion, the share of
@@ -100,6 +107,7 @@ RESERVED = ("ablation", "dataset", *SWITCHES, "structure_run", "segmenter_run", 
 SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("row", "thesis Table 1 row", ""),
     ("switched_off", "what this configuration switches off", ""),
+    ("seed", "training seed of the run and of its set", ""),
     ("run", "the multimodal run trained for this row", ""),
     ("set", "the synthetic set made from it", ""),
     ("n", "samples in the set", ""),
@@ -144,7 +152,9 @@ class AblationConfig:
                             "128 px; the module docstring has the whole budget)")
     pretrain_steps: int = param(100, "self-supervised pre-training steps of every row (eq. 18)")
     n: int = param(64, "samples per set (the same seed for every row)")
-    seed: int = param(0, "seed of training and of the sets")
+    seed: int = param(0, "seed of training and of the sets (the first seed when seeds > 1)")
+    seeds: int = param(1, "training seeds per row (seed, seed+1, ...): the tables give mean ± sd over them; rerun "
+                          "with more to add seeds to an experiment")
     checkpoint: str = param("last", "checkpoint the sets are made from: last | best (best is chosen by different "
                                     "scores across rows)")
     lesions: str = param("augmented", "lesions of the sets: augmented | bank")
@@ -160,7 +170,7 @@ class AblationConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rows", parse_rows(self.rows))
-        for name in ("steps", "n", "synth_batch", "n_pairs"):
+        for name in ("steps", "n", "synth_batch", "n_pairs", "seeds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
         for name in ("pretrain_steps", "seed", "threads"):
@@ -185,9 +195,15 @@ class AblationConfig:
     def experiment_name(self) -> str:
         return self.name or f"ablation-{self.dataset}"
 
-    def run_id(self, row: str) -> str:
-        """The multimodal run of ``row`` (also the name of its set)."""
-        return f"{self.experiment_name}-{row}"
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.seed, self.seed + self.seeds))
+
+    def run_id(self, row: str, seed: int | None = None) -> str:
+        """The multimodal run of ``row`` trained with ``seed`` (default: the first seed); also the name of its set."""
+        if seed is None or seed == self.seed:
+            return f"{self.experiment_name}-{row}"
+        return f"{self.experiment_name}-{row}-s{seed}"
 
 
 #: multimodal settings that do not change what a row's numbers mean (where it runs, how often it
@@ -254,15 +270,16 @@ def split_settings(items: typing.Iterable[str]) -> tuple[dict[str, str], list[st
 
 
 # ---- the rows' training configurations ------------------------------------------------------------
-def row_config(cfg: AblationConfig, row: str, helpers: dict[str, str]) -> Any:
-    """The :class:`~training.stages.multimodal.MultimodalConfig` of ``row`` (imports torch)."""
+def row_config(cfg: AblationConfig, row: str, helpers: dict[str, str], seed: int | None = None) -> Any:
+    """The :class:`~training.stages.multimodal.MultimodalConfig` of ``row`` trained with ``seed``
+    (default ``cfg.seed``; imports torch)."""
     from training.config import build_config
     from training.stages.multimodal import ABLATIONS, MultimodalConfig
 
     assert ABLATIONS == ROW_SWITCH, "training.stages.multimodal.ABLATIONS changed; update ROW_SWITCH"
     values: dict[str, Any] = dict(multimodal_overrides(cfg.multimodal))
-    values.update(dataset=cfg.dataset, steps=cfg.steps, pretrain_steps=cfg.pretrain_steps, seed=cfg.seed,
-                  device=cfg.device, ablation=row)
+    values.update(dataset=cfg.dataset, steps=cfg.steps, pretrain_steps=cfg.pretrain_steps,
+                  seed=cfg.seed if seed is None else seed, device=cfg.device, ablation=row)
     if cfg.threads:
         values["threads"] = cfg.threads
     for stage in HELPER_STAGES:
@@ -280,7 +297,7 @@ class Prepared:
 
     ds: Any  # synth_core.dataset.Dataset
     helpers: dict[str, str]
-    configs: dict[str, Any]  # row -> MultimodalConfig
+    configs: dict[tuple[str, int], Any]  # (row, seed) -> MultimodalConfig
 
 
 def _resolve_helper(ws: Workspace, stage: str, given: str, dataset: str, purpose: str) -> str:
@@ -305,7 +322,8 @@ def prepare(ws: Workspace, cfg: AblationConfig, recorded: dict[str, str] | None 
     validate_name(cfg.dataset, "dataset name")
     validate_name(cfg.experiment_name, "experiment name")
     for row in cfg.rows:
-        validate_name(cfg.run_id(row), "run name")
+        for seed in cfg.seed_list:
+            validate_name(cfg.run_id(row, seed), "run name")
     ds = Dataset(ws.existing("datasets", cfg.dataset))
     train = ds.split_indices("train")
     if len(ds.label_names) < 2 or not (ds.index["lesion_pixels"].to_numpy()[train] > 0).any():
@@ -327,7 +345,7 @@ def prepare(ws: Workspace, cfg: AblationConfig, recorded: dict[str, str] | None 
     for stage in stages:
         ref = given.get(f"{stage}_run") or (recorded or {}).get(stage, "")
         helpers[stage] = _resolve_helper(ws, stage, ref, ds.name, purposes[stage])
-    configs = {row: row_config(cfg, row, helpers) for row in cfg.rows}
+    configs = {(row, seed): row_config(cfg, row, helpers, seed) for seed in cfg.seed_list for row in cfg.rows}
     for mc in configs.values():
         MultimodalStage.check_dataset(mc, ds)
     return Prepared(ds=ds, helpers=helpers, configs=configs)
@@ -337,6 +355,7 @@ def _identity(cfg: AblationConfig, prep: Prepared) -> dict[str, Any]:
     """What must agree for a folder to be continued: settings, multimodal config (less the row's
     switches), helpers and the dataset fingerprint."""
     base = config_to_dict(next(iter(prep.configs.values())))
+    base["seed"] = cfg.seed  # the first seed; further seeds may be added
     for k in ("ablation", *SWITCHES, *NOT_IDENTITY):
         base.pop(k, None)
     return {"settings": {k: getattr(cfg, k) for k in IDENTITY_FIELDS}, "multimodal": base,
@@ -463,8 +482,9 @@ def set_is_current(ws: Workspace, set_name: str, run_id: str, checkpoint: str) -
     return True
 
 
-def synthesize_row(ctx: _Context, run_id: str, set_name: str) -> None:
-    """Make the row's set with the experiment's judges for the per-sample figures."""
+def synthesize_row(ctx: _Context, run_id: str, set_name: str, *, seed: int | None = None, row: str = "") -> None:
+    """Make the row's set (with ``seed``, default the experiment's) with the experiment's judges for
+    the per-sample figures."""
     from synth_core.lesions.augment import AugmentRanges
     from synth_core.lesions.bank import LesionBank
     from synth_core.synthesis.lesions import LesionSource
@@ -481,9 +501,10 @@ def synthesize_row(ctx: _Context, run_id: str, set_name: str) -> None:
     lesions = LesionSource(cfg.lesions, bank, ranges, tries=models.settings.lesion_tries,
                            mask_filter=models.settings.mask_filter)
     synthesize(models, lesions, ctx.ws.path("synthetic", set_name), dataset=ds.name, fingerprint=ds.fingerprint,
-               n=cfg.n, seed=cfg.seed, batch_size=cfg.synth_batch, real=ctx.real(),
+               n=cfg.n, seed=cfg.seed if seed is None else seed, batch_size=cfg.synth_batch, real=ctx.real(),
                extra_meta={"checkpoint": cfg.checkpoint, "experiment": cfg.experiment_name,
-                           "ablation": run_id.rsplit("-", 1)[-1], "judges": "the experiment's segmenter and translator"})
+                           "ablation": row or run_id.rsplit("-", 1)[-1],
+                           "judges": "the experiment's segmenter and translator"})
 
 
 def evaluation_done(ws: Workspace, set_name: str, frd: bool) -> bool:
@@ -516,14 +537,17 @@ def _nanmean(values: Any) -> float:
 
 
 def summarise_row(ws: Workspace, cfg: AblationConfig, row: str, segmenter_run: str,
-                  seconds: dict[str, float] | None = None) -> dict[str, Any]:
-    """One summary row from the set's catalog, arrays and evaluation table (no torch)."""
+                  seconds: dict[str, float] | None = None, seed: int | None = None) -> dict[str, Any]:
+    """One summary row (``row`` trained with ``seed``, default the first) from the set's catalog,
+    arrays and evaluation table (no torch)."""
     from synth_core.synthesis.setstore import SyntheticSet
 
-    name = cfg.run_id(row)
+    seed = cfg.seed if seed is None else seed
+    name = cfg.run_id(row, seed)
     s = SyntheticSet(ws.existing("synthetic", name))
     cat = s.catalog
-    out: dict[str, Any] = {"row": row, "switched_off": ROW_OFF[row], "run": name, "set": name, "n": len(s)}
+    out: dict[str, Any] = {"row": row, "switched_off": ROW_OFF[row], "seed": seed, "run": name, "set": name,
+                           "n": len(s)}
     dice_cols = [f"dice_{m}" for m in s.modalities if f"dice_{m}" in cat]
     if dice_cols:
         per_sample = cat[dice_cols].to_numpy(dtype=float)
@@ -558,20 +582,49 @@ def summarise_row(ws: Workspace, cfg: AblationConfig, row: str, segmenter_run: s
 
 
 def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Summary rows as a table with columns :data:`SUMMARY_NAMES`, in Table 1 order, then by seed."""
     df = pd.DataFrame(rows, columns=list(SUMMARY_NAMES))
     if not df.empty:
-        df = df.sort_values("row", key=lambda c: c.map(ROWS.index)).reset_index(drop=True)
+        df = df.assign(_o=df["row"].map(ROWS.index)).sort_values(["_o", "seed"], kind="stable")
+        df = df.drop(columns="_o").reset_index(drop=True)
     return df
 
 
-def row_seconds(store: ExperimentStore) -> dict[str, dict[str, float]]:
-    """row -> phase -> wall-clock seconds, summed over the sessions in ``progress.jsonl``."""
-    out: dict[str, dict[str, float]] = {}
+def row_seconds(store: ExperimentStore, first_seed: int = 0) -> dict[tuple[str, int], dict[str, float]]:
+    """(row, seed) -> phase -> wall-clock seconds, summed over the sessions in ``progress.jsonl``
+    (entries written before seeds were recorded belong to ``first_seed``)."""
+    out: dict[tuple[str, int], dict[str, float]] = {}
     for e in store.read_progress():
         if e.get("event") == "phase" and e.get("row") in ROWS:
-            d = out.setdefault(e["row"], {})
+            d = out.setdefault((e["row"], int(e.get("seed", first_seed))), {})
             d[e["phase"]] = d.get(e["phase"], 0.0) + float(e.get("seconds", 0.0))
     return out
+
+
+#: summary columns that are measurements (averaged over seeds by :func:`aggregate_ablation`)
+MEASURES = tuple(n for n in SUMMARY_NAMES if n not in ("row", "switched_off", "seed", "run", "set", "n"))
+
+
+def aggregate_ablation(summary: pd.DataFrame) -> pd.DataFrame:
+    """One line per Table 1 row: ``row, switched_off, seeds`` (how many finished), ``n`` and, for
+    every measurement, its mean over seeds (column named as in the summary) and sample standard
+    deviation (``<name>_sd``; NaN with one seed). Seeds where a measurement is NaN are left out of
+    that measurement only."""
+    cols = ["row", "switched_off", "seeds", "n"] + [c for m in MEASURES for c in (m, f"{m}_sd")]
+    if summary is None or summary.empty:
+        return pd.DataFrame(columns=cols)
+    out = []
+    for row in [r for r in ROWS if r in set(summary["row"])]:
+        part = summary[summary["row"] == row]
+        line: dict[str, Any] = {"row": row, "switched_off": part["switched_off"].iloc[0], "seeds": len(part),
+                                "n": int(part["n"].iloc[0])}
+        for m in MEASURES:
+            v = part[m].to_numpy(dtype=float) if m in part else np.array([])
+            v = v[np.isfinite(v)]
+            line[m] = float(v.mean()) if len(v) else math.nan
+            line[f"{m}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+        out.append(line)
+    return pd.DataFrame(out, columns=cols)
 
 
 # ---- the experiment -------------------------------------------------------------------------------
@@ -594,58 +647,63 @@ def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rows_all = list(dict.fromkeys([*(old or {}).get("rows", []), *cfg.rows]))
     rows_all = [r for r in ROWS if r in rows_all]
+    seeds_all = sorted({*(old or {}).get("seeds", [cfg.seed]), *cfg.seed_list})
     store.write_config({
         "kind": KIND, "config": config_to_dict(cfg), "identity": identity, "dataset": prep.ds.name,
         "modalities": list(prep.ds.modalities), "size": prep.ds.spec.size, "rows": rows_all,
-        "switched_off": {r: ROW_OFF[r] for r in ROWS}, "runs": {r: cfg.run_id(r) for r in rows_all},
+        "seeds": seeds_all, "switched_off": {r: ROW_OFF[r] for r in ROWS},
+        "runs": {r: [cfg.run_id(r, s) for s in seeds_all] for r in rows_all},
         "columns": {name: {"help": h, "better": d} for name, h, d in SUMMARY_COLUMNS},
         "device": str(device), "created": (old or {}).get("created", now), "updated": now,
     })
     ctx = _Context(ws, cfg, prep, device)
-    store.log("start", rows=list(cfg.rows), device=str(device))
+    store.log("start", rows=list(cfg.rows), seeds=list(cfg.seed_list), device=str(device))
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(cfg.rows), desc="ablation", unit="row", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=len(cfg.rows) * cfg.seeds, desc="ablation", unit="row", file=sys.stderr, dynamic_ncols=True)
     try:
-        for row in cfg.rows:
-            name = cfg.run_id(row)
-            steps = (
-                ("train", lambda: run_finished(ws, name),
-                 lambda: train_row(ws, prep.configs[row], name, progress=progress)),
-                ("synthesis", lambda: set_is_current(ws, name, name, cfg.checkpoint), lambda: synthesize_row(ctx, name, name)),
-                ("evaluation", lambda: evaluation_done(ws, name, cfg.frd), lambda: evaluate_row(ctx, name)),
-            )
-            for phase, done, do in steps:
-                if done():
-                    continue
+        for seed in cfg.seed_list:  # seed by seed: the first complete table comes first
+            for row in cfg.rows:
+                name = cfg.run_id(row, seed)
+                steps = (
+                    ("train", lambda: run_finished(ws, name),
+                     lambda: train_row(ws, prep.configs[row, seed], name, progress=progress)),
+                    ("synthesis", lambda: set_is_current(ws, name, name, cfg.checkpoint),
+                     lambda: synthesize_row(ctx, name, name, seed=seed, row=row)),
+                    ("evaluation", lambda: evaluation_done(ws, name, cfg.frd), lambda: evaluate_row(ctx, name)),
+                )
+                for phase, done, do in steps:
+                    if done():
+                        continue
+                    if bar is not None:
+                        bar.set_postfix_str(f"{row}" + (f" seed {seed}" if cfg.seeds > 1 else "") + f": {phase}",
+                                            refresh=True)
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    do()
+                    store.log("phase", row=row, seed=seed, phase=phase, seconds=round(time.perf_counter() - t0, 3),
+                              cpu_seconds=round(time.process_time() - c0, 3))
+                _write_summary(ws, cfg, store, rows_all, prep.helpers["segmenter"], seeds_all)
+                store.log("row", row=row, seed=seed)
                 if bar is not None:
-                    bar.set_postfix_str(f"{row}: {phase}", refresh=True)
-                t0, c0 = time.perf_counter(), time.process_time()
-                do()
-                store.log("phase", row=row, phase=phase, seconds=round(time.perf_counter() - t0, 3),
-                          cpu_seconds=round(time.process_time() - c0, 3))
-            _write_summary(ws, cfg, store, rows_all, prep.helpers["segmenter"])
-            store.log("row", row=row)
-            if bar is not None:
-                bar.update(1)
+                    bar.update(1)
     except KeyboardInterrupt:
         store.log("interrupted")
         raise
     finally:
         if bar is not None:
             bar.close()
-    _write_summary(ws, cfg, store, rows_all, prep.helpers["segmenter"])
+    _write_summary(ws, cfg, store, rows_all, prep.helpers["segmenter"], seeds_all)
     store.log("finished")
     return store
 
 
 def _write_summary(ws: Workspace, cfg: AblationConfig, store: ExperimentStore, rows: list[str],
-                   segmenter_run: str) -> pd.DataFrame:
-    seconds = row_seconds(store)
-    done = [summarise_row(ws, cfg, r, segmenter_run, seconds.get(r)) for r in rows
-            if run_finished(ws, cfg.run_id(r)) and evaluation_done(ws, cfg.run_id(r), False)]
+                   segmenter_run: str, seeds: list[int]) -> pd.DataFrame:
+    seconds = row_seconds(store, cfg.seed)
+    done = [summarise_row(ws, cfg, r, segmenter_run, seconds.get((r, s)), s) for s in seeds for r in rows
+            if run_finished(ws, cfg.run_id(r, s)) and evaluation_done(ws, cfg.run_id(r, s), False)]
     df = summary_frame(done)
     store.write_summary(df)
     return df
@@ -657,7 +715,8 @@ def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFram
 
     ``config`` is the saved ``config.json`` (``config["config"]`` the settings, ``config["columns"]``
     each summary column's help and direction ``better`` = higher | lower | ""); ``summary`` has
-    one row per finished configuration (columns :data:`SUMMARY_NAMES`; empty while none is done).
+    one row per finished configuration and seed (columns :data:`SUMMARY_NAMES`; empty while none is
+    done; :func:`aggregate_ablation` gives mean and sd over seeds).
     """
     store = ExperimentStore.open(ws, validate_name(name, "experiment name"))
     config = store.read_config()
@@ -667,19 +726,39 @@ def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFram
     if not path.is_file():
         return config, summary_frame([])
     try:
-        return config, pd.read_parquet(path)
+        df = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several types for a damaged file
         raise InputError(path, f"unreadable ablation summary ({err})") from None
+    missing = sorted(set(SUMMARY_NAMES) - set(df.columns) - {"seed"})
+    if missing or "row" not in df:
+        raise InputError(path, f"ablation summary lacks column(s) {missing or ['row']}")
+    if "seed" not in df:  # written before seeds were recorded: every row is the first seed's
+        df["seed"] = int(config.get("config", {}).get("seed", 0))
+    return config, df[list(SUMMARY_NAMES)]
+
+
+#: the columns of the printed table: (summary column, label, digits)
+TABLE_COLUMNS = (("lesion_fidelity", "lesion Dice ↑", 3), ("registration_error", "reg err ↓", 4),
+                 ("lesion_outside_organ", "outside ↓", 3), ("fid", "FID ↓", 2), ("kid", "KID ↓", 4),
+                 ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3), ("seg_dice_synthetic", "seg Dice ↑", 3))
+
+
+def mean_sd(mean: float, sd: float, digits: int) -> str:
+    """``"0.412 ± 0.031"``; the mean alone when there is no sd; ``"-"`` when there is no mean."""
+    if not np.isfinite(mean):
+        return "-"
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if np.isfinite(sd) else "")
 
 
 def format_ablation(summary: pd.DataFrame) -> str:
-    """The summary as a text table like thesis Table 1."""
+    """The summary as a text table like thesis Table 1: one line per row, ``mean ± sd`` over seeds
+    when a row has more than one (the ``seeds`` column says how many)."""
     if summary is None or summary.empty:
         return "(no finished rows yet)"
-    show = pd.DataFrame({"row": summary["row"], "switched off": summary["switched_off"]})
-    for col, label, digits in (("lesion_fidelity", "lesion Dice ↑", 3), ("registration_error", "reg err ↓", 4),
-                               ("lesion_outside_organ", "outside ↓", 3), ("fid", "FID ↓", 2), ("kid", "KID ↓", 4),
-                               ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3),
-                               ("seg_dice_synthetic", "seg Dice ↑", 3)):
-        show[label] = ["-" if not np.isfinite(v) else f"{v:.{digits}f}" for v in summary[col].astype(float)]
+    agg = aggregate_ablation(summary)
+    show = pd.DataFrame({"row": agg["row"], "switched off": agg["switched_off"]})
+    if (agg["seeds"] > 1).any():
+        show["seeds"] = agg["seeds"]
+    for col, label, digits in TABLE_COLUMNS:
+        show[label] = [mean_sd(m, sd, digits) for m, sd in zip(agg[col].astype(float), agg[f"{col}_sd"].astype(float))]
     return show.to_string(index=False)

@@ -2,7 +2,7 @@
 ``training/cli.py``)::
 
     python -m training ablation --dataset NAME [--rows A,B,C,D,E,F] [--steps N] [--pretrain-steps N]
-        [--n N] [--name EXP] [--preset cpu-demo] [--set key=value ...] [--no-frd] [--device cpu]
+        [--n N] [--seeds K] [--name EXP] [--preset cpu-demo] [--set key=value ...] [--no-frd] [--device cpu]
         [--no-progress] [--list-settings]
     python -m training ablation-table NAME
 
@@ -10,7 +10,7 @@
 ``checkpoint``, ``threads``, ...) sets it; any other key is a multimodal-stage setting applied to
 every row (``python -m training config multimodal`` lists them), e.g. ``--set base_channels=16`` or
 ``--set segmenter_run=RUN`` to pick a helper run. Rerunning the same command continues an
-interrupted experiment; adding rows extends it.
+interrupted experiment; adding rows or seeds (``--seeds 3``) extends it.
 
 This module does not import torch until an experiment runs.
 """
@@ -30,6 +30,9 @@ def add_ablation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="adversarial steps of every row (default 120)")
     p.add_argument("--pretrain-steps", type=int, help="pre-training steps of every row (default 100)")
     p.add_argument("--n", type=int, help="samples per set, the same seed for every row (default 64)")
+    p.add_argument("--seeds", type=int, metavar="K",
+                   help="train every row K times (seeds S..S+K-1, S from --set seed=S, default 0) and report mean ± sd "
+                        "(default 1; rerun with a larger K to add seeds)")
     p.add_argument("--name", metavar="EXP", help="experiment folder name (default ablation-<dataset>)")
     p.add_argument("--preset", help="training preset whose multimodal section every row uses (default cpu-demo)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -51,8 +54,8 @@ def config_from_args(args: argparse.Namespace):
 
     values, multimodal = split_settings(args.overrides)
     for flag, key in (("dataset", "dataset"), ("rows", "rows"), ("steps", "steps"),
-                      ("pretrain_steps", "pretrain_steps"), ("n", "n"), ("name", "name"), ("preset", "preset"),
-                      ("device", "device")):
+                      ("pretrain_steps", "pretrain_steps"), ("n", "n"), ("seeds", "seeds"), ("name", "name"),
+                      ("preset", "preset"), ("device", "device")):
         if getattr(args, flag, None) is not None:
             values[key] = getattr(args, flag)
     if args.no_frd:
@@ -87,8 +90,12 @@ def run_ablation_table_command(args: argparse.Namespace, ws: Workspace) -> int:
 
     config, summary = load_ablation(ws, args.name)
     c = config.get("config", {})
+    rows, seeds = config.get("rows", ROWS), config.get("seeds", [c.get("seed", 0)])
+    done = summary["row"].nunique()
     print(f"ablation {args.name}: dataset {config.get('dataset')}, {c.get('pretrain_steps')} + {c.get('steps')} "
-          f"steps per row, {c.get('n')} samples per set, {len(summary)}/{len(config.get('rows', ROWS))} rows finished")
+          f"steps per row, {c.get('n')} samples per set, {done}/{len(rows)} rows finished"
+          + (f" ({len(summary)}/{len(rows) * len(seeds)} trainings over {len(seeds)} seeds; mean ± sd over seeds)"
+             if len(seeds) > 1 else ""))
     print(format_ablation(summary))
     print("lesion Dice: frozen segmenter on the synthetic images vs the placed labels (mean over modalities); reg err: "
           "translator consistency; outside: lesion pixels outside the generated organ; FID/KID in the segmenter "
