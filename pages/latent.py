@@ -216,63 +216,71 @@ def get_bank(path: str, fingerprint: str) -> LesionBank:
     return LesionBank.from_dataset(Dataset(path), splits=("train",))
 
 
-c = st.columns(4)
-source = c[0].radio("Latent from", ["random", "traversal", "interpolation"], horizontal=True, key="render_source")
-mode = c[1].radio("Lesion", ["augmented", "bank", "none"] if dataset.has_lesions else ["none"], horizontal=True,
-                  key="render_lesions")
-lesion_seed = int(c[2].number_input("Lesion / noise seed", 0, 2**31 - 1, 0, key="render_seed"))
-with c[3]:
-    wmode = window_control(dataset.spec.kind, key="latent_window")
-z = st.session_state.get(f"latent_z_{source}")
-if z is None:
-    st.info(f"Open the {source} tab above to choose a latent.")
-    st.stop()
-try:
-    bank = get_bank(str(dataset.path), dataset.fingerprint) if mode != "none" else LesionBank([])
-    ranges = AugmentRanges.from_dict(ex.models.lesion_ranges) if ex.models.lesion_ranges else AugmentRanges()
-    lesions = LesionSource(mode, bank, ranges, tries=ex.models.settings.lesion_tries,
-                           mask_filter=ex.models.settings.mask_filter)
-    r = ex.render(z, lesions, seed=lesion_seed)
-except SynthCoreError as err:
-    st.error(str(err))
-    st.stop()
-big = max(1, 192 // ex.size)
-parts = [("structure map", overlay(np.zeros_like(r.fused), structure=r.structure)),
-         ("organ mask G_m", to_uint8(r.mask.astype(np.float32))),
-         ("fused input s' (eq. 12)", to_uint8(r.fused)),
-         ("lesion label" + ("" if r.lesion_placed else " (none placed)"), overlay(r.mask * 0.3, r.label))]
-parts += [(m, to_uint8(r.images[k], make_window(wmode, r.images[k], key="latent_window")))
-          for k, m in enumerate(r.modalities)]
-cols = st.columns(4)
-for i, (cap, img) in enumerate(parts):
-    cols[i % 4].image(upscale(img, big), caption=cap)
-
-st.subheader("Keep samples as a synthetic set")
-c = st.columns([2, 1, 1])
-set_name = c[0].text_input("Set name", "picked", key="latent_set_name",
-                           help="A new set, or an existing one made from this run to add to.")
-if c[1].button("Add this sample", key="latent_add_one") or c[2].button("Add every latent of the tab",
-                                                                        key="latent_add_all"):
-    all_of_tab = st.session_state.get("latent_add_all", False)
+@st.fragment
+def whole_sample_section() -> None:
+    """The chosen latent through the whole pipeline, and saving latents as a set. A fragment: its own
+    controls (latent source, lesion, seed, window) rerun only this section; a new latent picked in a
+    tab reruns the page (``_pick``)."""
+    c = st.columns(4)
+    source = c[0].radio("Latent from", ["random", "traversal", "interpolation"], horizontal=True, key="render_source")
+    mode = c[1].radio("Lesion", ["augmented", "bank", "none"] if dataset.has_lesions else ["none"], horizontal=True,
+                      key="render_lesions")
+    lesion_seed = int(c[2].number_input("Lesion / noise seed", 0, 2**31 - 1, 0, key="render_seed"))
+    with c[3]:
+        wmode = window_control(dataset.spec.kind, key="latent_window")
+    z = st.session_state.get(f"latent_z_{source}")
+    if z is None:
+        st.info(f"Open the {source} tab above to choose a latent.")
+        return
     try:
-        validate_name(set_name, "set name")
-        if all_of_tab:
-            if source == "random":
-                zs = ex.random_latents(st.session_state["latent_seed"], st.session_state["latent_n"])
-            elif source == "traversal":
-                zs = ex.traversal((st.session_state["trav_dim_u"], st.session_state["trav_dim_v"]),
-                                  steps=st.session_state["trav_steps"], span=st.session_state["trav_span"])
-            else:
-                zs = ex.interpolation(np.asarray(dataset.structure[st.session_state["interp_a"]]),
-                                      np.asarray(dataset.structure[st.session_state["interp_b"]]),
-                                      st.session_state["interp_steps"], st.session_state["interp_mode"])
-        else:
-            zs = np.asarray(z)[None]
-        with st.spinner("Generating and scoring…"):
-            path = ex.save_set(ws, set_name, zs, lesions, dataset=dataset, seed=lesion_seed)
-        from synth_core.synthesis.setstore import SyntheticSet
-
-        st.success(f"Saved {len(zs)} sample(s) to set '{set_name}' (now {len(SyntheticSet(path))} samples). "
-                   "Filter and export it on the Export page.")
+        bank = get_bank(str(dataset.path), dataset.fingerprint) if mode != "none" else LesionBank([])
+        ranges = AugmentRanges.from_dict(ex.models.lesion_ranges) if ex.models.lesion_ranges else AugmentRanges()
+        lesions = LesionSource(mode, bank, ranges, tries=ex.models.settings.lesion_tries,
+                               mask_filter=ex.models.settings.mask_filter)
+        r = ex.render(z, lesions, seed=lesion_seed)
     except SynthCoreError as err:
         st.error(str(err))
+        return
+    big = max(1, 192 // ex.size)
+    parts = [("structure map", overlay(np.zeros_like(r.fused), structure=r.structure)),
+             ("organ mask G_m", to_uint8(r.mask.astype(np.float32))),
+             ("fused input s' (eq. 12)", to_uint8(r.fused)),
+             ("lesion label" + ("" if r.lesion_placed else " (none placed)"), overlay(r.mask * 0.3, r.label))]
+    parts += [(m, to_uint8(r.images[k], make_window(wmode, r.images[k], key="latent_window")))
+              for k, m in enumerate(r.modalities)]
+    cols = st.columns(4)
+    for i, (cap, img) in enumerate(parts):
+        cols[i % 4].image(upscale(img, big), caption=cap)
+
+    st.subheader("Keep samples as a synthetic set")
+    c = st.columns([2, 1, 1])
+    set_name = c[0].text_input("Set name", "picked", key="latent_set_name",
+                               help="A new set, or an existing one made from this run to add to.")
+    if c[1].button("Add this sample", key="latent_add_one") or c[2].button("Add every latent of the tab",
+                                                                            key="latent_add_all"):
+        all_of_tab = st.session_state.get("latent_add_all", False)
+        try:
+            validate_name(set_name, "set name")
+            if all_of_tab:
+                if source == "random":
+                    zs = ex.random_latents(st.session_state["latent_seed"], st.session_state["latent_n"])
+                elif source == "traversal":
+                    zs = ex.traversal((st.session_state["trav_dim_u"], st.session_state["trav_dim_v"]),
+                                      steps=st.session_state["trav_steps"], span=st.session_state["trav_span"])
+                else:
+                    zs = ex.interpolation(np.asarray(dataset.structure[st.session_state["interp_a"]]),
+                                          np.asarray(dataset.structure[st.session_state["interp_b"]]),
+                                          st.session_state["interp_steps"], st.session_state["interp_mode"])
+            else:
+                zs = np.asarray(z)[None]
+            with st.spinner("Generating and scoring…"):
+                path = ex.save_set(ws, set_name, zs, lesions, dataset=dataset, seed=lesion_seed)
+            from synth_core.synthesis.setstore import SyntheticSet
+
+            st.success(f"Saved {len(zs)} sample(s) to set '{set_name}' (now {len(SyntheticSet(path))} samples). "
+                       "Filter and export it on the Export page.")
+        except SynthCoreError as err:
+            st.error(str(err))
+
+
+whole_sample_section()
