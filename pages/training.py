@@ -23,7 +23,7 @@ st.caption("Every stage writes one row per step: each named loss, learning rates
 
 def new_run_form() -> None:
     from training.config import describe_fields, list_presets
-    from training.stages import STAGES, get_stage
+    from training.stages import STAGES, get_config_class
 
     datasets = ws.list("datasets")
     if not datasets:
@@ -37,7 +37,7 @@ def new_run_form() -> None:
     try:
         from training.config import build_config
 
-        cls = get_stage(stage).config_cls
+        cls = get_config_class(stage)
         cfg = build_config(cls, stage, None if preset == "(defaults)" else preset, {"dataset": dataset})
     except SynthCoreError as err:
         st.error(str(err))

@@ -13,7 +13,7 @@ from pathlib import Path
 from synth_core.cli_edge import run_at_edge
 from synth_core.workspace import Workspace
 from training.config import build_config, describe_fields, list_presets, make_config, parse_overrides
-from training.stages import STAGES, get_stage
+from training.stages import STAGES, get_config_class, get_stage
 
 DEMO_RUNS = Path(__file__).resolve().parents[1] / "demo_assets" / "runs"
 
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.workspace)
     if args.command == "config":
-        cls = get_stage(args.stage).config_cls
+        cls = get_config_class(args.stage)
         cfg = build_config(cls, args.stage, args.preset, {})
         for f in describe_fields(cls):
             print(f"{f['name']:<24} {f['type']:<6} {getattr(cfg, f['name'])!s:<14} {f['help']}")

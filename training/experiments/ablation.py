@@ -86,7 +86,7 @@ from training.experiments.results import ExperimentStore
 
 KIND = "ablation"
 ROWS = ("A", "B", "C", "D", "E", "F")
-#: thesis Table 1: the switch each row turns off (as ``training.stages.multimodal.ABLATIONS``)
+#: thesis Table 1: the switch each row turns off (as ``training.stage_configs.ABLATIONS``)
 ROW_SWITCH = {"A": "use_structure", "B": "mask_filter", "C": "noise_fusion", "D": "registration",
               "E": "lesion_guidance", "F": None}
 #: what each row switches off, in words
@@ -274,9 +274,9 @@ def row_config(cfg: AblationConfig, row: str, helpers: dict[str, str], seed: int
     """The :class:`~training.stages.multimodal.MultimodalConfig` of ``row`` trained with ``seed``
     (default ``cfg.seed``; imports torch)."""
     from training.config import build_config
-    from training.stages.multimodal import ABLATIONS, MultimodalConfig
+    from training.stage_configs import ABLATIONS, MultimodalConfig
 
-    assert ABLATIONS == ROW_SWITCH, "training.stages.multimodal.ABLATIONS changed; update ROW_SWITCH"
+    assert ABLATIONS == ROW_SWITCH, "training.stage_configs.ABLATIONS changed; update ROW_SWITCH"
     values: dict[str, Any] = dict(multimodal_overrides(cfg.multimodal))
     values.update(dataset=cfg.dataset, steps=cfg.steps, pretrain_steps=cfg.pretrain_steps,
                   seed=cfg.seed if seed is None else seed, device=cfg.device, ablation=row)
@@ -330,7 +330,7 @@ def prepare(ws: Workspace, cfg: AblationConfig, recorded: dict[str, str] | None 
         raise ConfigError(f"dataset {ds.name!r} has no lesion labels in its training split; the ablation compares "
                           "lesion placement and lesion guidance (rows B and E), so it needs a dataset with lesions")
     given = multimodal_overrides(cfg.multimodal)
-    from training.stages.multimodal import MultimodalConfig
+    from training.stage_configs import MultimodalConfig
 
     unknown = sorted(set(given) - {f.name for f in fields(MultimodalConfig)})
     if unknown:

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -84,116 +83,16 @@ from synth_core.nets import UNet, VGGDiscriminator
 from synth_core.render import grid, overlay
 from synth_core.structure_model import generate_structures
 from training.checkpoint import unwrap
-from training.config import CommonConfig, param
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import class_mse, hard_dice, lsgan_fake, lsgan_real
 from training.pretrained import LoadedRun, load_run, resolve_run
+from training.stage_configs import SWITCHES, MultimodalConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
 from training.stages.translator import registration_error, translate
 
 log = logging.getLogger(__name__)
-
-SWITCHES = ("use_structure", "mask_filter", "noise_fusion", "registration", "lesion_guidance")
-#: thesis Table 1: which switch each ablation row turns off (F = the full model)
-ABLATIONS = {"A": "use_structure", "B": "mask_filter", "C": "noise_fusion", "D": "registration",
-             "E": "lesion_guidance", "F": None}
-
-
-@dataclass(frozen=True)
-class MultimodalConfig(CommonConfig):
-    steps: int = param(1000, "adversarial steps (eqs. 13-17), after the pre-training steps")
-    pretrain_steps: int = param(200, "self-supervised pre-training steps on real slices first (eq. 18; 0 = none)")
-    batch_size: int = param(4, "structure maps per step; G makes every modality of each (thesis: 1)")
-    lr: float = param(1e-4, "Adam learning rate of G and D in the adversarial phase (thesis code: 2e-5)")
-    pretrain_lr: float = param(5e-4, "learning rate of G in the pre-training phase (0 = the same as lr); a fast "
-                                     "pre-training and a gentle adversarial phase keep the structure on short CPU runs")
-    base_channels: int = param(32, "G U-Net width of the first level (thesis code: 64)")
-    depth: int = param(3, "G U-Net down-sampling steps (thesis code: 3, bottleneck at /8)")
-    norm: str = param("instance", "normalisation of G: instance | batch | group | none")
-    condition_at: str = param("decoder", "where G sees the modality one-hot: decoder (FiLM in every decoder block) | "
-                                         "bottleneck (thesis code); see the module docstring")
-    d_norm: str = param("instance", "normalisation of D: instance | batch | group | none")
-    d_base_channels: int = param(0, "D width of the first stage (0 = same as base_channels)")
-    d_n_down: int = param(4, "D down-sampling stages (thesis code: 4, heads on /16 features)")
-    g_adv_weight: float = param(3.0, "weight of G's adversarial term (eq. 14; thesis code 3)")
-    g_cls_weight: float = param(5.0, "weight of G's modality-class term (eq. 14; thesis code 5)")
-    reg_weight: float = param(20.0, "weight of the registration loss (eq. 16; thesis code 20)")
-    reg_cross_weight: float = param(5.0, "weight of the agreement of translations into one target (thesis code 5)")
-    reg_pairs: int = param(0, "ordered modality pairs translated per step for eq. 16 (0 = all M(M-1), as the "
-                              "thesis; fewer = a random subset each step, scaled up to estimate the full sum)")
-    les_weight: float = param(5.0, "weight of the lesion-guidance loss (eq. 15; thesis code 5)")
-    les_class_weights: tuple[float, ...] = param(
-        (0.5, 5.0, 25.0, 25.0, 25.0),
-        "per-class weights of the lesion-guidance error, background first (thesis code; the last one repeats "
-        "for more classes)")
-    pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
-    pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
-    d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
-    d_fake_weight: float = param(3.0, "weight of D's fake term (eq. 13; thesis code 3)")
-    d_cls_weight: float = param(5.0, "weight of D's modality-class term (eq. 13; thesis code 5)")
-    noise_low: float = param(0.5, "noise fusion z' ~ U(noise_low, noise_high) inside the organ (eq. 12)")
-    noise_high: float = param(0.6, "upper end of the noise fusion range (eq. 12)")
-    structure_threshold: float = param(0.5, "binarisation threshold of G_s's maps and G_m's masks")
-    lesion_fraction: float = param(1.0, "fraction of generated maps that get a lesion (thesis: every one)")
-    lesion_scale: tuple[float, ...] = param((0.7, 1.3), "lesion augmentation: linear zoom range (low, high)")
-    lesion_tries: int = param(50, "placement tries per generated map before it gets an empty label (thesis: 50)")
-    structure_run: str = param("", "structure run giving G_s and G_m ('' = newest finished one on this dataset)")
-    segmenter_run: str = param("", "segmenter run for lesion guidance ('' = newest finished one on this dataset)")
-    translator_run: str = param("", "translator run for the registration loss ('' = newest finished one on this "
-                                     "dataset)")
-    use_structure: bool = param(True, "feed the fused structure map (false = ablation A: noise only)")
-    mask_filter: bool = param(True, "place lesions only inside the generated organ mask (false = ablation B)")
-    noise_fusion: bool = param(True, "fuse noise into the structure map, eq. 12 (false = ablation C: s' = s)")
-    registration: bool = param(True, "registration loss with the frozen translator, eq. 16 (false = ablation D; "
-                                     "off automatically for one modality)")
-    lesion_guidance: bool = param(True, "lesion-guidance loss with frozen segmenters, eq. 15 (false = ablation E)")
-    ablation: str = param("", "thesis ablation row A-F: sets the five switches above (one off; F = all on); "
-                              "'' = use the switches as given")
-    val_slices: int = param(32, "validation slices scored at each checkpoint (0 = all)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.ablation not in ("", *ABLATIONS):
-            raise ConfigError(f'ablation must be "" or one of {", ".join(ABLATIONS)}, not "{self.ablation}"')
-        if self.ablation:
-            off = ABLATIONS[self.ablation]
-            for name in SWITCHES:
-                object.__setattr__(self, name, name != off)
-        for name in ("base_channels", "depth", "d_n_down", "lesion_tries"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if self.d_n_down > 5:
-            raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
-        for name in ("d_base_channels", "pretrain_steps", "val_slices", "reg_pairs", "pretrain_lr"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
-        if self.condition_at not in ("bottleneck", "decoder"):
-            raise ConfigError(f'condition_at must be "bottleneck" or "decoder", not "{self.condition_at}"')
-        for name in ("norm", "d_norm"):
-            if getattr(self, name) not in ("instance", "batch", "group", "none"):
-                raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')
-        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight",
-                     "pre_mse_weight", "pre_masked_weight", "d_real_weight", "d_fake_weight", "d_cls_weight"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
-        if not self.les_class_weights or any(not w >= 0 for w in self.les_class_weights):
-            raise ConfigError(f"les_class_weights must be one or more numbers >= 0, not {self.les_class_weights}")
-        if not (0.0 <= self.noise_low <= self.noise_high <= 1.0):
-            raise ConfigError(f"noise range must satisfy 0 <= noise_low <= noise_high <= 1, "
-                              f"not ({self.noise_low}, {self.noise_high})")
-        if not (0.0 < self.structure_threshold < 1.0):
-            raise ConfigError(f"structure_threshold must be in (0, 1), not {self.structure_threshold}")
-        if not (0.0 <= self.lesion_fraction <= 1.0):
-            raise ConfigError(f"lesion_fraction must be in [0, 1], not {self.lesion_fraction}")
-        if len(self.lesion_scale) != 2 or not (0 < self.lesion_scale[0] <= self.lesion_scale[1]):
-            raise ConfigError(f"lesion_scale must be (low, high) with 0 < low <= high, not {self.lesion_scale}")
-
-    @property
-    def size_factor(self) -> int:
-        """Image sides must be divisible by this (U-Net pooling and D stages)."""
-        return max(2**self.depth, 2**self.d_n_down)
 
 
 # ---- networks -----------------------------------------------------------------------------------

@@ -52,7 +52,6 @@ only noise — here the same input always gives the same fill).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,54 +64,12 @@ from synth_core.metrics import psnr, ssim
 from synth_core.nets import PatchGANDiscriminator, UNet
 from synth_core.render import grid, overlay, to_uint8
 from synth_core.whitening import lesion_box, whiten
-from training.config import CommonConfig, param
 from training.data import SliceBatches, load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real
+from training.stage_configs import MAX_UNET_DEPTH, Pix2PixConfig
 from training.stages.base import Stage
 from training.stages.common import adam
-
-GAN_MODES = ("vanilla", "lsgan")
-NORMS = ("instance", "batch", "group", "none")
-MAX_UNET_DEPTH = 10  # synth_core.nets.UNet's limit (1024 px down to 1×1)
-
-
-@dataclass(frozen=True)
-class Pix2PixConfig(CommonConfig):
-    steps: int = param(2000, "optimisation steps (paper: 10 epochs of its lesion slices at batch 1)")
-    batch_size: int = param(1, "lesion slices per step (paper and pix2pix: 1)")
-    lr: float = param(2e-4, "Adam learning rate of G and D (paper: 0.0002)")
-    beta1: float = param(0.5, "Adam beta1 (paper: 0.5)")
-    modality: str = param("", "modality to whiten and fill (name; empty = the dataset's first)")
-    base_channels: int = param(32, "U-Net G width of the first level (pix2pix: 64)")
-    depth: int = param(0, "U-Net G down-samplings; 0 = as deep as the size allows (1×1, as the paper)")
-    max_channels: int = param(512, "widest U-Net G level (pix2pix 512; the paper's figure shows 1024 at 1×1)")
-    dropout: float = param(0.5, "dropout in the three deepest G decoder blocks (paper: 0.5)")
-    norm: str = param("instance", "G/D normalisation: instance | batch | group | none")
-    d_channels: int = param(64, "PatchGAN D width of the first layer (pix2pix: 64)")
-    n_layers: int = param(3, "PatchGAN stride-2 layers: 3 → 30×30 output at 256 px, 4 → 30×30 at 512 (paper)")
-    gan_mode: str = param("vanilla", "adversarial loss: vanilla (BCE with logits, pix2pix) | lsgan (least squares)")
-    lambda_adv: float = param(1.0, "weight of the adversarial term in G's loss (paper: 1)")
-    lambda_l1: float = param(100.0, "weight of the L1 term in G's loss (paper: 100)")
-    val_slices: int = param(32, "validation lesion slices scored at each checkpoint (0 = all)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.gan_mode not in GAN_MODES:
-            raise ConfigError(f'gan_mode must be one of {", ".join(GAN_MODES)}, not "{self.gan_mode}"')
-        if self.norm not in NORMS:
-            raise ConfigError(f'norm must be one of {", ".join(NORMS)}, not "{self.norm}"')
-        if not 0 <= self.depth <= MAX_UNET_DEPTH:
-            raise ConfigError(f"depth must be between 0 (automatic) and {MAX_UNET_DEPTH}, not {self.depth}")
-        for name in ("base_channels", "max_channels", "d_channels", "n_layers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), not {self.dropout}")
-        if self.lambda_adv < 0 or self.lambda_l1 < 0:
-            raise ConfigError(f"lambda_adv and lambda_l1 must be >= 0, not {self.lambda_adv}, {self.lambda_l1}")
-        if self.val_slices < 0:
-            raise ConfigError(f"val_slices must be >= 0, not {self.val_slices}")
 
 
 def unet_depth(cfg: Pix2PixConfig, size: int) -> int:

@@ -4,7 +4,6 @@ for evaluation). Validation: per-class hard Dice on the validation split."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,25 +13,12 @@ from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
 from synth_core.nets import UNet
 from synth_core.render import grid
-from training.config import CommonConfig, param
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import hard_dice, segmentation_loss
+from training.stage_configs import SegmenterConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
-
-
-@dataclass(frozen=True)
-class SegmenterConfig(CommonConfig):
-    steps: int = param(600, "optimisation steps")
-    lr: float = param(1e-3, "Adam learning rate (segmenters train fast)")
-    beta1: float = param(0.9, "Adam beta1 (not a GAN: the usual 0.9)")
-    base_channels: int = param(16, "U-Net width of the first level (thesis: 64)")
-    depth: int = param(3, "U-Net down-sampling steps")
-    norm: str = param("instance", "normalisation: instance | batch | group | none")
-    dice_weight: float = param(1.0, "weight of the soft Dice loss")
-    ce_weight: float = param(1.0, "weight of the cross-entropy loss")
-    val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
 
 
 def build_segmenter(cfg: SegmenterConfig, n_classes: int) -> UNet:

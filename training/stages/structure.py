@@ -47,7 +47,6 @@ the 'best' checkpoint always comes from the VAE+GAN phase.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,10 +60,10 @@ from synth_core.nets import LatentDiscriminator, StructureDecoder, StructureEnco
 from synth_core.render import grid, overlay
 from synth_core.structure_model import sample_latents
 from training.checkpoint import unwrap
-from training.config import CommonConfig, param
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real
+from training.stage_configs import StructureConfig
 from training.stages.base import Stage
 from training.stages.common import fixed_rows, set_requires_grad
 
@@ -72,63 +71,6 @@ NET_NAMES = ("G_m", "E_s", "G_s", "D_z", "D_s")
 MASK_LOSSES = ("mask",)
 GEN_LOSSES = ("rec_mse", "rec_l1", "outside_rec", "outside_gen", "g_dz", "mean_reg", "std_reg", "g_ds", "kl")
 VAEGAN_LOSSES = GEN_LOSSES + ("g_total", "d_z", "d_s")
-
-
-@dataclass(frozen=True)
-class StructureConfig(CommonConfig):
-    steps: int = param(1500, "optimisation steps of the VAE+GAN phase (after the mask phase)")
-    mask_steps: int = param(200, "steps that train the mask generator G_m alone before the VAE+GAN phase")
-    lr: float = param(2e-4, "Adam learning rate of E_s+G_s, D_z and D_s (thesis: 1e-5 over 200 epochs)")
-    mask_lr: float = param(0.0, "Adam learning rate of G_m (0 = the same as lr)")
-    latent_dim: int = param(128, "length of the latent vector f / z (thesis: 4096 at 512 px)")
-    base_channels: int = param(16, "width of the first E_s stage and of the last G_s stage (thesis: 64)")
-    n_down: int = param(4, "stride-2 stages of E_s and up-sampling stages of G_s (image size / 2**n_down at the dense layer)")
-    max_channels: int = param(256, "width cap of E_s and G_s")
-    d_channels: int = param(16, "width of the first D_s stage (thesis: 64)")
-    d_n_down: int = param(4, "down-sampling stages of D_s (VGG11 plan, at most 5)")
-    dz_hidden: int = param(256, "hidden width of the latent discriminator D_z")
-    dz_layers: int = param(3, "linear layers of D_z")
-    mask_channels: int = param(16, "width of the first G_m U-Net level (thesis: 32)")
-    mask_depth: int = param(3, "down-sampling steps of the G_m U-Net")
-    norm: str = param("instance", "normalisation in E_s, G_s, D_s and G_m: instance | batch | group | none")
-    w_mask: float = param(15.0, "weight of MSE(m, G_m(s)), eq. 6 (mask phase)")
-    w_rec_mse: float = param(25.0, "weight of MSE(s, s_r), eq. 7")
-    w_rec_l1: float = param(10.0, "weight of L1(s, s_r) (thesis code)")
-    w_outside_rec: float = param(1.0, "weight of MSE(0, (1-m)*s_r): reconstructed contours outside the organ, eq. 7")
-    w_outside_gen: float = param(1.0, "weight of MSE(0, (1-G_m(s_g))*s_g): generated contours outside their mask, eq. 11")
-    w_g_dz: float = param(0.001, "weight of (D_z(f)-1)^2, encoder adversarial term, eq. 9")
-    w_mean_reg: float = param(0.001, "weight of mean(f_mean)^2 (thesis code)")
-    w_std_reg: float = param(0.001, "weight of (mean(exp(logvar/2))-1)^2 (thesis code)")
-    w_g_ds: float = param(0.1, "weight of (D_s(s_g)-1)^2, decoder adversarial term, eq. 11")
-    w_kl: float = param(0.0, "weight of the VAE KL term (mean per latent dimension); the thesis has none (0), "
-                             "short CPU runs need it so that maps decoded from N(0, I) look like real ones")
-    w_d_z: float = param(10.0, "weight of the D_z loss (D_z(z)-1)^2 + D_z(f)^2, eq. 8")
-    w_d_s: float = param(25.0, "weight of the D_s loss (D_s(s)-1)^2 + D_s(s_g)^2, eq. 10")
-    threshold: float = param(0.5, "binarisation threshold of generated maps and masks (samples and validation)")
-    val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.mask_steps < 0:
-            raise ConfigError(f"mask_steps must be >= 0, not {self.mask_steps}")
-        if self.mask_lr < 0:
-            raise ConfigError(f"mask_lr must be >= 0 (0 = same as lr), not {self.mask_lr}")
-        for name in ("latent_dim", "base_channels", "n_down", "max_channels", "d_channels", "d_n_down",
-                     "dz_hidden", "dz_layers", "mask_channels", "mask_depth"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if self.d_n_down > 5:
-            raise ConfigError(f"d_n_down must be at most 5 (the VGG11 plan), not {self.d_n_down}")
-        if self.norm not in ("instance", "batch", "group", "none"):
-            raise ConfigError(f'norm must be "instance", "batch", "group" or "none", not "{self.norm}"')
-        for name in ("w_mask", "w_rec_mse", "w_rec_l1", "w_outside_rec", "w_outside_gen", "w_g_dz",
-                     "w_mean_reg", "w_std_reg", "w_g_ds", "w_kl", "w_d_z", "w_d_s"):
-            if not (getattr(self, name) >= 0):
-                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
-        if not (0.0 < self.threshold < 1.0):
-            raise ConfigError(f"threshold must be in (0, 1), not {self.threshold}")
-        if self.val_slices < 0:
-            raise ConfigError(f"val_slices must be >= 0, not {self.val_slices}")
 
 
 # ---- networks ------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,55 +50,12 @@ from synth_core.nets import UNet, VGGDiscriminator
 from synth_core.render import grid
 from synth_core.translator_model import registration_error, translate  # noqa: F401  (re-exported: the stage API)
 from training.checkpoint import unwrap
-from training.config import CommonConfig, param
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import class_mse, lsgan_fake, lsgan_real
+from training.stage_configs import TranslatorConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
-
-
-@dataclass(frozen=True)
-class TranslatorConfig(CommonConfig):
-    steps: int = param(2000, "optimisation steps")
-    batch_size: int = param(4, "slices per step; each gets one (source, target) pair (thesis code: 4)")
-    lr: float = param(2e-4, "Adam learning rate of G_t and D_t (thesis: 1e-5 over 200 epochs)")
-    base_channels: int = param(16, "G_t U-Net width of the first level (thesis: 64)")
-    depth: int = param(3, "G_t U-Net down-sampling steps (thesis: 3, bottleneck at /8)")
-    norm: str = param("instance", "normalisation of G_t and D_t: instance | batch | group | none")
-    condition_at: str = param("decoder", "where G_t sees the target one-hot: bottleneck (thesis) | decoder "
-                                         "(every decoder level; skips otherwise let G_t ignore it at small scale)")
-    d_base_channels: int = param(0, "D_t width of the first stage (0 = same as base_channels)")
-    d_n_down: int = param(4, "D_t down-sampling stages (thesis: 4, heads on /16 features)")
-    cycle_weight: float = param(20.0, "weight of the cycle loss ||x_i - G_t(G_t(x_i, j), i)||^2 (eq. 19; thesis code 20)")
-    cross_weight: float = param(5.0, "weight of the paired loss ||x_j - G_t(x_i, j)||^2 (thesis code 5)")
-    g_adv_weight: float = param(3.0, "weight of G_t's adversarial term (eq. 21; thesis code 3)")
-    g_cls_weight: float = param(5.0, "weight of G_t's modality-class term (eq. 21; thesis code 5)")
-    d_real_weight: float = param(5.0, "weight of D_t's real term (eq. 20; thesis code 5)")
-    d_fake_weight: float = param(3.0, "weight of D_t's fake term (eq. 20; thesis code 3)")
-    d_cls_weight: float = param(5.0, "weight of D_t's modality-class term (eq. 20; thesis code 5)")
-    val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("base_channels", "depth", "d_n_down"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if self.d_base_channels < 0:
-            raise ConfigError(f"d_base_channels must be >= 0, not {self.d_base_channels}")
-        if self.d_n_down > 5:
-            raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
-        if self.norm not in ("instance", "batch", "group", "none"):
-            raise ConfigError(f'norm must be "instance", "batch", "group" or "none", not "{self.norm}"')
-        for name in ("cycle_weight", "cross_weight", "g_adv_weight", "g_cls_weight", "d_real_weight",
-                     "d_fake_weight", "d_cls_weight", "val_slices"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
-
-    @property
-    def size_factor(self) -> int:
-        """Image sides must be divisible by this (U-Net pooling and D_t stages)."""
-        return max(2**self.depth, 2**self.d_n_down)
 
 
 # ---- networks -----------------------------------------------------------------------------------

@@ -1,0 +1,285 @@
+"""The settings of each training stage, as frozen dataclasses (no torch).
+
+Each stage module (``training/stages/<stage>.py``) trains with one of these; they live here so
+that building the settings form on the Training page, validating ``--set`` values and reading a
+run's saved settings need no torch. ``CONFIGS`` maps a stage name to its class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synth_core.errors import ConfigError
+from training.config import CommonConfig, param
+
+
+# ---- structure ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StructureConfig(CommonConfig):
+    steps: int = param(1500, "optimisation steps of the VAE+GAN phase (after the mask phase)")
+    mask_steps: int = param(200, "steps that train the mask generator G_m alone before the VAE+GAN phase")
+    lr: float = param(2e-4, "Adam learning rate of E_s+G_s, D_z and D_s (thesis: 1e-5 over 200 epochs)")
+    mask_lr: float = param(0.0, "Adam learning rate of G_m (0 = the same as lr)")
+    latent_dim: int = param(128, "length of the latent vector f / z (thesis: 4096 at 512 px)")
+    base_channels: int = param(16, "width of the first E_s stage and of the last G_s stage (thesis: 64)")
+    n_down: int = param(4, "stride-2 stages of E_s and up-sampling stages of G_s (image size / 2**n_down at the dense layer)")
+    max_channels: int = param(256, "width cap of E_s and G_s")
+    d_channels: int = param(16, "width of the first D_s stage (thesis: 64)")
+    d_n_down: int = param(4, "down-sampling stages of D_s (VGG11 plan, at most 5)")
+    dz_hidden: int = param(256, "hidden width of the latent discriminator D_z")
+    dz_layers: int = param(3, "linear layers of D_z")
+    mask_channels: int = param(16, "width of the first G_m U-Net level (thesis: 32)")
+    mask_depth: int = param(3, "down-sampling steps of the G_m U-Net")
+    norm: str = param("instance", "normalisation in E_s, G_s, D_s and G_m: instance | batch | group | none")
+    w_mask: float = param(15.0, "weight of MSE(m, G_m(s)), eq. 6 (mask phase)")
+    w_rec_mse: float = param(25.0, "weight of MSE(s, s_r), eq. 7")
+    w_rec_l1: float = param(10.0, "weight of L1(s, s_r) (thesis code)")
+    w_outside_rec: float = param(1.0, "weight of MSE(0, (1-m)*s_r): reconstructed contours outside the organ, eq. 7")
+    w_outside_gen: float = param(1.0, "weight of MSE(0, (1-G_m(s_g))*s_g): generated contours outside their mask, eq. 11")
+    w_g_dz: float = param(0.001, "weight of (D_z(f)-1)^2, encoder adversarial term, eq. 9")
+    w_mean_reg: float = param(0.001, "weight of mean(f_mean)^2 (thesis code)")
+    w_std_reg: float = param(0.001, "weight of (mean(exp(logvar/2))-1)^2 (thesis code)")
+    w_g_ds: float = param(0.1, "weight of (D_s(s_g)-1)^2, decoder adversarial term, eq. 11")
+    w_kl: float = param(0.0, "weight of the VAE KL term (mean per latent dimension); the thesis has none (0), "
+                             "short CPU runs need it so that maps decoded from N(0, I) look like real ones")
+    w_d_z: float = param(10.0, "weight of the D_z loss (D_z(z)-1)^2 + D_z(f)^2, eq. 8")
+    w_d_s: float = param(25.0, "weight of the D_s loss (D_s(s)-1)^2 + D_s(s_g)^2, eq. 10")
+    threshold: float = param(0.5, "binarisation threshold of generated maps and masks (samples and validation)")
+    val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mask_steps < 0:
+            raise ConfigError(f"mask_steps must be >= 0, not {self.mask_steps}")
+        if self.mask_lr < 0:
+            raise ConfigError(f"mask_lr must be >= 0 (0 = same as lr), not {self.mask_lr}")
+        for name in ("latent_dim", "base_channels", "n_down", "max_channels", "d_channels", "d_n_down",
+                     "dz_hidden", "dz_layers", "mask_channels", "mask_depth"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.d_n_down > 5:
+            raise ConfigError(f"d_n_down must be at most 5 (the VGG11 plan), not {self.d_n_down}")
+        if self.norm not in ("instance", "batch", "group", "none"):
+            raise ConfigError(f'norm must be "instance", "batch", "group" or "none", not "{self.norm}"')
+        for name in ("w_mask", "w_rec_mse", "w_rec_l1", "w_outside_rec", "w_outside_gen", "w_g_dz",
+                     "w_mean_reg", "w_std_reg", "w_g_ds", "w_kl", "w_d_z", "w_d_s"):
+            if not (getattr(self, name) >= 0):
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if not (0.0 < self.threshold < 1.0):
+            raise ConfigError(f"threshold must be in (0, 1), not {self.threshold}")
+        if self.val_slices < 0:
+            raise ConfigError(f"val_slices must be >= 0, not {self.val_slices}")
+
+
+# ---- segmenter ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SegmenterConfig(CommonConfig):
+    steps: int = param(600, "optimisation steps")
+    lr: float = param(1e-3, "Adam learning rate (segmenters train fast)")
+    beta1: float = param(0.9, "Adam beta1 (not a GAN: the usual 0.9)")
+    base_channels: int = param(16, "U-Net width of the first level (thesis: 64)")
+    depth: int = param(3, "U-Net down-sampling steps")
+    norm: str = param("instance", "normalisation: instance | batch | group | none")
+    dice_weight: float = param(1.0, "weight of the soft Dice loss")
+    ce_weight: float = param(1.0, "weight of the cross-entropy loss")
+    val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
+
+
+# ---- translator -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TranslatorConfig(CommonConfig):
+    steps: int = param(2000, "optimisation steps")
+    batch_size: int = param(4, "slices per step; each gets one (source, target) pair (thesis code: 4)")
+    lr: float = param(2e-4, "Adam learning rate of G_t and D_t (thesis: 1e-5 over 200 epochs)")
+    base_channels: int = param(16, "G_t U-Net width of the first level (thesis: 64)")
+    depth: int = param(3, "G_t U-Net down-sampling steps (thesis: 3, bottleneck at /8)")
+    norm: str = param("instance", "normalisation of G_t and D_t: instance | batch | group | none")
+    condition_at: str = param("decoder", "where G_t sees the target one-hot: bottleneck (thesis) | decoder "
+                                         "(every decoder level; skips otherwise let G_t ignore it at small scale)")
+    d_base_channels: int = param(0, "D_t width of the first stage (0 = same as base_channels)")
+    d_n_down: int = param(4, "D_t down-sampling stages (thesis: 4, heads on /16 features)")
+    cycle_weight: float = param(20.0, "weight of the cycle loss ||x_i - G_t(G_t(x_i, j), i)||^2 (eq. 19; thesis code 20)")
+    cross_weight: float = param(5.0, "weight of the paired loss ||x_j - G_t(x_i, j)||^2 (thesis code 5)")
+    g_adv_weight: float = param(3.0, "weight of G_t's adversarial term (eq. 21; thesis code 3)")
+    g_cls_weight: float = param(5.0, "weight of G_t's modality-class term (eq. 21; thesis code 5)")
+    d_real_weight: float = param(5.0, "weight of D_t's real term (eq. 20; thesis code 5)")
+    d_fake_weight: float = param(3.0, "weight of D_t's fake term (eq. 20; thesis code 3)")
+    d_cls_weight: float = param(5.0, "weight of D_t's modality-class term (eq. 20; thesis code 5)")
+    val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("base_channels", "depth", "d_n_down"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.d_base_channels < 0:
+            raise ConfigError(f"d_base_channels must be >= 0, not {self.d_base_channels}")
+        if self.d_n_down > 5:
+            raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
+        if self.norm not in ("instance", "batch", "group", "none"):
+            raise ConfigError(f'norm must be "instance", "batch", "group" or "none", not "{self.norm}"')
+        for name in ("cycle_weight", "cross_weight", "g_adv_weight", "g_cls_weight", "d_real_weight",
+                     "d_fake_weight", "d_cls_weight", "val_slices"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+
+    @property
+    def size_factor(self) -> int:
+        """Image sides must be divisible by this (U-Net pooling and D_t stages)."""
+        return max(2**self.depth, 2**self.d_n_down)
+
+
+# ---- multimodal -----------------------------------------------------------------------------------
+SWITCHES = ("use_structure", "mask_filter", "noise_fusion", "registration", "lesion_guidance")
+#: thesis Table 1: which switch each ablation row turns off (F = the full model)
+ABLATIONS = {"A": "use_structure", "B": "mask_filter", "C": "noise_fusion", "D": "registration",
+             "E": "lesion_guidance", "F": None}
+
+
+@dataclass(frozen=True)
+class MultimodalConfig(CommonConfig):
+    steps: int = param(1000, "adversarial steps (eqs. 13-17), after the pre-training steps")
+    pretrain_steps: int = param(200, "self-supervised pre-training steps on real slices first (eq. 18; 0 = none)")
+    batch_size: int = param(4, "structure maps per step; G makes every modality of each (thesis: 1)")
+    lr: float = param(1e-4, "Adam learning rate of G and D in the adversarial phase (thesis code: 2e-5)")
+    pretrain_lr: float = param(5e-4, "learning rate of G in the pre-training phase (0 = the same as lr); a fast "
+                                     "pre-training and a gentle adversarial phase keep the structure on short CPU runs")
+    base_channels: int = param(32, "G U-Net width of the first level (thesis code: 64)")
+    depth: int = param(3, "G U-Net down-sampling steps (thesis code: 3, bottleneck at /8)")
+    norm: str = param("instance", "normalisation of G: instance | batch | group | none")
+    condition_at: str = param("decoder", "where G sees the modality one-hot: decoder (FiLM in every decoder block) | "
+                                         "bottleneck (thesis code); see the module docstring")
+    d_norm: str = param("instance", "normalisation of D: instance | batch | group | none")
+    d_base_channels: int = param(0, "D width of the first stage (0 = same as base_channels)")
+    d_n_down: int = param(4, "D down-sampling stages (thesis code: 4, heads on /16 features)")
+    g_adv_weight: float = param(3.0, "weight of G's adversarial term (eq. 14; thesis code 3)")
+    g_cls_weight: float = param(5.0, "weight of G's modality-class term (eq. 14; thesis code 5)")
+    reg_weight: float = param(20.0, "weight of the registration loss (eq. 16; thesis code 20)")
+    reg_cross_weight: float = param(5.0, "weight of the agreement of translations into one target (thesis code 5)")
+    reg_pairs: int = param(0, "ordered modality pairs translated per step for eq. 16 (0 = all M(M-1), as the "
+                              "thesis; fewer = a random subset each step, scaled up to estimate the full sum)")
+    les_weight: float = param(5.0, "weight of the lesion-guidance loss (eq. 15; thesis code 5)")
+    les_class_weights: tuple[float, ...] = param(
+        (0.5, 5.0, 25.0, 25.0, 25.0),
+        "per-class weights of the lesion-guidance error, background first (thesis code; the last one repeats "
+        "for more classes)")
+    pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
+    pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
+    d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
+    d_fake_weight: float = param(3.0, "weight of D's fake term (eq. 13; thesis code 3)")
+    d_cls_weight: float = param(5.0, "weight of D's modality-class term (eq. 13; thesis code 5)")
+    noise_low: float = param(0.5, "noise fusion z' ~ U(noise_low, noise_high) inside the organ (eq. 12)")
+    noise_high: float = param(0.6, "upper end of the noise fusion range (eq. 12)")
+    structure_threshold: float = param(0.5, "binarisation threshold of G_s's maps and G_m's masks")
+    lesion_fraction: float = param(1.0, "fraction of generated maps that get a lesion (thesis: every one)")
+    lesion_scale: tuple[float, ...] = param((0.7, 1.3), "lesion augmentation: linear zoom range (low, high)")
+    lesion_tries: int = param(50, "placement tries per generated map before it gets an empty label (thesis: 50)")
+    structure_run: str = param("", "structure run giving G_s and G_m ('' = newest finished one on this dataset)")
+    segmenter_run: str = param("", "segmenter run for lesion guidance ('' = newest finished one on this dataset)")
+    translator_run: str = param("", "translator run for the registration loss ('' = newest finished one on this "
+                                     "dataset)")
+    use_structure: bool = param(True, "feed the fused structure map (false = ablation A: noise only)")
+    mask_filter: bool = param(True, "place lesions only inside the generated organ mask (false = ablation B)")
+    noise_fusion: bool = param(True, "fuse noise into the structure map, eq. 12 (false = ablation C: s' = s)")
+    registration: bool = param(True, "registration loss with the frozen translator, eq. 16 (false = ablation D; "
+                                     "off automatically for one modality)")
+    lesion_guidance: bool = param(True, "lesion-guidance loss with frozen segmenters, eq. 15 (false = ablation E)")
+    ablation: str = param("", "thesis ablation row A-F: sets the five switches above (one off; F = all on); "
+                              "'' = use the switches as given")
+    val_slices: int = param(32, "validation slices scored at each checkpoint (0 = all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.ablation not in ("", *ABLATIONS):
+            raise ConfigError(f'ablation must be "" or one of {", ".join(ABLATIONS)}, not "{self.ablation}"')
+        if self.ablation:
+            off = ABLATIONS[self.ablation]
+            for name in SWITCHES:
+                object.__setattr__(self, name, name != off)
+        for name in ("base_channels", "depth", "d_n_down", "lesion_tries"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.d_n_down > 5:
+            raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
+        for name in ("d_base_channels", "pretrain_steps", "val_slices", "reg_pairs", "pretrain_lr"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if self.condition_at not in ("bottleneck", "decoder"):
+            raise ConfigError(f'condition_at must be "bottleneck" or "decoder", not "{self.condition_at}"')
+        for name in ("norm", "d_norm"):
+            if getattr(self, name) not in ("instance", "batch", "group", "none"):
+                raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')
+        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight",
+                     "pre_mse_weight", "pre_masked_weight", "d_real_weight", "d_fake_weight", "d_cls_weight"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if not self.les_class_weights or any(not w >= 0 for w in self.les_class_weights):
+            raise ConfigError(f"les_class_weights must be one or more numbers >= 0, not {self.les_class_weights}")
+        if not (0.0 <= self.noise_low <= self.noise_high <= 1.0):
+            raise ConfigError(f"noise range must satisfy 0 <= noise_low <= noise_high <= 1, "
+                              f"not ({self.noise_low}, {self.noise_high})")
+        if not (0.0 < self.structure_threshold < 1.0):
+            raise ConfigError(f"structure_threshold must be in (0, 1), not {self.structure_threshold}")
+        if not (0.0 <= self.lesion_fraction <= 1.0):
+            raise ConfigError(f"lesion_fraction must be in [0, 1], not {self.lesion_fraction}")
+        if len(self.lesion_scale) != 2 or not (0 < self.lesion_scale[0] <= self.lesion_scale[1]):
+            raise ConfigError(f"lesion_scale must be (low, high) with 0 < low <= high, not {self.lesion_scale}")
+
+    @property
+    def size_factor(self) -> int:
+        """Image sides must be divisible by this (U-Net pooling and D stages)."""
+        return max(2**self.depth, 2**self.d_n_down)
+
+
+# ---- pix2pix --------------------------------------------------------------------------------------
+GAN_MODES = ("vanilla", "lsgan")
+NORMS = ("instance", "batch", "group", "none")
+MAX_UNET_DEPTH = 10  # synth_core.nets.UNet's limit (1024 px down to 1×1)
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig(CommonConfig):
+    steps: int = param(2000, "optimisation steps (paper: 10 epochs of its lesion slices at batch 1)")
+    batch_size: int = param(1, "lesion slices per step (paper and pix2pix: 1)")
+    lr: float = param(2e-4, "Adam learning rate of G and D (paper: 0.0002)")
+    beta1: float = param(0.5, "Adam beta1 (paper: 0.5)")
+    modality: str = param("", "modality to whiten and fill (name; empty = the dataset's first)")
+    base_channels: int = param(32, "U-Net G width of the first level (pix2pix: 64)")
+    depth: int = param(0, "U-Net G down-samplings; 0 = as deep as the size allows (1×1, as the paper)")
+    max_channels: int = param(512, "widest U-Net G level (pix2pix 512; the paper's figure shows 1024 at 1×1)")
+    dropout: float = param(0.5, "dropout in the three deepest G decoder blocks (paper: 0.5)")
+    norm: str = param("instance", "G/D normalisation: instance | batch | group | none")
+    d_channels: int = param(64, "PatchGAN D width of the first layer (pix2pix: 64)")
+    n_layers: int = param(3, "PatchGAN stride-2 layers: 3 → 30×30 output at 256 px, 4 → 30×30 at 512 (paper)")
+    gan_mode: str = param("vanilla", "adversarial loss: vanilla (BCE with logits, pix2pix) | lsgan (least squares)")
+    lambda_adv: float = param(1.0, "weight of the adversarial term in G's loss (paper: 1)")
+    lambda_l1: float = param(100.0, "weight of the L1 term in G's loss (paper: 100)")
+    val_slices: int = param(32, "validation lesion slices scored at each checkpoint (0 = all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.gan_mode not in GAN_MODES:
+            raise ConfigError(f'gan_mode must be one of {", ".join(GAN_MODES)}, not "{self.gan_mode}"')
+        if self.norm not in NORMS:
+            raise ConfigError(f'norm must be one of {", ".join(NORMS)}, not "{self.norm}"')
+        if not 0 <= self.depth <= MAX_UNET_DEPTH:
+            raise ConfigError(f"depth must be between 0 (automatic) and {MAX_UNET_DEPTH}, not {self.depth}")
+        for name in ("base_channels", "max_channels", "d_channels", "n_layers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.lambda_adv < 0 or self.lambda_l1 < 0:
+            raise ConfigError(f"lambda_adv and lambda_l1 must be >= 0, not {self.lambda_adv}, {self.lambda_l1}")
+        if self.val_slices < 0:
+            raise ConfigError(f"val_slices must be >= 0, not {self.val_slices}")
+
+
+#: stage name -> its settings class
+CONFIGS: dict[str, type[CommonConfig]] = {
+    "structure": StructureConfig,
+    "segmenter": SegmenterConfig,
+    "translator": TranslatorConfig,
+    "multimodal": MultimodalConfig,
+    "pix2pix": Pix2PixConfig,
+}
