@@ -302,7 +302,7 @@ class _Report:
         cols = [("lesion_fidelity", "lesion Dice", 3), ("registration_error", "registration error", 4),
                 ("lesion_outside_organ", "lesion outside organ", 3), ("fid", "FID", 2), ("kid", "KID", 4),
                 ("frd", "FRD", 2), ("diversity_ms_ssim", "diversity MS-SSIM", 3),
-                ("seg_dice_synthetic", "segmenter Dice (synthetic)", 3)]
+                ("rec_psnr", "reconstruction PSNR (dB)", 2)]
         for name, config, summary in exps:
             c = config.get("config", {})
             agg = aggregate_ablation(summary)

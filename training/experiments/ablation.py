@@ -740,7 +740,7 @@ def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFram
 #: the columns of the printed table: (summary column, label, digits)
 TABLE_COLUMNS = (("lesion_fidelity", "lesion Dice ↑", 3), ("registration_error", "reg err ↓", 4),
                  ("lesion_outside_organ", "outside ↓", 3), ("fid", "FID ↓", 2), ("kid", "KID ↓", 4),
-                 ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3), ("seg_dice_synthetic", "seg Dice ↑", 3))
+                 ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3), ("rec_psnr", "rec PSNR ↑", 2))
 
 
 def mean_sd(mean: float, sd: float, digits: int) -> str:

@@ -99,7 +99,8 @@ def run_ablation_table_command(args: argparse.Namespace, ws: Workspace) -> int:
     print(format_ablation(summary))
     print("lesion Dice: frozen segmenter on the synthetic images vs the placed labels (mean over modalities); reg err: "
           "translator consistency; outside: lesion pixels outside the generated organ; FID/KID in the segmenter "
-          "encoder's features; FRD: radiomics; MS-SSIM: pairwise similarity (lower = more diverse).")
+          "encoder's features; FRD: radiomics; MS-SSIM: pairwise similarity (lower = more diverse); rec PSNR: G "
+          "rebuilding real test slices from their own structure map and label.")
     return 0
 
 
