@@ -353,10 +353,15 @@ class _Report:
             return
         full = summary[summary["row"] == "F"].iloc[0]
         several = bool((summary["seeds"] > 1).any())
-        parts = []
+        clear, unclear = [], []  # with several seeds: larger than the spread over seeds, or not
         worse_any = False
         for key, label, lower in (("lesion_fidelity", "lesion Dice", False),
-                                  ("registration_error", "registration error", True)):
+                                  ("registration_error", "registration error", True),
+                                  ("lesion_outside_organ", "the share of lesion pixels outside the organ", True),
+                                  ("diversity_ms_ssim", "the similarity between samples (MS-SSIM; lower = more "
+                                                        "varied)", True)):
+            if key not in full:
+                continue
             base = float(full[key])
             if not math.isfinite(base):
                 continue
@@ -365,24 +370,35 @@ class _Report:
                 if not math.isfinite(v) or abs(v - base) < 1e-12:
                     continue
                 worse = (v > base) if lower else (v < base)
-                worse_any |= worse
                 what = (f"switching off the {esc(r['switched_off'].split(' (')[0])} (row {esc(r['row'])}) "
                         f"{'worsened' if worse else 'improved'} {label} from ")
-                if several:
-                    sd_f, sd_r = float(full[f"{key}_sd"]), float(r[f"{key}_sd"])
-                    spread = max(x for x in (sd_f, sd_r, 0.0) if math.isfinite(x))
-                    what += (f"{num(base)} ± {num(sd_f)} to {num(v)} ± {num(sd_r)}"
-                             + (" (more than the spread over seeds)" if abs(v - base) > spread
-                                else " (within the spread over seeds: possibly chance)"))
+                if not several:
+                    worse_any |= worse
+                    clear.append(what + f"{num(base)} to {num(v)}")
+                    continue
+                sd_f, sd_r = float(full[f"{key}_sd"]), float(r[f"{key}_sd"])
+                spread = max(x for x in (sd_f, sd_r, 0.0) if math.isfinite(x))
+                what += f"{num(base)} ± {num(sd_f)} to {num(v)} ± {num(sd_r)}"
+                if abs(v - base) > spread:
+                    worse_any |= worse
+                    clear.append(what)
                 else:
-                    what += f"{num(base)} to {num(v)}"
-                parts.append(what)
-        if parts:
-            extra = "" if worse_any else (' <span class="bad">No switch made things worse: at this training length '
-                                          "the parts of the method did not show their value.</span>")
-            how = (f"mean ± sd over {int(summary['seeds'].max())} trainings per row" if several
-                   else "one training per row")
-            self.findings.append(f"Ablation <b>{esc(name)}</b> ({how}): " + "; ".join(parts) + "." + extra)
+                    unclear.append(what)
+        if not clear and not unclear:
+            return
+        extra = "" if worse_any else (' <span class="bad">No switch made things clearly worse: at this training '
+                                      "length the parts of the method did not show their value.</span>")
+        if not several:
+            self.findings.append(f"Ablation <b>{esc(name)}</b> (one training per row): " + "; ".join(clear) + "."
+                                 + extra)
+            return
+        n = int(summary["seeds"].max())
+        text = f"Ablation <b>{esc(name)}</b> (mean ± sd over {n} trainings per row). "
+        text += ("Larger than the spread over seeds: " + "; ".join(clear) + ". ") if clear else \
+            "No change was larger than the spread over seeds. "
+        if unclear:
+            text += "Within the spread (possibly chance): " + "; ".join(unclear) + "."
+        self.findings.append(text.rstrip() + extra)
 
     def usability(self) -> str:
         exps = gather.usability(self.ws, self.sel.datasets, self.explicit_sets)
