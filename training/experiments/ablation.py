@@ -53,9 +53,10 @@ metrics on at most ``n_max=96`` slices per side. Measured on this machine with 2
 0.19 s per pre-training step and 0.61 s per adversarial step, plus ~25 s per run for loading the
 helpers and the lesion bank, validation, checkpoints and sample grids (~2 min per row);
 synthesis ~0.6 CPU s per sample (~35 s for 64); evaluation 112 s (60 s of it FRD; measured on a
-16-sample set, the synthetic side adds a few seconds at 64). About 4.5-5 minutes per row, 27-29
-minutes for the six rows on an otherwise idle machine (other jobs on the two cores make it several
-times slower). That is a smoke-scale ablation that shows the direction of
+16-sample set, the synthetic side adds a few seconds at 64). About 3-5 minutes per row, 19-28
+minutes for the six rows (measured on the demo: 19 minutes for a seed on an otherwise idle
+machine, 24 with light other work; other jobs on the two cores make it several times slower);
+``--seeds 3`` triples that. That is a smoke-scale ablation that shows the direction of
 large effects, not the thesis's numbers; on a GPU use ``--preset paper`` and raise ``--steps``,
 ``--pretrain-steps`` and ``--n``.
 
