@@ -25,7 +25,8 @@ Rows:
   fresh explorer (no cached maps), interleaved with the page, best of N; ratio = page / direct
   (the page's overhead factor: Streamlit rerun, image encoding, websocket, browser decode).
   Target: under 0.5 s for the first new images.
-* With the demo dataset: Latent space with the demo multimodal run, "Latent from" radio
+* With the demo dataset: Latent space with the demo multimodal run (the Traversal tab opened once,
+  so that its latent exists), "Latent from" radio
   (traversal -> random, after a new Seed was chosen untimed) -> the whole sample of that new
   latent (structure, mask, fused input, lesion, every modality) on screen, i.e. the last modality
   ``<img>`` changed and loaded. The whole-sample section is a fragment, so the radio reruns only
@@ -371,6 +372,12 @@ def _whole_sample(page, ws, demo: str, trials: int, deadline: float) -> Row:
     lesions = LesionSource("augmented", LesionBank.from_dataset(ds, splits=("train",)),
                            AugmentRanges.from_dict(m.lesion_ranges) if m.lesion_ranges else AugmentRanges(),
                            tries=m.settings.lesion_tries, mask_filter=m.settings.mask_filter)
+    # the traversal tab's latent exists once that tab has been open (only the open tab runs)
+    page.get_by_role("tab", name="Traversal").click()
+    page.get_by_text("Span (standard deviations)").first.wait_for(timeout=120_000)
+    page.get_by_role("tab", name="Random maps").click()
+    page.get_by_label("Seed", exact=True).first.wait_for(timeout=120_000)
+    page.wait_for_load_state("networkidle")
     radio = page.locator("[data-testid='stRadio']").filter(has_text="Latent from")
     seed_box = page.get_by_label("Seed", exact=True).first
     page_t, direct_t = [], []

@@ -113,18 +113,47 @@ def _show_grid(z: np.ndarray, columns: int, caption: str, zoom: int) -> None:
 zoom = max(1, 128 // ex.size)
 st.session_state.setdefault("latent_picked", None)
 
-tab_rand, tab_trav, tab_interp, tab_proj = st.tabs(["Random maps", "Traversal", "Interpolation", "Projection"])
+
+def _keep(key: str, default, low: int | None = None, high: int | None = None) -> None:
+    """Keep a tab's control value while its tab is hidden (Streamlit forgets the state of widgets it
+    does not draw; only the open tab is drawn) and clamp it to the current bounds (another model
+    may have fewer latent dimensions, another dataset fewer slices)."""
+    v = st.session_state.get(key, default)
+    if low is not None:
+        v = max(low, v)
+    if high is not None:
+        v = min(high, v)
+    st.session_state[key] = v
+
+
+n_rows = len(dataset) if dataset is not None else 1
+for key, default in (("latent_n", 8), ("trav_span", 2.0), ("trav_steps", 5), ("interp_steps", 7),
+                     ("interp_mode", "slerp"), ("proj_real", 64), ("proj_gen", 64), ("proj_method", "pca")):
+    _keep(key, default)
+_keep("latent_seed", 0, 0, 2**31 - 1)
+_keep("latent_pick_random", 0, 0, st.session_state["latent_n"] - 1)
+_keep("trav_dim_u", 0, 0, ex.latent_dim - 1)
+_keep("trav_dim_v", min(1, ex.latent_dim - 1), 0, ex.latent_dim - 1)
+_keep("trav_pick", 0, 0, st.session_state["trav_steps"] ** 2 - 1)
+_keep("interp_a", 0, 0, n_rows - 1)
+_keep("interp_b", min(n_rows - 1, 7), 0, n_rows - 1)
+_keep("interp_pick", st.session_state["interp_steps"] // 2, 0, st.session_state["interp_steps"] - 1)
+
+# only the open tab runs (the first render and every full rerun skip the others); switching tabs reruns the page
+tab_rand, tab_trav, tab_interp, tab_proj = st.tabs(["Random maps", "Traversal", "Interpolation", "Projection"],
+                                                   key="latent_tab", on_change="rerun")
 
 
 @st.fragment
 def random_section() -> None:
     c = st.columns(3)
-    seed = int(c[0].number_input("Seed", 0, 2**31 - 1, 0, key="latent_seed"))
-    n = int(c[1].select_slider("How many", [4, 8, 12, 16], 8, key="latent_n"))
+    seed = int(c[0].number_input("Seed", 0, 2**31 - 1, key="latent_seed"))
+    n = int(c[1].select_slider("How many", [4, 8, 12, 16], key="latent_n"))
     z = ex.random_latents(seed, n)
     _show_grid(z, min(n, 8), f"samples 0–{n - 1} of seed {seed} (the latents `synthesize --seed {seed}` uses); "
                              "white: structure map, cyan: organ mask", zoom)
-    pick = int(c[2].number_input("Render sample #", 0, n - 1, 0, key="latent_pick_random"))
+    _keep("latent_pick_random", 0, 0, n - 1)  # "How many" may have just shrunk (a fragment rerun)
+    pick = int(c[2].number_input("Render sample #", 0, n - 1, key="latent_pick_random"))
     _pick("random", z[pick])
 
 
@@ -132,17 +161,18 @@ def random_section() -> None:
 def traversal_section() -> None:
     d = ex.latent_dim
     c = st.columns(4)
-    u = int(c[0].number_input("Direction (rows)", 0, d - 1, 0, key="trav_dim_u"))
-    v = int(c[1].number_input("Direction (columns)", 0, d - 1, min(1, d - 1), key="trav_dim_v"))
-    span = float(c[2].slider("Span (standard deviations)", 0.5, 4.0, 2.0, 0.25, key="trav_span"))
-    steps = int(c[3].select_slider("Steps", [3, 5, 7], 5, key="trav_steps"))
+    u = int(c[0].number_input("Direction (rows)", 0, d - 1, key="trav_dim_u"))
+    v = int(c[1].number_input("Direction (columns)", 0, d - 1, key="trav_dim_v"))
+    span = float(c[2].slider("Span (standard deviations)", 0.5, 4.0, step=0.25, key="trav_span"))
+    steps = int(c[3].select_slider("Steps", [3, 5, 7], key="trav_steps"))
     try:
         z = ex.traversal((u, v), steps=steps, span=span)
     except SynthCoreError as err:
         st.error(str(err))
         return
     _show_grid(z, steps, f"z = a·e{u} + b·e{v}, a and b from −{span} to {span} (rows: e{u}, columns: e{v})", zoom)
-    cell = int(st.number_input("Render cell # (row-major)", 0, steps * steps - 1, 0, key="trav_pick"))
+    _keep("trav_pick", 0, 0, steps * steps - 1)
+    cell = int(st.number_input("Render cell # (row-major)", 0, steps * steps - 1, key="trav_pick"))
     _pick("traversal", z[cell])
 
 
@@ -153,9 +183,9 @@ def interpolation_section() -> None:
                 "(choose a multimodal run, or ingest that dataset).")
         return
     c = st.columns(4)
-    a = int(c[0].number_input("Real slice A (row)", 0, len(dataset) - 1, 0, key="interp_a"))
-    b = int(c[1].number_input("Real slice B (row)", 0, len(dataset) - 1, min(len(dataset) - 1, 7), key="interp_b"))
-    steps = int(c[2].select_slider("Steps", [3, 5, 7, 9], 7, key="interp_steps"))
+    a = int(c[0].number_input("Real slice A (row)", 0, len(dataset) - 1, key="interp_a"))
+    b = int(c[1].number_input("Real slice B (row)", 0, len(dataset) - 1, key="interp_b"))
+    steps = int(c[2].select_slider("Steps", [3, 5, 7, 9], key="interp_steps"))
     mode = c[3].radio("Path", ["slerp", "linear"], horizontal=True, key="interp_mode")
     z = cached_interpolation(ex, EX_KEY, a, b, steps, mode)
     real = [overlay(np.zeros((ex.size, ex.size), np.float32), structure=np.asarray(dataset.structure[i]))
@@ -163,7 +193,8 @@ def interpolation_section() -> None:
     maps, masks = ex.maps(z)
     st.image(upscale(grid([real[0], *_tiles(maps, masks), real[1]], columns=steps + 2, pad=2), zoom),
              caption="left: real map A; right: real map B; between: G_s along the path between their encodings")
-    t = int(st.number_input("Render step #", 0, steps - 1, steps // 2, key="interp_pick"))
+    _keep("interp_pick", steps // 2, 0, steps - 1)
+    t = int(st.number_input("Render step #", 0, steps - 1, key="interp_pick"))
     _pick("interpolation", z[t])
 
 
@@ -173,8 +204,8 @@ def projection_section() -> None:
         st.info("The projection needs the dataset the model was trained on.")
         return
     c = st.columns(3)
-    n_real = int(c[0].select_slider("Real maps", [32, 64, 128, 256], 64, key="proj_real"))
-    n_gen = int(c[1].select_slider("Generated latents", [32, 64, 128, 256], 64, key="proj_gen"))
+    n_real = int(c[0].select_slider("Real maps", [32, 64, 128, 256], key="proj_real"))
+    n_gen = int(c[1].select_slider("Generated latents", [32, 64, 128, 256], key="proj_gen"))
     method = c[2].radio("Method", ["pca", "umap"], horizontal=True, key="proj_method")
     rows = np.linspace(0, len(dataset) - 1, min(n_real, len(dataset))).astype(int)
     try:
@@ -190,14 +221,11 @@ def projection_section() -> None:
                "far from every generated one is anatomy the sampler rarely produces.")
 
 
-with tab_rand:
-    random_section()
-with tab_trav:
-    traversal_section()
-with tab_interp:
-    interpolation_section()
-with tab_proj:
-    projection_section()
+for tab, section in ((tab_rand, random_section), (tab_trav, traversal_section),
+                     (tab_interp, interpolation_section), (tab_proj, projection_section)):
+    if tab.open is not False:  # None: Streamlit without tab state (then every tab runs)
+        with tab:
+            section()
 
 st.subheader("The whole sample of one latent")
 if ex.models is None:

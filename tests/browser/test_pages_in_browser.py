@@ -100,6 +100,15 @@ def test_latent_control_changes_the_maps(populated_ws, browser_page):
             arg=first, timeout=30000)
         _no_exception(page)
         screenshot(page, "latent-after-seed")
+        # only the open tab runs: another tab draws its own grid, and the seed survives the round trip
+        page.get_by_role("tab", name="Traversal").click()
+        page.get_by_text("Span (standard deviations)").first.wait_for(timeout=30000)
+        page.get_by_role("tab", name="Random maps").click()
+        seed = page.get_by_role("spinbutton", name="Seed", exact=True)
+        seed.wait_for(timeout=30000)
+        page.wait_for_function("() => document.querySelector(\"input[aria-label='Seed']\").value === '11'",
+                               timeout=30000)
+        _no_exception(page)
     finally:
         server.stop()
 

@@ -40,12 +40,17 @@ def test_latent_controls_render_and_save(trained, monkeypatch):
     assert at.selectbox(key="latent_structure_run").value == "st"
     assert at.selectbox(key="latent_mm_run").value == "mm"
     before = _images(at)
-    assert len(before) == 3 + 4 + 2  # three grids; map, mask, fused input, lesion; two modalities
+    assert len(before) == 1 + 4 + 2  # the open tab's grid only; map, mask, fused input, lesion; two modalities
     at.number_input(key="latent_seed").set_value(7).run()
     assert not at.exception
     assert _images(at)[0] != before[0], "a new seed shows new maps"
     first = at.get("image")[0].proto.imgs[0].caption
     assert "seed 7" in first and first.endswith("cyan: organ mask"), "the masks replace the maps-only grid"
+    at.session_state["latent_tab"] = "Traversal"  # open the traversal tab: only it runs now
+    at.run()
+    assert not at.exception, at.exception
+    assert at.get("image")[0].proto.imgs[0].caption.startswith("z = a·e0 + b·e1")
+    assert "latent_seed" in at.session_state and at.session_state["latent_seed"] == 7  # the hidden tab keeps it
     at.slider(key="trav_span").set_value(3.5).run()
     assert not at.exception
     at.radio(key="render_source").set_value("traversal").run()
