@@ -203,7 +203,7 @@ def _grid_direct(ex, seed: int, n: int = 8, *, masks: bool = True) -> np.ndarray
     -> tiles -> grid (no image encoding). The explorer's map cache is emptied first."""
     from synth_core.render import grid, overlay, upscale
 
-    ex._structures, ex._masks = type(ex._structures)(ex.CACHE_BATCHES), type(ex._masks)(ex.CACHE_BATCHES)
+    ex.forget_maps()
     z = ex.random_latents(seed, n)
     if masks:
         maps, mask = ex.maps(z)

@@ -145,7 +145,8 @@ if not abls:
             "generator trained with one part switched off per row A-E, and in full as F; about 30 minutes on "
             "the demo with a 2-core CPU).")
 else:
-    from training.experiments.ablation import MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation, mean_sd
+    from training.experiments.ablation import MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation
+    from training.experiments.results import mean_sd
 
     abl = st.selectbox("Ablation study", abls, key="quality_ablation")
     try:
@@ -157,7 +158,8 @@ else:
             shown = agg[["row", "switched_off", "seeds", "n"]].copy()
             for m in MEASURES:
                 if agg[m].notna().any():
-                    shown[m] = [mean_sd(a, b, 4) for a, b in zip(agg[m].astype(float), agg[f"{m}_sd"].astype(float))]
+                    shown[m] = [mean_sd(a, b, 4, no_sd="")
+                                for a, b in zip(agg[m].astype(float), agg[f"{m}_sd"].astype(float))]
             st.dataframe(shown, hide_index=True, width="stretch", key="quality_ablation_table")
             with st.expander("Every training (one line per row and seed)"):
                 st.dataframe(table, hide_index=True, width="stretch", key="quality_ablation_runs")

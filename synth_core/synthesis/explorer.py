@@ -102,8 +102,7 @@ class LatentExplorer:
         self.threshold = threshold
         self.models = models
         self.structure_run, self.multimodal_run = structure_run, multimodal_run
-        self._structures = _Cache(self.CACHE_BATCHES)
-        self._masks = _Cache(self.CACHE_BATCHES)
+        self.forget_maps()
 
     # ---- opening -------------------------------------------------------------------------------
     @classmethod
@@ -154,6 +153,10 @@ class LatentExplorer:
             masks = _frozen(masks_from_structures(self.G_m, maps, self.threshold))
             self._masks.put(key, masks)
         return maps, masks
+
+    def forget_maps(self) -> None:
+        """Empty the map and mask cache (the next :meth:`maps` calls the networks again)."""
+        self._structures, self._masks = _Cache(self.CACHE_BATCHES), _Cache(self.CACHE_BATCHES)
 
     def has_maps(self, z: np.ndarray | torch.Tensor) -> bool:
         """Whether :meth:`maps` of ``z`` is already in memory (then it returns without a network call)."""

@@ -83,7 +83,7 @@ import pandas as pd
 from synth_core.errors import ConfigError, InputError, NotFoundError
 from synth_core.workspace import Workspace, validate_name
 from training.config import config_to_dict, make_config, param
-from training.experiments.results import ExperimentStore
+from training.experiments.results import ExperimentStore, mean_sd
 
 KIND = "ablation"
 ROWS = ("A", "B", "C", "D", "E", "F")
@@ -744,13 +744,6 @@ TABLE_COLUMNS = (("lesion_fidelity", "lesion Dice ↑", 3), ("registration_error
                  ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3), ("rec_psnr", "rec PSNR ↑", 2))
 
 
-def mean_sd(mean: float, sd: float, digits: int) -> str:
-    """``"0.412 ± 0.031"``; the mean alone when there is no sd; ``"-"`` when there is no mean."""
-    if not np.isfinite(mean):
-        return "-"
-    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if np.isfinite(sd) else "")
-
-
 def format_ablation(summary: pd.DataFrame) -> str:
     """The summary as a text table like thesis Table 1: one line per row, ``mean ± sd`` over seeds
     when a row has more than one (the ``seeds`` column says how many)."""
@@ -761,5 +754,6 @@ def format_ablation(summary: pd.DataFrame) -> str:
     if (agg["seeds"] > 1).any():
         show["seeds"] = agg["seeds"]
     for col, label, digits in TABLE_COLUMNS:
-        show[label] = [mean_sd(m, sd, digits) for m, sd in zip(agg[col].astype(float), agg[f"{col}_sd"].astype(float))]
+        show[label] = [mean_sd(m, sd, digits, no_sd="")
+                       for m, sd in zip(agg[col].astype(float), agg[f"{col}_sd"].astype(float))]
     return show.to_string(index=False)

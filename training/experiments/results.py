@@ -171,11 +171,12 @@ def summarise(per_seed: pd.DataFrame) -> pd.DataFrame:
     return _sort_rows(out)[cols + ["note"]].reset_index(drop=True)
 
 
-def _pm(mean: float, sd: float, digits: int) -> str:
+def mean_sd(mean: float, sd: float, digits: int, *, no_sd: str = " ± -") -> str:
+    """``"0.412 ± 0.031"``; ``"-"`` without a mean; the mean followed by ``no_sd`` without an sd."""
     if not math.isfinite(mean):
         return "-"
     s = f"{mean:.{digits}f}"
-    return f"{s} ± {sd:.{digits}f}" if math.isfinite(sd) else f"{s} ± -"
+    return f"{s} ± {sd:.{digits}f}" if math.isfinite(sd) else f"{s}{no_sd}"
 
 
 def format_table(summary: pd.DataFrame) -> str:
@@ -190,9 +191,9 @@ def format_table(summary: pd.DataFrame) -> str:
         "n_real": summary["n_real"].astype(int),
         "n_syn": summary["n_synthetic"].astype(int),
         "seeds": summary["n_seeds"].astype(int),
-        "Dice": [_pm(m, s, 3) for m, s in zip(summary["dice_mean"], summary["dice_sd"])],
-        "MSE": [_pm(m, s, 4) for m, s in zip(summary["mse_mean"], summary["mse_sd"])],
-        "HD95 (px)": [_pm(m, s, 2) for m, s in zip(summary["hd95_mean"], summary["hd95_sd"])],
+        "Dice": [mean_sd(m, s, 3) for m, s in zip(summary["dice_mean"], summary["dice_sd"])],
+        "MSE": [mean_sd(m, s, 4) for m, s in zip(summary["mse_mean"], summary["mse_sd"])],
+        "HD95 (px)": [mean_sd(m, s, 2) for m, s in zip(summary["hd95_mean"], summary["hd95_sd"])],
     })
     if "note" in summary and summary["note"].astype(str).str.len().any():
         show["note"] = summary["note"].astype(str)
