@@ -41,6 +41,11 @@ class CommonConfig:
     device: str = param("auto", "auto | cpu | cuda")
     amp: bool = param(True, "bf16 autocast on GPU (ignored on CPU)")
     threads: int = param(0, "CPU threads for torch (0 = torch's default)")
+    lr_decay: str = param("none", "learning-rate schedule over the main phase (the last `steps` steps): none | cosine "
+                                  "(half a cosine from lr down to lr_min_factor * lr)")
+    lr_min_factor: float = param(0.1, "final learning rate of the cosine schedule, as a fraction of lr")
+    ema_decay: float = param(0.0, "exponential moving average of the generator weights (0 = off; e.g. 0.999); "
+                                  "samples, validation and synthesis use the averaged weights")
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -55,6 +60,12 @@ class CommonConfig:
             raise ConfigError(f"lr must be > 0, not {self.lr}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ConfigError(f"beta1 and beta2 must be in [0, 1), not {self.beta1}, {self.beta2}")
+        if self.lr_decay not in ("none", "cosine"):
+            raise ConfigError(f'lr_decay must be "none" or "cosine", not "{self.lr_decay}"')
+        if not (0.0 <= self.lr_min_factor <= 1.0):
+            raise ConfigError(f"lr_min_factor must be in [0, 1], not {self.lr_min_factor}")
+        if not (0.0 <= self.ema_decay < 1.0):
+            raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), not {self.ema_decay}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f'device must be "auto", "cpu" or "cuda", not "{self.device}"')
 

@@ -20,6 +20,7 @@ from synth_core.errors import ConfigError, NotFoundError
 from synth_core.workspace import Workspace
 from training.checkpoint import file_sha256, load_checkpoint, load_weights
 from training.config import make_config
+from training.ema import ema_name
 from training.rundir import RunDir
 from training.stages import STAGES
 
@@ -74,8 +75,9 @@ def resolve_run(ws: Workspace, stage: str, run_id: str, dataset: str | None) -> 
 
 
 def load_run(ws: Workspace, run_id: str, *, which: str = "last", names: list[str] | None = None,
-             device: torch.device | str = "cpu", frozen: bool = True) -> LoadedRun:
-    """Rebuild a run's networks from its checkpoint (``which`` = last | best)."""
+             device: torch.device | str = "cpu", frozen: bool = True, use_ema: bool = True) -> LoadedRun:
+    """Rebuild a run's networks from its checkpoint (``which`` = last | best); networks saved with a
+    weight average (``<name>_ema``, training.ema) get the averaged weights unless ``use_ema=False``."""
     run = RunDir.open(ws, run_id)
     path = run.checkpoint_path(which)
     if which == "best" and not path.exists():
@@ -93,7 +95,8 @@ def load_run(ws: Workspace, run_id: str, *, which: str = "last", names: list[str
             raise ConfigError(f"{path}: stage {stage!r} has no network(s) {missing}; it has {sorted(nets)}")
         nets = {n: nets[n] for n in names}
     for n, net in nets.items():
-        load_weights(net, ck, n, path)
+        # a generator trained with weight averaging is used through its averaged weights
+        load_weights(net, ck, ema_name(n) if use_ema and ema_name(n) in ck["models"] else n, path)
         net.to(device)
         if frozen:
             net.eval()

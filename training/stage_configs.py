@@ -34,6 +34,9 @@ class StructureConfig(CommonConfig):
     w_mask: float = param(15.0, "weight of MSE(m, G_m(s)), eq. 6 (mask phase)")
     w_rec_mse: float = param(25.0, "weight of MSE(s, s_r), eq. 7")
     w_rec_l1: float = param(10.0, "weight of L1(s, s_r) (thesis code)")
+    w_rec_dice: float = param(0.0, "weight of the soft Dice loss of s_r against s (not in the thesis: keeps thin "
+                                   "contours, which MSE and L1 blur below the binarisation threshold)")
+    w_rec_bce: float = param(0.0, "weight of the binary cross-entropy of s_r against s (not in the thesis)")
     w_outside_rec: float = param(1.0, "weight of MSE(0, (1-m)*s_r): reconstructed contours outside the organ, eq. 7")
     w_outside_gen: float = param(1.0, "weight of MSE(0, (1-G_m(s_g))*s_g): generated contours outside their mask, eq. 11")
     w_g_dz: float = param(0.001, "weight of (D_z(f)-1)^2, encoder adversarial term, eq. 9")
@@ -62,7 +65,7 @@ class StructureConfig(CommonConfig):
         if self.norm not in ("instance", "batch", "group", "none"):
             raise ConfigError(f'norm must be "instance", "batch", "group" or "none", not "{self.norm}"')
         for name in ("w_mask", "w_rec_mse", "w_rec_l1", "w_outside_rec", "w_outside_gen", "w_g_dz",
-                     "w_mean_reg", "w_std_reg", "w_g_ds", "w_kl", "w_d_z", "w_d_s"):
+                     "w_mean_reg", "w_std_reg", "w_g_ds", "w_kl", "w_d_z", "w_d_s", "w_rec_dice", "w_rec_bce"):
             if not (getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if not (0.0 < self.threshold < 1.0):

@@ -8,6 +8,7 @@ the dashboard's training page all read that same dict (names listed in ``loss_na
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +17,9 @@ from torch import nn
 
 from synth_core.dataset import Dataset
 from synth_core.workspace import Workspace
+from training.checkpoint import unwrap
 from training.distributed import DistInfo
+from training.ema import EMA
 
 
 class Stage:
@@ -25,10 +28,45 @@ class Stage:
     loss_names: ClassVar[tuple[str, ...]] = ()
     #: fields of the loss dict to show in the CLI progress bar (default: all)
     progress_names: ClassVar[tuple[str, ...] | None] = None
+    #: generator networks whose weights are averaged when ``cfg.ema_decay > 0`` (training.ema)
+    ema_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: Any, ds: Dataset, dist: DistInfo, ws: Workspace):
         self.cfg, self.ds, self.dist, self.ws = cfg, ds, dist, ws
         self.device = dist.device
+        self.ema: EMA | None = None
+        self.lr_factor = 1.0
+
+    # ---- weight averaging and learning-rate schedule (driven by the loop) --------------------
+    def start_ema(self) -> None:
+        """Create the averaged copies (called by the loop once the networks are built)."""
+        if getattr(self.cfg, "ema_decay", 0.0) > 0 and self.ema_names:
+            self.ema = EMA({n: self.modules()[n] for n in self.ema_names}, self.cfg.ema_decay)
+
+    def inference_net(self, name: str) -> nn.Module:
+        """The network samples and validation use: the averaged copy when there is one, else the bare live one."""
+        if self.ema is not None and name in self.ema.copies:
+            return self.ema.copies[name]
+        return unwrap(self.modules()[name])
+
+    def schedule_factor(self, step: int) -> float:
+        """Learning-rate factor before ``step``: 1 until the main phase (the last ``cfg.steps`` steps), then
+        half a cosine down to ``lr_min_factor`` when ``lr_decay = "cosine"``."""
+        if getattr(self.cfg, "lr_decay", "none") != "cosine":
+            return 1.0
+        total, main = self.total_steps(), int(self.cfg.steps)
+        k = step - (total - main)
+        if k <= 0:
+            return 1.0
+        lo = float(self.cfg.lr_min_factor)
+        return lo + (1.0 - lo) * 0.5 * (1.0 + math.cos(math.pi * min(k, main) / main))
+
+    def apply_lr_factor(self, factor: float) -> None:
+        """Scale every optimizer's learning rate to ``base_lr * factor`` (``base_lr`` kept in the group)."""
+        self.lr_factor = float(factor)
+        for opt in self.optimizers().values():
+            for group in opt.param_groups:
+                group["lr"] = group.setdefault("base_lr", group["lr"]) * self.lr_factor
 
     # ---- checks before anything trains -------------------------------------------------
     @classmethod

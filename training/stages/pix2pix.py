@@ -157,6 +157,7 @@ class Pix2PixStage(Stage):
     config_cls = Pix2PixConfig
     loss_names = ("g_adv", "g_l1", "g_total", "d_real", "d_fake", "d_total")
     progress_names = ("g_l1", "g_adv", "d_total")
+    ema_names = ("G",)
 
     @classmethod
     def check_dataset(cls, cfg: Pix2PixConfig, ds: Dataset) -> None:
@@ -252,7 +253,7 @@ class Pix2PixStage(Stage):
         """The rows' batch, their whitened inputs and the ``G`` outputs clipped to [0, 1] (``(B,1,H,W)``)."""
         b = load_rows(self.ds, rows, self.device)
         x, _ = self._pairs(b)
-        return b, x, self.G(x).float().clamp(0.0, 1.0)
+        return b, x, self.inference_net("G")(x).float().clamp(0.0, 1.0)
 
     @torch.no_grad()
     def validate(self):
