@@ -272,14 +272,14 @@ class LatentExplorer:
             if old is not None:
                 for a in range(0, len(old), 256):
                     sl = slice(a, min(a + 256, len(old)))
-                    rows = old.catalog.iloc[sl].drop(columns=["sample_id", "index"]).to_dict("records")
+                    rows = old.stored_catalog.iloc[sl].drop(columns=["sample_id", "index"]).to_dict("records")
                     w.add(old.images[sl], old.masks[sl], old.labels[sl], old.structure[sl], rows)
             batch = generate_batch(models, lesions, seed, range(start, start + len(z)), z=z)
             figs = sample_figures(batch.images, batch.masks, batch.labels, batch.structure, models.modalities,
                                   segmenters=models.segmenters, translator=models.translator, real=real)
             rows = catalog_rows(batch, seed, len(z), lesions.mode, figs, latent_source="explicit")
             if old is not None:
-                ref = old.catalog.drop(columns=["sample_id", "index"]).columns
+                ref = old.stored_catalog.drop(columns=["sample_id", "index"]).columns
                 rows = [{c: r.get(c, np.nan) for c in ref} for r in rows]
             w.add(batch.images, batch.masks, batch.labels, batch.structure, rows)
         return dest

@@ -9,6 +9,8 @@ Layout::
     masks.npy         (N, H, W) uint8, 1 = inside the organ (G_m's mask)
     labels.npy        (N, H, W) uint8 lesion classes (the placed label)
     structure.npy     (N, H, W) uint8 {0, 1} structure map (G_s's map)
+    realness.parquet  optional side table written by ``evaluate``: sample_id + realness columns,
+                      joined into :attr:`SyntheticSet.catalog` (:mod:`synth_core.synthesis.realness`)
 
 Why Parquet for the catalog: it is typed and columnar (filters read a few columns of many rows),
 pandas, pyarrow and DuckDB read it with no server, and a writer appends row groups chunk by chunk
@@ -34,6 +36,7 @@ from synth_core.errors import ConfigError, InputError, NotFoundError
 from synth_core.npyfile import NpyAppender
 from synth_core.records import Sample, SliceMeta
 from synth_core.synthesis.query import apply_filter
+from synth_core.synthesis.realness import REALNESS_FILE, column_help, read_realness
 
 FORMAT = "medsynth-synthetic-set/1"
 ARRAYS = ("images", "masks", "labels", "structure")
@@ -154,6 +157,7 @@ class SyntheticSet:
                                         f"{[len(a) for a in arrays.values()]}")
         if not (self.path / "catalog.parquet").is_file():
             raise InputError(self.path / "catalog.parquet", "missing catalog")
+        self._stored: pd.DataFrame | None = None
         self._catalog: pd.DataFrame | None = None
 
     @property
@@ -184,8 +188,9 @@ class SyntheticSet:
         return int(self.meta["n"])
 
     @property
-    def catalog(self) -> pd.DataFrame:
-        if self._catalog is None:
+    def stored_catalog(self) -> pd.DataFrame:
+        """``catalog.parquet`` as written at synthesis (no side-table columns)."""
+        if self._stored is None:
             try:
                 cat = pd.read_parquet(self.path / "catalog.parquet")
             except Exception as err:  # pyarrow raises several types for a damaged file
@@ -193,8 +198,30 @@ class SyntheticSet:
             if len(cat) != len(self) or any(c not in cat.columns for c in REQUIRED_COLUMNS):
                 raise InputError(self.path / "catalog.parquet", f"catalog has {len(cat)} rows for {len(self)} samples "
                                                                 "or lacks sample_id/index")
+            self._stored = cat
+        return self._stored
+
+    @property
+    def catalog(self) -> pd.DataFrame:
+        """The stored catalog with the realness side table (if any) joined on ``sample_id``: one row
+        per sample, in sample order; samples the side table lacks get NaN."""
+        if self._catalog is None:
+            cat = self.stored_catalog
+            side = read_realness(self.path)
+            if side is not None:
+                if not side["sample_id"].isin(cat["sample_id"]).all() or side["sample_id"].duplicated().any():
+                    raise InputError(self.path / REALNESS_FILE, "realness table names samples this set does not "
+                                                                "hold; delete it and evaluate the set again")
+                side = side.drop(columns=[c for c in side.columns if c != "sample_id" and c in cat.columns])
+                cat = cat.merge(side, on="sample_id", how="left", validate="one_to_one")
             self._catalog = cat
         return self._catalog
+
+    @property
+    def column_help(self) -> dict[str, str]:
+        """Explanation per catalog column (prefix keys such as ``dice_``): ``set.json``'s notes plus
+        those of the realness side table."""
+        return {**column_help(self.path), **dict(self.meta.get("columns", {}))}
 
     def select(self, expr: str | None = None) -> pd.DataFrame:
         """Catalog rows passing the filter ``expr`` (see :mod:`synth_core.synthesis.query`)."""
