@@ -61,7 +61,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "regenerate": ("synth_core.synthesis.command", "add_regenerate_arguments", "run_regenerate_command",
                    "recreate one sample of a set from its record and compare"),
     "evaluate": ("synth_core.evaluation.command", "add_evaluate_arguments", "run_evaluate_command",
-                 "set-level quality: FRD, FID/KID, diversity, lesion validity, reconstructions"),
+                 "set-level quality: FRD, FID/KID, realism (C2ST, PRDC), diversity, lesion validity, reconstructions"),
     "export": ("synth_core.export.command", "add_export_arguments", "run_export_command",
                "export real + selected synthetic slices (nnU-Net / MSD / PNG) with a manifest"),
     "check-export": ("synth_core.export.command", "add_check_arguments", "run_check_command",

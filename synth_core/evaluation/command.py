@@ -3,9 +3,10 @@
     python -m synth_core evaluate --set SET --real NAME [--features own|PATH] [--split test]
                                   [--n-frd 64] [--n-pairs 256] [--n-max 500] [--seed 0]
                                   [--segmenter-run RUN] [--pix2pix-run RUN] [--no-frd]
-                                  [--frd-workers 1] [--device cpu] [--no-progress]
+                                  [--frd-workers 1] [--no-realism] [--device cpu] [--no-progress]
 
-The rows are also merged into ``workspace/synthetic/SET/evaluation.parquet``.
+The rows are also merged into ``workspace/synthetic/SET/evaluation.parquet``; the per-sample realness
+goes to ``workspace/synthetic/SET/realness.parquet`` (joined into the catalog).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pix2pix run for the lesion-fill metrics (default: the set's, else the newest on the dataset)")
     parser.add_argument("--no-frd", action="store_true", help="skip FRD (the slowest metric)")
     parser.add_argument("--frd-workers", type=int, default=1, help="processes for radiomics extraction (default 1)")
+    parser.add_argument("--no-realism", action="store_true",
+                        help="skip the classifier two-sample test (c2st_auc), precision/recall/density/coverage "
+                             "(prd_*) and the per-sample realness column")
     parser.add_argument("--device", default="cpu", help="torch device for the networks (default cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
 
@@ -66,7 +70,7 @@ def run_evaluate_command(args: argparse.Namespace, ws: Workspace) -> int:
     df = evaluate_set(ws, args.set_name, args.real, features=args.features, split=args.split, n_frd=args.n_frd,
                       n_pairs=args.n_pairs, n_max=args.n_max, seed=args.seed, segmenter_run=args.segmenter_run,
                       pix2pix_run=args.pix2pix_run, frd=not args.no_frd, frd_workers=args.frd_workers,
-                      device=args.device, progress=None if args.no_progress else progress)
+                      realism=not args.no_realism, device=args.device, progress=None if args.no_progress else progress)
     print(f"set {args.set_name}  vs  dataset {args.real} ({args.split})  ->  "
           f"{ws.synthetic / args.set_name / 'evaluation.parquet'}")
     print(format_table(df))

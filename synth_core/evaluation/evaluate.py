@@ -13,6 +13,15 @@ FRD uses at most ``n_frd`` per side, diversity ``n_pairs`` random pairs. The ``n
 count behind each value (synthetic slices, pairs, or real slices for real-only metrics); ``note``
 gives the other side's count or why a metric was skipped.
 
+Realism (:mod:`synth_core.evaluation.realism`, ``realism=True``). The classifier two-sample test
+(``c2st_auc``, extractor ``handmade`` and the FID extractor; modality ``structure`` for the
+structure maps) and precision/recall/density/coverage (``prd_*``, FID extractor, ``k = 5``) compare
+the same synthetic samples with real slices of the held-out subjects (``val`` + ``test``, at most
+``n_max``, whatever ``split`` says), each beside its real-vs-real control (``*_control``: real
+slices of training subjects against the same held-out slices). The hand-made view's per-sample
+probability of "real" is written to ``SET/realness.parquet`` (:mod:`synth_core.synthesis.realness`),
+which the catalog joins as ``realness``, ``realness_<modality>`` and ``realness_structure``.
+
 Which networks. Features for FID/KID are ``features="own"`` (the encoder of the segmenter run, per
 modality; :class:`~synth_core.evaluation.features.EncoderFeatures`) or the path of a local FID
 Inception weight file (:func:`~synth_core.evaluation.features.load_inception`). The segmenter run
@@ -45,11 +54,21 @@ import pandas as pd
 
 from synth_core.dataset import SPLITS, Dataset
 from synth_core.errors import ConfigError, InputError, SynthCoreError
+from synth_core.evaluation.c2st import HAND_VIEW
 from synth_core.evaluation.diversity import pairwise_ms_ssim
 from synth_core.evaluation.distances import fid_from_features, kid_from_features
 from synth_core.evaluation.features import EncoderFeatures, FeatureExtractor, load_inception
 from synth_core.evaluation.lesion_validity import segmenter_scores
 from synth_core.evaluation.paired import fill_real_lesions, paired_scores, reconstruct_multimodal
+from synth_core.evaluation.realism import (
+    CONTROL_SPLIT,
+    HELD_OUT_SPLITS,
+    ViewFeatures,
+    c2st_rows,
+    prdc_rows,
+    real_slices,
+    realness_frame,
+)
 from synth_core.evaluation.table import (
     COLUMNS,
     EVALUATION_FILE,
@@ -60,6 +79,7 @@ from synth_core.evaluation.table import (
     merge_evaluations,
     save_evaluation,
 )
+from synth_core.synthesis.realness import write_realness
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import Workspace
 
@@ -134,9 +154,47 @@ class _Table:
             for metric in metrics:
                 self.add(metric, m, region, float("nan"), 0, extractor, why)
 
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Rows made by a metric family (``metric, modality, region, value, n, extractor, note``)."""
+        for r in rows:
+            self.add(r["metric"], r["modality"], r["region"], r["value"], r["n"], r["extractor"], r["note"])
+
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=COLUMNS)
         return df.astype({"value": "float64", "n": "int64"})
+
+
+PRDC_METRICS = [f"prd_{k}{s}" for s in ("", "_control") for k in ("precision", "recall", "density", "coverage")]
+
+
+def _realism(table: _Table, syn: SyntheticSet, ds: Dataset, syn_idx: np.ndarray, syn_img: np.ndarray, mods: list[str],
+             fid_views: dict[str, tuple[FeatureExtractor, np.ndarray]], fid_skips: dict[str, tuple[str, str]], *,
+             n_max: int, seed: int, created: str, say: Callable[[str], None]) -> None:
+    """The realism family (module docstring): C2ST and PRDC rows, and the realness side table."""
+    held = real_slices(ds, HELD_OUT_SPLITS, n_max, seed, stream=1)
+    train = real_slices(ds, (CONTROL_SPLIT,), len(syn_idx), seed, stream=2)
+    network: dict[str, ViewFeatures] = {}
+    for c, m in enumerate(mods):
+        if m in fid_views:
+            ext, fs = fid_views[m]
+            say(f"FID-view features of real held-out and training slices, {m}")
+            network[m] = ViewFeatures(ext.name, ext(held.images[:, c : c + 1]), ext(train.images[:, c : c + 1]), fs)
+    rows, tests = c2st_rows(held, train, syn_img, np.asarray(syn.structure[syn_idx]), mods, network=network,
+                            seed=seed, progress=say)
+    table.add_rows(rows)
+    for m in mods:
+        if m in network:
+            table.add_rows(prdc_rows(network[m], m, held, train))
+        else:
+            ext_name, why = fid_skips.get(m, ("own", "no FID features"))
+            table.skip(["c2st_auc", "c2st_auc_control", *PRDC_METRICS], [m], "image", ext_name, why)
+    if tests:
+        say("per-sample realness")
+        frame = realness_frame(syn, syn_idx, tests, mods)
+        write_realness(syn.path, frame, {
+            "view": HAND_VIEW, "classifier": "logistic regression (C2ST), out-of-fold probability of real",
+            "seed": int(seed), "tested": int(len(syn_idx)), "samples": int(len(syn)), "real": held.describe(),
+            "created": created})
 
 
 # ---- the evaluation -----------------------------------------------------------------------------
@@ -155,6 +213,7 @@ def evaluate_set(
     pix2pix_run: str | None = None,
     frd: bool = True,
     frd_workers: int = 1,
+    realism: bool = True,
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -165,8 +224,9 @@ def evaluate_set(
     the path of a local FID Inception weight file. ``n_frd``: slices per side for FRD (radiomics is
     slow: ~0.5 s per slice and region at 128 px); ``n_pairs``: random pairs for diversity;
     ``n_max``: cap on real and synthetic slices for everything else; ``seed`` fixes every sample,
-    pair and noise draw. ``frd=False`` skips FRD (noted). ``progress(fraction, message)`` is
-    called as work proceeds.
+    pair and noise draw. ``frd=False`` skips FRD (noted). ``realism=False`` skips the classifier
+    two-sample test, PRDC and the realness side table (noted; an earlier realness table is kept).
+    ``progress(fraction, message)`` is called as work proceeds.
 
     Raises (one-line messages): :class:`NotFoundError` for an unknown set or dataset,
     :class:`ConfigError` for a set made from another dataset (fingerprint mismatch), a bad split
@@ -210,7 +270,7 @@ def evaluate_set(
     mm_id = _run_id(runs, "multimodal")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     table = _Table(syn.name, ds.name, mm_id, created)
-    steps = 6
+    steps = 7
     done = 0
 
     def step(message: str) -> None:
@@ -266,6 +326,8 @@ def evaluate_set(
 
     # -- FID / KID --------------------------------------------------------------------------------
     step("FID and KID")
+    fid_views: dict[str, tuple[FeatureExtractor, np.ndarray]] = {}  # per modality: extractor, synthetic features
+    fid_skips: dict[str, tuple[str, str]] = {}  # per modality: extractor name, why there are no features
     for c, m in enumerate(mods):
         if extractor_in is not None:
             ext: FeatureExtractor | None = extractor_in
@@ -277,8 +339,10 @@ def evaluate_set(
             ext, ext_name = None, "own"
         if ext is None:
             table.skip(["fid", "kid", "kid_std"], [m], "image", ext_name, f"own features need a segmenter run: {seg_note}")
+            fid_skips[m] = (ext_name, f"own features need a segmenter run: {seg_note}")
             continue
         fr, fs = ext(real_img[:, c : c + 1]), ext(syn_img[:, c : c + 1])
+        fid_views[m] = (ext, fs)
         note = f"{counts}, {ext.dim}-d features"
         try:
             table.add("fid", m, "image", fid_from_features(fr, fs), n_syn, ext_name, note)
@@ -290,6 +354,15 @@ def evaluate_set(
             table.add("kid_std", m, "image", kid_std, n_syn, ext_name, f"{note}, subsets of {sub}")
         except ValueError as err:
             table.skip(["kid", "kid_std"], [m], "image", ext_name, str(err))
+
+    # -- realism: C2ST (two views) with control, PRDC with control, per-sample realness ------------
+    step("realism (classifier two-sample test, PRDC)")
+    if realism:
+        _realism(table, syn, ds, syn_idx, syn_img, mods, fid_views, fid_skips, n_max=n_max, seed=seed,
+                 created=created, say=lambda message: report((done - 1) / steps, message))
+    else:
+        why = "realism metrics switched off"
+        table.skip(["c2st_auc", "c2st_auc_control"], [*mods, "structure"], "image", "handmade", why)
 
     # -- diversity --------------------------------------------------------------------------------
     step("diversity (pairwise MS-SSIM)")

@@ -18,8 +18,8 @@ from synth_core.atomic import atomic_write_bytes
 from synth_core.errors import InputError
 from synth_core.workspace import Workspace
 
-__all__ = ["COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "load_evaluations",
-           "merge_evaluations", "save_evaluation"]
+__all__ = ["COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "REALISM_METRICS", "load_evaluations",
+           "merge_evaluations", "realism_table", "save_evaluation"]
 
 EVALUATION_FILE = "evaluation.parquet"
 COLUMNS = ["set", "dataset", "run", "modality", "metric", "region", "value", "n", "extractor", "metric_version",
@@ -59,6 +59,26 @@ METRIC_HELP: dict[str, str] = {
     "fill_ssim": "SSIM of the pix2pix lesion fill against the original slice. Higher is better.",
     "fill_ms_ssim": "MS-SSIM of the pix2pix lesion fill. Higher is better.",
     "fill_mse": "Mean squared error of the pix2pix lesion fill. Lower is better.",
+    "c2st_auc": "Can a computer tell the synthetic images from real scans? A classifier is trained to separate real "
+                "slices of patients the models never saw from synthetic samples, and tested on images it did not train "
+                "on (never splitting one patient's slices). The value is its ROC AUC: 0.5 = it cannot tell them apart "
+                "(guessing), 1.0 = it always tells them apart. Closer to 0.5 is better; compare it with "
+                "c2st_auc_control. 'handmade' = downsampled pixels, intensity and edge-strength histograms; the other "
+                "view is the FID feature network. Modality 'structure' tests the generated structure maps.",
+    "c2st_auc_control": "The same test between two groups of real scans (patients used for training vs patients held "
+                        "out): what 'indistinguishable' looks like with these sample sizes and this view. Near 0.5 "
+                        "is expected; clearly above 0.5 means the view itself recognises the training patients.",
+    "prd_precision": "Precision (Naeem et al. 2020): fraction of synthetic images that fall where real images lie "
+                     "(in the FID feature space). Higher = more realistic; compare with prd_precision_control.",
+    "prd_recall": "Recall: fraction of real images that the synthetic ones reach, i.e. how much of the real variety "
+                  "they cover. Higher is better; compare with prd_recall_control.",
+    "prd_density": "Density: how crowded the real neighbourhoods are with synthetic images. About 1 = like real data; "
+                   "much below 1 = synthetic images off the real ones; above 1 = crowded on typical images.",
+    "prd_coverage": "Coverage: fraction of real images with a synthetic image close by (a recall that a few outliers "
+                    "cannot inflate). Higher is better; compare with prd_coverage_control.",
+    **{f"prd_{k}_control": f"The same {k} between two groups of real scans (patients used for training vs held-out "
+                           "patients): the value real data reach with these sample sizes." for k in
+       ("precision", "recall", "density", "coverage")},
 }
 
 #: how each metric is computed; bump when the computation changes
@@ -75,7 +95,43 @@ METRIC_VERSIONS: dict[str, str] = {
        ("psnr", "ssim", "ms_ssim", "mse")},
     **{f"fill_{k}": "paired/1 pix2pix raw fill of whitened real lesions; lesion = box crop" for k in
        ("psnr", "ssim", "ms_ssim", "mse")},
+    **{f"c2st_auc{s}": "c2st/1 logistic regression C=0.01 balanced, standardised; 5-fold subject-grouped; pooled "
+                       "out-of-fold ROC AUC; held-out = val+test subjects" for s in ("", "_control")},
+    **{f"prd_{k}{s}": "prdc/1 prdc 0.2 compute_prdc, k=5; held-out = val+test subjects" for k in
+       ("precision", "recall", "density", "coverage") for s in ("", "_control")},
 }
+
+
+#: the realism metrics (C2ST and PRDC), each with a ``<metric>_control`` real-vs-real twin
+REALISM_METRICS = ("c2st_auc", "prd_precision", "prd_recall", "prd_density", "prd_coverage")
+
+
+def realism_table(ev: pd.DataFrame) -> pd.DataFrame:
+    """The realism rows of an evaluation table side by side with their controls: one row per
+    ``(set, modality, view, measure)`` with ``synthetic vs real``, ``real vs real (control)`` and
+    the synthetic sample count ``n``; measures in :data:`REALISM_METRICS` order, modalities as
+    stored (``structure`` last). Empty when there are none."""
+    cols = ["set", "modality", "view", "measure", "synthetic vs real", "real vs real (control)", "n"]
+    if ev.empty:
+        return pd.DataFrame(columns=cols)
+    base = ev["metric"].astype(str).str.removesuffix("_control")
+    sel = ev[base.isin(REALISM_METRICS)].assign(measure=base, control=ev["metric"].astype(str).str.endswith("_control"))
+    sel = sel[sel["value"].notna()]
+    if sel.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["set", "modality", "extractor", "measure"]
+    syn = sel[~sel["control"]].drop_duplicates(keys, keep="last").set_index(keys)
+    ctl = sel[sel["control"]].drop_duplicates(keys, keep="last").set_index(keys)
+    out = pd.DataFrame(index=syn.index.union(ctl.index))
+    out["synthetic vs real"] = syn["value"]
+    out["real vs real (control)"] = ctl["value"]
+    out["n"] = syn["n"]
+    out = out.reset_index().rename(columns={"extractor": "view"})
+    order = {m: i for i, m in enumerate(REALISM_METRICS)}
+    out["_m"] = out["measure"].map(order)
+    out["_s"] = (out["modality"] == "structure").astype(int)
+    out = out.sort_values(["set", "_m", "_s", "modality", "view"]).drop(columns=["_m", "_s"])
+    return out[cols].reset_index(drop=True).astype({"n": "Int64"})
 
 
 # ---- storage --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from synth_core.evaluation.evaluate import (
     load_evaluations,
     merge_evaluations,
 )
+from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import Workspace
 from tests.evaluation.helpers import fake_run
 from tests.synthesis.fixtures import make_fake_set
@@ -66,6 +67,10 @@ def test_without_runs_only_run_free_metrics_are_computed_and_the_rest_say_why(ws
     assert "no segmenter run on dataset 'tiny'" in _row(df, "seg_dice_real", "t1", "lesion").note
     assert "multimodal run 'fake-run' not usable" in _row(df, "rec_psnr", "t1", "lesion").note
     assert "no pix2pix run" in _row(df, "fill_ssim", "t1").note
+    # realism: the hand-made view needs no network; the FID view says why it is missing
+    hand = df[(df.extractor == "handmade") & df.metric.str.startswith("c2st")]
+    assert hand.value.between(0, 1).all() and set(hand.modality) == {"t1", "t2", "structure"} and len(hand) == 6
+    assert "own features need a segmenter run" in df[(df.metric == "prd_coverage") & (df.modality == "t1")].note.iloc[0]
     skipped = df[df.value.isna()]
     assert (skipped.n == 0).all() and (skipped.note != "").all()
     saved = pd.read_parquet(ws.synthetic / "fake" / "evaluation.parquet")
@@ -93,6 +98,20 @@ def test_with_runs_every_metric_is_computed_and_saved(ws, fast_frd):
         rec = _row(df, "rec_psnr", m, "lesion")
         assert rec.extractor == "multimodal:fake-run" and rec.n == 4 and np.isfinite(rec.value)
         assert 0 < _row(df, "rec_ssim", m).value <= 1
+    # realism rows: C2ST in both views (and the structure maps), PRDC in the FID view, each with its control
+    for m in ("t1", "t2"):
+        for view in ("handmade", "own:seg"):
+            auc = df[(df.metric == "c2st_auc") & (df.modality == m) & (df.extractor == view)]
+            ctl = df[(df.metric == "c2st_auc_control") & (df.modality == m) & (df.extractor == view)]
+            assert len(auc) == len(ctl) == 1 and auc.n.item() == 12 and "seed 1" in auc.note.item()
+            assert "8 real val+test slices of 2 subjects" in ctl.note.item()
+        for k in ("precision", "recall", "density", "coverage"):
+            for suffix in ("", "_control"):
+                assert _row(df, f"prd_{k}{suffix}", m).extractor == "own:seg"
+    assert _row(df, "c2st_auc", "structure").extractor == "handmade"
+    cat = SyntheticSet(ws.synthetic / "fake").catalog
+    assert {"realness", "realness_t1", "realness_t2", "realness_structure"} <= set(cat.columns)
+    assert cat.realness.between(0, 1).all()
     fill = df[df.metric.str.startswith("fill_")]
     assert set(fill.modality) == {"t2"} and set(fill.extractor) == {"pix2pix:p2p"} and len(fill) == 8
     # evaluating again replaces the rows with the same key instead of piling them up
@@ -102,6 +121,17 @@ def test_with_runs_every_metric_is_computed_and_saved(ws, fast_frd):
     assert not saved.duplicated(["dataset", "extractor", "metric", "modality", "region"]).any()
     assert _row(saved, "fid", "t1").value == _row(again, "fid", "t1").value
     assert _row(saved, "frd", "t2", "lesion").value == _row(df, "frd", "t2", "lesion").value  # the skip kept it
+
+
+def test_realism_can_be_switched_off_and_keeps_an_earlier_realness_table(ws):
+    from synth_core.synthesis.realness import REALNESS_FILE
+
+    df = evaluate_set(ws, "fake", "tiny", frd=False, n_pairs=4, realism=False)
+    assert not df.metric.str.startswith("prd_").any()
+    off = df[df.metric == "c2st_auc"]
+    assert off.value.isna().all() and (off.note == "realism metrics switched off").all()
+    assert not (ws.synthetic / "fake" / REALNESS_FILE).exists()
+    assert "realness" not in SyntheticSet(ws.synthetic / "fake").catalog
 
 
 def test_foreign_runs_are_skipped_with_a_note(ws):
@@ -158,6 +188,7 @@ def test_cli_prints_the_table_and_errors_in_one_line(ws, capsys):
     assert run_evaluate_command(args, ws) == 0
     out = capsys.readouterr().out
     assert "set fake  vs  dataset tiny (test)" in out and "diversity_ms_ssim" in out and "FRD switched off" in out
+    assert "c2st_auc_control" in out and "handmade" in out
     args = _parse(["--set", "fake", "--real", "tiny", "--features", "/no/such.pth"])
     rc = run_at_edge(lambda: run_evaluate_command(args, ws), debug=False, interrupted="", catch_bugs=True)
     err = capsys.readouterr().err
