@@ -12,6 +12,7 @@ from synth_core.errors import SynthCoreError
 from synth_core.export import FORMATS, check_export, export
 from synth_core.render import grid, overlay, upscale
 from synth_core.synthesis.query import apply_filter
+from synth_core.synthesis.realness import REALNESS_FILE
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import validate_name
 from ui.state import workspace_selector
@@ -31,14 +32,20 @@ if not sets:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def get_set(path: str, mtime: float) -> SyntheticSet:
+def get_set(path: str, stamp: tuple[float, float]) -> SyntheticSet:
     return SyntheticSet(path)
+
+
+def _stamp(p) -> tuple[float, float]:
+    """Cache key of a set: set.json and the realness side table that evaluate writes beside it."""
+    side = p / REALNESS_FILE
+    return (p / "set.json").stat().st_mtime, side.stat().st_mtime if side.exists() else 0.0
 
 
 set_name = st.selectbox("Synthetic set", sets, key="export_set")
 try:
     path = ws.existing("synthetic", set_name)
-    sset = get_set(str(path), (path / "set.json").stat().st_mtime)
+    sset = get_set(str(path), _stamp(path))
     cat = sset.catalog
     ds = open_dataset(ws, sset.dataset)
 except SynthCoreError as err:
@@ -52,11 +59,14 @@ st.subheader("Filters")
 numeric = [c for c in cat.columns if pd.api.types.is_numeric_dtype(cat[c]) and not pd.api.types.is_bool_dtype(cat[c])
            and c not in ("index", "seed", "latent_index", "noise_seed", "batch_start", "batch_size", "nn_index",
                          "lesion_index")]
-defaults = [c for c in numeric if c.startswith("dice_")][:1] + [c for c in ("nn_dist", "contour_outside")
+defaults = [c for c in numeric if c.startswith("dice_")][:1] + [c for c in ("nn_dist", "contour_outside", "realness")
                                                                    if c in numeric]
 chosen = st.multiselect("Columns to filter on", numeric, defaults, key="export_filter_columns",
                         help="Hover the column names in the catalog table below for what they mean.")
-help_text = sset.meta.get("columns", {})
+help_text = sset.column_help
+if "realness" not in cat.columns:
+    st.caption("No `realness` column yet: evaluating the set (`python -m synth_core evaluate`, or the Quality page) "
+               "adds each sample's realness, a classifier's probability that it is a real slice, to filter on.")
 parts: list[str] = []
 for col in chosen:
     vals = cat[col].to_numpy(dtype=float)

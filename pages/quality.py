@@ -1,6 +1,8 @@
 """Quality: set-level metric tables (FRD, FID, KID, diversity, lesion validity, reconstructions)
-per set, run and modality, side by side; per-sample figures from the catalogs; the usability
-experiment's table when one exists; CSV downloads; and a form to evaluate a set."""
+per set, run and modality, side by side; the realism table (classifier two-sample test and
+precision/recall/density/coverage, each beside its real-vs-real control); per-sample figures from
+the catalogs; the usability experiment's table when one exists; CSV downloads; and a form to
+evaluate a set."""
 
 import numpy as np
 import pandas as pd
@@ -8,7 +10,8 @@ import plotly.express as px
 import streamlit as st
 
 from synth_core.errors import SynthCoreError
-from synth_core.evaluation.table import METRIC_HELP, load_evaluations  # no torch: the tables need no network
+from synth_core.evaluation.table import METRIC_HELP, load_evaluations, realism_table  # no torch: no network
+from synth_core.synthesis.realness import REALNESS_FILE
 from synth_core.synthesis.setstore import SyntheticSet
 from ui.state import workspace_selector
 
@@ -29,8 +32,10 @@ if not sets:
 
 
 def _better(metric: str) -> str:
-    if metric.endswith("_real"):
+    if metric.endswith(("_real", "_control")):
         return "reference (real data)"
+    if metric.startswith("c2st_auc"):
+        return "closer to 0.5"
     return "lower" if metric.startswith(LOWER_BETTER) else "higher"
 
 
@@ -76,30 +81,56 @@ else:
         for name, text in METRIC_HELP.items():
             st.markdown(f"**{name}** — {text}")
 
+# ---- realism ---------------------------------------------------------------------------------------------
+st.subheader("Realism: can a classifier tell synthetic from real?")
+st.caption("C2ST AUC: a classifier trained to tell real slices of held-out patients from synthetic samples, scored on "
+           "images it did not train on — 0.5 = indistinguishable, 1.0 = always told apart. Precision, recall, "
+           "density and coverage: how much of the synthetic data lies where real data lie, and how much of the real "
+           "variety it reaches. The control column repeats each measure between two groups of real patients "
+           "(training vs held-out): the value to compare with.")
+realism = realism_table(ev[ev["set"].isin(chosen)] if not ev.empty else ev)
+if realism.empty:
+    st.info("No realism measured yet: evaluate a set (form at the bottom of this page, or `python -m synth_core "
+            "evaluate --set SET --real DATASET`).")
+else:
+    fmt = {c: st.column_config.NumberColumn(c, format="%.3f") for c in ("synthetic vs real", "real vs real (control)")}
+    st.dataframe(realism, hide_index=True, width="stretch", key="quality_realism", column_config=fmt)
+    st.caption("Views: 'handmade' = downsampled pixels, intensity and edge-strength histograms (no network); "
+               "own:/inception: = the FID feature network. Per-sample realness is a catalog column (`realness`) "
+               "that the Export page filters on.")
+
 # ---- per-sample figures ---------------------------------------------------------------------------------
 st.subheader("Per-sample figures (from each set's catalog)")
 st.caption("Lesion Dice of the frozen segmenters (higher is better), registration error between modalities "
            "(lower is better), distance to the nearest real training slice (memorisation: very small values are "
-           "possible copies), structure-map pixels outside the organ (0 for a valid map).")
+           "possible copies), structure-map pixels outside the organ (0 for a valid map), realness (a classifier's "
+           "probability that the sample is real, from the last evaluation; about 0.5 = looks real, near 0 = clearly "
+           "synthetic).")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def catalog_of(path: str, mtime: float) -> pd.DataFrame:
+def catalog_of(path: str, stamp: tuple[float, float]) -> pd.DataFrame:
     return SyntheticSet(path).catalog
+
+
+def _stamp(p) -> tuple[float, float]:
+    """Cache key of a set's catalog: set.json and the realness side table (written by evaluate)."""
+    side = p / REALNESS_FILE
+    return (p / "set.json").stat().st_mtime, side.stat().st_mtime if side.exists() else 0.0
 
 
 rows, cats = [], {}
 for name in sets:
     try:
         p = ws.existing("synthetic", name)
-        cat = catalog_of(str(p), (p / "set.json").stat().st_mtime)
+        cat = catalog_of(str(p), _stamp(p))
     except SynthCoreError as err:
         st.error(str(err))
         continue
     cats[name] = cat
     row = {"set": name, "samples": len(cat)}
     for col in cat.columns:
-        if col.startswith(("dice_", "reg_err_")) or col in ("nn_dist", "contour_outside", "lesion_area"):
+        if col.startswith(("dice_", "reg_err_")) or col in ("nn_dist", "contour_outside", "lesion_area", "realness"):
             vals = cat[col].to_numpy(dtype=float)
             row[col] = float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan
     if "has_lesion" in cat:
@@ -109,7 +140,7 @@ fig_table = pd.DataFrame(rows)
 st.dataframe(fig_table, hide_index=True, width="stretch", key="quality_figures")
 if cats:
     cols = sorted({c for cat in cats.values() for c in cat.columns
-                   if c.startswith(("dice_", "reg_err_")) or c in ("nn_dist", "lesion_area")})
+                   if c.startswith(("dice_", "reg_err_")) or c in ("nn_dist", "lesion_area", "realness")})
     if cols:
         col = st.selectbox("Distribution of", cols, index=cols.index("nn_dist") if "nn_dist" in cols else 0,
                            key="quality_hist_col")

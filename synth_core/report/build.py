@@ -1,6 +1,7 @@
 """One self-contained HTML report for clinicians: what the synthetic images are, what was found
-(in sentences, bad results included), then the evidence — sample pictures, quality, lesion
-validity, ablation, usability, reader studies, training curves — and the details.
+(in sentences, bad results included), then the evidence — sample pictures, quality, realism
+(classifier two-sample test, precision/recall/density/coverage, each beside a real-vs-real
+control), lesion validity, ablation, usability, reader studies, training curves — and the details.
 
 Self-contained: CSS inline, pictures as base64 PNG, charts as inline SVG, no scripts and no
 URLs, so the file opens offline and can be mailed. Every section that has nothing to show says
@@ -103,8 +104,10 @@ def image(png: bytes, alt: str) -> str:
 
 
 def better(metric: str) -> str:
-    if metric.endswith("_real"):
+    if metric.endswith(("_real", "_control")):
         return "reference"
+    if metric.startswith("c2st_auc"):
+        return "closer to 0.5"
     return "lower" if metric in LOWER_BETTER else "higher"
 
 
@@ -242,6 +245,50 @@ class _Report:
                     f"Closest to the real image statistics by FID ({esc(extractor)}; lower is better): set "
                     f"<b>{esc(best)}</b> ({num(vals[best], 2)}; the others: "
                     + ", ".join(f"{esc(n)} {num(v, 2)}" for n, v in vals.items() if n != best) + ").")
+
+    def realism(self) -> str:
+        from synth_core.evaluation.table import realism_table
+
+        t = realism_table(self.ev) if not self.ev.empty else realism_table(pd.DataFrame())
+        if t.empty:
+            cmd = (f"python -m synth_core evaluate --set {self.set_names[0]} --real {self.sel.sets[0].dataset}"
+                   if self.set_names else "python -m synth_core evaluate --set SET --real DATASET")
+            return missing("Realism has not been measured (the classifier test comes with every evaluation).", cmd)
+        out = ["<p>A classifier (logistic regression) is trained to tell real slices of patients the models never "
+               "saw from synthetic images, and tested on images it did not train on, never splitting one patient "
+               "between training and testing. Its ROC AUC is the <b>C2ST AUC</b>: 0.5 = it cannot tell them apart, "
+               "1.0 = it always can. <b>Precision</b> is the share of synthetic images that lie among real ones, "
+               "<b>recall</b> and <b>coverage</b> how much of the real variety the synthetic images reach, "
+               "<b>density</b> about 1 when they are spread like real images. Each is shown beside the same measure "
+               "between two groups of real patients (training vs held-out) — the value real data reach with these "
+               "sample sizes. View <i>handmade</i>: downsampled pixels, intensity and edge-strength histograms; the "
+               "other view is the FID feature network. <i>structure</i>: the generated structure maps.</p>"]
+        for n in [s for s in self.set_names if s in set(t["set"])]:
+            sub = t[t["set"] == n]
+            rows = [[esc(r.modality), esc(r.view), esc(r.measure), cell(r[4]), cell(r[5]),
+                     f'<td class="n">{"–" if pd.isna(r.n) else int(r.n)}</td>'] for r in sub.itertuples(index=False)]
+            out.append(f"<h3>Set {esc(n)}</h3>" + table(["modality", "view", "measure", "synthetic vs real",
+                                                         "real vs real (control)", "synthetic samples"], rows))
+            self._realism_findings(n, sub)
+        return "".join(out)
+
+    def _realism_findings(self, name: str, sub: pd.DataFrame) -> None:
+        c = sub[(sub["measure"] == "c2st_auc") & (sub["view"] == "handmade")]
+        for what, part in (("images", c[c["modality"] != "structure"]), ("structure maps", c[c["modality"] == "structure"])):
+            auc, ctl = _mean(part["synthetic vs real"]), _mean(part["real vs real (control)"])
+            if not math.isfinite(auc):
+                continue
+            gap = auc - (ctl if math.isfinite(ctl) else 0.5)
+            if gap <= 0.05:
+                verdict = '<span class="good">a computer can hardly tell them from real scans</span>'
+            elif auc >= 0.9:
+                verdict = '<span class="bad">a computer tells them from real scans almost every time</span>'
+            else:
+                verdict = "a computer tells them from real scans more often than chance"
+            self.findings.append(
+                f"Realism of set <b>{esc(name)}</b> ({what}): a classifier separated them from real slices of unseen "
+                f"patients with an AUC of {num(auc, 2)} (0.5 = cannot tell, 1 = always; between two groups of real "
+                f"patients: {num(ctl, 2)}) — {verdict}.")
 
     def validity(self) -> str:
         ev = self.ev
@@ -562,6 +609,7 @@ class _Report:
     # ---- the page ------------------------------------------------------------------------------
     def render(self) -> str:
         parts = [("images", "Sample images", self.images()), ("quality", "Image quality", self.quality()),
+                 ("realism", "Realism: can a computer tell them apart?", self.realism()),
                  ("validity", "Lesion validity", self.validity()), ("ablation", "Ablation (thesis Table 1)", self.ablation()),
                  ("usability", "Usability (thesis Table 5)", self.usability()),
                  ("readers", "Reader studies", self.readers()), ("training", "Training curves", self.training()),

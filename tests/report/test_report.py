@@ -26,7 +26,7 @@ from training.experiments.results import ExperimentStore
 from training.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("images", "quality", "validity", "ablation", "usability", "readers", "training", "details")
+SECTIONS = ("images", "quality", "realism", "validity", "ablation", "usability", "readers", "training", "details")
 SECRET_PATH = "/home/alice.smith/scans/case3_t1.nii.gz"
 
 
@@ -47,6 +47,11 @@ def _evaluation(ws: Path) -> None:
                   "extractor": "segmenter:sg"},
                  {**base, "modality": m, "metric": "frd", "region": "image", "value": float("nan"), "n": 0,
                   "extractor": "radiomics", "note": f"could not read {SECRET_PATH}"}]
+    for m, auc, ctl in (("t1", 0.97, 0.52), ("t2", 0.99, 0.50), ("structure", 0.91, 0.55)):
+        rows += [{**base, "modality": m, "metric": metric, "region": "image", "value": v, "n": 12,
+                  "extractor": "handmade"} for metric, v in (("c2st_auc", auc), ("c2st_auc_control", ctl))]
+    rows += [{**base, "modality": "t1", "metric": metric, "region": "image", "value": v, "n": 12, "extractor": "own:sg"}
+             for metric, v in (("prd_coverage", 0.123), ("prd_coverage_control", 0.876))]
     save_evaluation(ws / "synthetic" / "fake", pd.DataFrame(rows, columns=COLUMNS))
 
 
@@ -133,6 +138,11 @@ def test_shows_the_injected_numbers_with_their_meaning(report):
     assert "accuracy from 0% to 100%" in report  # ... who disagree completely
     assert report.count("<svg") == 3  # three losses of the fake run
     assert "Not computed: frd" in report
+    # realism: the table with controls beside, and the sentence (mean over modalities; maps on their own)
+    assert "0.123" in report and "0.876" in report and "real vs real (control)" in report
+    assert ("separated them from real slices of unseen patients with an AUC of 0.98 (0.5 = cannot tell, 1 = always; "
+            "between two groups of real patients: 0.51)") in report
+    assert "(structure maps): a classifier separated them" in report and "almost every time" in report
 
 
 def test_contains_no_patient_identifiers(full_ws, report):

@@ -51,3 +51,26 @@ def test_export_page_filters_and_exports(workspace):
     # the same name again is refused with a one-line error, the first export is untouched
     at.button(key="export_go").click().run()
     assert any("already exists" in e.value for e in at.error)
+
+
+def test_export_page_offers_realness_as_a_filter(workspace):
+    import pandas as pd
+
+    from synth_core.synthesis.realness import write_realness
+
+    make_tiny_dataset(workspace, cases=6)
+    make_fake_set(workspace, n=12)
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    assert any("No `realness` column yet" in c.value for c in at.caption)
+    sset = SyntheticSet(workspace / "synthetic" / "fake")
+    values = np.linspace(0.05, 0.6, 12)
+    write_realness(sset.path, pd.DataFrame({"sample_id": sset.catalog.sample_id, "realness": values}), {"seed": 0})
+    at = AppTest.from_file(PAGE, default_timeout=90).run()  # a new side table is picked up (cache key)
+    assert not at.exception, at.exception
+    assert "realness" in at.multiselect(key="export_filter_columns").value
+    slider = at.slider(key="export_range_realness")
+    assert "0.5 = cannot be told from real" in slider.help
+    slider.set_value((0.2, slider.value[1])).run()
+    assert not at.exception
+    assert _passing(at)[0] == int((values >= 0.2).sum())
+    assert any("realness >= 0.2" in c.value for c in at.code)

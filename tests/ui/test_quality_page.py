@@ -96,3 +96,26 @@ def test_quality_page_ablation_mean_and_spread_over_seeds(workspace):
     assert three["lesion_fidelity"].tolist() == ["0.3000 ± 0.1000", "0.6000 ± 0.1000"]
     assert three["seeds"].tolist() == [3, 3]
     assert len(runs) == 6 and runs["seed"].tolist() == [0, 1, 2, 0, 1, 2]
+
+
+def test_quality_page_shows_the_realism_table_with_controls(workspace):
+    make_tiny_dataset(workspace, cases=6)
+    path = make_fake_set(workspace, n=8, name="a")
+    base = {"set": "a", "dataset": "tiny", "run": "r", "region": "image", "n": 8, "metric_version": "c2st/1",
+            "created": "2026-11-23T00:00:00Z", "note": ""}
+    rows = [{**base, "modality": m, "metric": metric, "extractor": "handmade", "value": v}
+            for m in ("t1", "structure") for metric, v in (("c2st_auc", 0.97), ("c2st_auc_control", 0.52))]
+    rows += [{**base, "modality": "t1", "metric": metric, "extractor": "own:sg", "value": v}
+             for metric, v in (("prd_precision", 0.4), ("prd_precision_control", 0.8), ("fid", 3.0))]
+    save_evaluation(path, pd.DataFrame(rows))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    realism = [d.value for d in at.dataframe if "real vs real (control)" in d.value.columns]
+    assert len(realism) == 1
+    t = realism[0]
+    assert list(t.measure) == ["c2st_auc", "c2st_auc", "prd_precision"]
+    assert list(t.modality) == ["t1", "structure", "t1"] and list(t.view) == ["handmade", "handmade", "own:sg"]
+    assert list(t["synthetic vs real"]) == [0.97, 0.97, 0.4] and list(t["real vs real (control)"]) == [0.52, 0.52, 0.8]
+    main = at.dataframe[0].value
+    assert main.loc[main.metric == "c2st_auc", "better"].iloc[0] == "closer to 0.5"
+    assert main.loc[main.metric == "c2st_auc_control", "better"].iloc[0] == "reference (real data)"
