@@ -71,4 +71,7 @@ if summary["label_classes"]:
 else:
     st.info("This dataset has no lesion labels: stages that need lesions (segmenter, lesion guidance, pix2pix) will refuse it.")
 with st.expander("Dataset details"):
-    st.json({"fingerprint": ds.fingerprint, "spec": ds.info["spec"], "created": ds.info.get("created")})
+    st.caption("fingerprint: the dataset's identity (spec, case ids, splits), the same on every machine; "
+               "content_sha256: the exact bytes of its arrays, whose last bits can differ from one CPU to another.")
+    st.json({"fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256, "spec": ds.info["spec"],
+             "created": ds.info.get("created")})

@@ -16,7 +16,7 @@ from synth_core.synthesis.realness import REALNESS_FILE
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import validate_name
 from ui.state import workspace_selector
-from ui.widgets import make_window, open_dataset, window_control
+from ui.widgets import make_window, open_dataset, show_warnings, window_control
 
 ws = workspace_selector()
 st.title("Export")
@@ -163,10 +163,11 @@ if st.button("Export", type="primary", key="export_go", disabled=n_pass == 0):
     bar = st.progress(0.0, text="exporting…")
     try:
         validate_name(out, "export name")
-        result = export(ws, sset.dataset, set_name, out, filter=expr or None, fmt=fmt,
-                        synthetic_ratio=ratio if use_ratio else None, min_nn_dist=min_nn if min_nn > 0 else None,
-                        seed=seed, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)),
-                                                                             text=f"{done} / {total} cases"))
+        with show_warnings():
+            result = export(ws, sset.dataset, set_name, out, filter=expr or None, fmt=fmt,
+                            synthetic_ratio=ratio if use_ratio else None, min_nn_dist=min_nn if min_nn > 0 else None,
+                            seed=seed, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)),
+                                                                                 text=f"{done} / {total} cases"))
     except SynthCoreError as err:
         bar.empty()
         st.error(str(err))

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
+from synth_core.datalink import find_dataset
 from synth_core.errors import SynthCoreError
 from synth_core.lesions import LesionBank
 from synth_core.lesions.augment import AugmentRanges
@@ -18,7 +19,7 @@ from synth_core.synthesis.explorer import LatentExplorer, multimodal_runs, struc
 from synth_core.synthesis.lesions import LesionSource
 from synth_core.workspace import validate_name
 from ui.state import workspace_selector
-from ui.widgets import make_window, open_dataset, window_control
+from ui.widgets import make_window, open_dataset, show_warnings, window_control
 
 ws = workspace_selector()
 st.title("Latent space")
@@ -61,17 +62,15 @@ except SynthCoreError as err:
     st.error(str(err))
     st.stop()
 
-dataset = None
+dataset, dataset_problem = None, "The dataset this multimodal run was trained on is not in the workspace."
 if ex.models is not None:
-    fp = ex.models.runs["multimodal"]["fingerprint"]
-    for name in ws.list("datasets"):
-        try:
-            d = open_dataset(ws, name)
-        except SynthCoreError:
-            continue
-        if d.fingerprint == fp:
-            dataset = d
-            break
+    try:  # by its stable fingerprint; rebuilt on another machine (last bits differ): one warning
+        with show_warnings():
+            dataset, _ = find_dataset(ws, fingerprint=ex.models.runs["multimodal"]["fingerprint"],
+                                      content=ex.models.dataset_content, what=f"run {m_run!r}",
+                                      name=ex.models.dataset, opener=lambda name: open_dataset(ws, name))
+    except SynthCoreError as err:
+        dataset_problem = str(err)
 
 
 def _tiles(maps, masks=None) -> np.ndarray:
@@ -233,7 +232,7 @@ if ex.models is None:
             "`python -m training multimodal --dataset demo`).")
     st.stop()
 if dataset is None:
-    st.error("The dataset this multimodal run was trained on is not in the workspace; its lesion bank is needed.")
+    st.error(f"{dataset_problem.rstrip('.')}. The whole sample needs its lesion bank.")
     st.stop()
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from synth_core.errors import SynthCoreError
+from synth_core.errors import SynthCoreError, warnings_to
 from synth_core.evaluation.table import METRIC_HELP, load_evaluations, realism_table  # no torch: no network
 from synth_core.synthesis.realness import REALNESS_FILE
 from synth_core.synthesis.setstore import SyntheticSet
@@ -227,6 +227,8 @@ if st.session_state.get("quality_report_html"):
 st.subheader("Evaluate a set")
 if st.session_state.get("quality_msg"):
     st.success(st.session_state.pop("quality_msg"))
+for remark in st.session_state.pop("quality_warnings", []):  # e.g. a run trained on this dataset built elsewhere
+    st.warning(remark)
 with st.form("quality_evaluate"):
     c = st.columns(4)
     ev_set = c[0].selectbox("Set", sets, key="quality_ev_set")
@@ -243,13 +245,15 @@ if go:
 
     bar = st.progress(0.0, text="starting…")
     try:
-        out = evaluate_set(ws, ev_set, ev_real, features=features.strip() or "own", n_frd=max(n_frd, 2),
-                           frd=n_frd > 0, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+        with warnings_to(lambda remark: None) as remarks:  # shown after the rerun below
+            out = evaluate_set(ws, ev_set, ev_real, features=features.strip() or "own", n_frd=max(n_frd, 2),
+                               frd=n_frd > 0, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
     except SynthCoreError as err:
         bar.empty()
         st.error(str(err))
     else:
         bar.progress(1.0, text="done")
+        st.session_state["quality_warnings"] = list(remarks)
         st.session_state["quality_msg"] = (f"Evaluated {ev_set} against {ev_real}: {int(out['value'].notna().sum())} "
                                            "values; the tables above include them.")
         st.rerun()

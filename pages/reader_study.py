@@ -29,7 +29,7 @@ from synth_core.readerstudy import (
 from synth_core.readerstudy.study import render_item, window_spec
 from synth_core.render import upscale
 from ui.state import current_workspace, workspace_selector
-from ui.widgets import dataset_picker, make_window, window_control
+from ui.widgets import dataset_picker, make_window, show_warnings, window_control
 
 SETUP, RATE, RESULTS = "Set up a study", "Rate images", "Results"
 PERCENTILE = "Percentile 1–99 %"
@@ -101,7 +101,7 @@ def setup_part() -> None:
              width=192)
     if st.button("Create study", type="primary", key="study_create"):
         try:
-            with st.spinner("Rendering the blinded images…"):
+            with st.spinner("Rendering the blinded images…"), show_warnings():
                 path = create_study(ws, name, dataset=ds.name, set_name=set_name, n_real=int(n_real),
                                     n_synthetic=int(n_syn), modality=modality, window=window, seed=int(seed))
             st.success(f"Created study {path.name}: {int(n_real) + int(n_syn)} blinded images. "

@@ -37,7 +37,8 @@ def _cmd_info(args: argparse.Namespace, ws: Workspace) -> int:
     else:
         print("label classes none (no lesion labels)")
     print(f"lesions      {s['lesions']} connected lesions in {s['slices_with_lesion']} slices")
-    print(f"fingerprint  {s['fingerprint']}")
+    print(f"fingerprint  {s['fingerprint']}  (identity: spec, case ids, splits; the same on every machine)")
+    print(f"content      {s['content_sha256']}  (exact bytes of the arrays; last bits may differ between CPUs)")
     return 0
 
 

@@ -3,7 +3,7 @@
 Layout of ``workspace/datasets/NAME/``::
 
     dataset.json     what the dataset is (modalities, label names, kind, size, parameters,
-                     counts, fingerprint)
+                     counts, fingerprint, content_sha256, content_summary)
     index.parquet    one row per slice: slice_id, case_id, slice_index, spacing_row/col/slice,
                      source_path (relative to the ingested folder), split, organ_pixels,
                      lesion_pixels, n_lesions
@@ -14,6 +14,15 @@ Layout of ``workspace/datasets/NAME/``::
 
 :class:`DatasetWriter` streams case by case into a temporary folder renamed into place when it
 closes without error; an interrupted write leaves nothing under the final name.
+
+Identity (format 2). ``fingerprint`` hashes what is stable on every machine: the spec and each
+case id with its split. The arrays themselves come out of float arithmetic (resampling, filters,
+percentiles) whose last bits differ from one CPU to another, so they are recorded twice beside it:
+``content_sha256``, the exact bytes (informative: equal means bit-identical inputs), and
+``content_summary``, per-case statistics (slices, mean of each modality, organ, lesion and contour
+fractions) that runs and sets carry so a reader can tell "the same data, last bits differ" from
+"other data under the same cases" (:func:`compare_content`). Datasets written before format 2
+have only the byte hash, used as both fingerprint and content hash.
 :class:`Dataset` opens the arrays memory-mapped, so any size opens instantly.
 """
 
@@ -37,7 +46,7 @@ from synth_core.npyfile import NpyAppender
 from synth_core.records import Sample, SliceMeta
 from synth_core.structure import KINDS, StructureParams, structure_map
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "val", "test")
 ARRAYS = ("images", "masks", "labels", "structure")
 
@@ -114,6 +123,99 @@ def assign_splits(case_ids: list[str], fractions: tuple[float, float, float], se
     return out
 
 
+def summary_columns(modalities: tuple[str, ...] | list[str]) -> list[str]:
+    """Columns of ``content_summary``: one row per case."""
+    return ["slices", *[f"mean_{m}" for m in modalities], "organ", "lesion", "contour"]
+
+
+def _case_summary(images: np.ndarray, masks: np.ndarray, labels: np.ndarray, struct: np.ndarray) -> list[float]:
+    """One case's row of ``content_summary`` (float64 sums, rounded to 8 decimals)."""
+    means = images.astype(np.float64).mean(axis=(0, 2, 3))
+    fr = [float(np.asarray(a, dtype=np.float64).mean()) for a in (masks, labels > 0, struct)]
+    return [float(images.shape[0]), *[round(float(v), 8) for v in means], *[round(v, 8) for v in fr]]
+
+
+#: largest per-case summary difference :func:`compare_content` still calls "close". Summary values
+#: are means of images in [0, 1] and of 0/1 maps; last-bit differences between CPUs move them by
+#: ~1e-7, a genuinely different build by 1e-2 and more.
+CONTENT_TOLERANCE = 1e-3
+MATCH_KINDS = ("identical", "close", "different", "unknown")
+
+
+@dataclass(frozen=True)
+class ContentMatch:
+    """How a dataset's content compares with what a run or a set recorded of it.
+
+    ``kind``: ``identical`` (same byte hash), ``close`` (same cases; slice counts within 1 per case;
+    every other summary value within :data:`CONTENT_TOLERANCE`, widened by ``1/slices`` for a case
+    whose slice count differs by one, since one slice more or less moves a mean of values in [0, 1]
+    by at most that), ``different`` (anything else), ``unknown`` (no summary on one side: a run, set
+    or dataset from before format 2). ``max_abs_diff``: largest summary difference (0 when
+    identical, ``inf`` when the case lists differ, ``nan`` when unknown). ``detail``: one line."""
+
+    kind: str
+    max_abs_diff: float
+    detail: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in MATCH_KINDS:
+            raise ValueError(f"kind must be one of {MATCH_KINDS}, not {self.kind!r}")
+
+
+def compare_content(ds: "Dataset", recorded: dict[str, Any] | None,
+                    tolerance: float = CONTENT_TOLERANCE) -> ContentMatch:
+    """Compare ``ds`` with a content record ``{"sha256", "summary"}`` (:meth:`Dataset.content_record`)."""
+    rec = recorded or {}
+    here = ds.content_record()
+    if rec.get("sha256") and rec.get("sha256") == here["sha256"]:
+        return ContentMatch("identical", 0.0, f"same bytes (sha256 {here['sha256'][:12]})")
+    hashes = f"byte hashes {str(rec.get('sha256') or '?')[:12]} (recorded) and {here['sha256'][:12]} (here)"
+    a, b = rec.get("summary"), here["summary"]
+    if not a or not b:
+        which = "the record" if not a else "this dataset"
+        return ContentMatch("unknown", float("nan"), f"{which} has no per-case summary (made before dataset format 2); "
+                                                     f"{hashes} differ")
+    if list(a["columns"]) != list(b["columns"]):
+        return ContentMatch("different", float("inf"), f"other summary columns ({', '.join(a['columns'])} recorded, "
+                                                       f"{', '.join(b['columns'])} here)")
+    rows_a = dict(zip(a["cases"], a["values"]))
+    rows_b = dict(zip(b["cases"], b["values"]))
+    if set(rows_a) != set(rows_b):
+        only_a, only_b = sorted(set(rows_a) - set(rows_b)), sorted(set(rows_b) - set(rows_a))
+        return ContentMatch("different", float("inf"), f"other cases ({len(only_a)} only in the record, e.g. "
+                                                       f"{(only_a or ['-'])[0]!r}; {len(only_b)} only here, e.g. "
+                                                       f"{(only_b or ['-'])[0]!r})")
+    cols = list(a["columns"])
+    worst, worst_at, shifted = 0.0, "", 0
+    for case, va in rows_a.items():
+        va, vb = np.asarray(va, np.float64), np.asarray(rows_b[case], np.float64)
+        ds_n = abs(va[0] - vb[0])
+        if ds_n > 1:
+            return ContentMatch("different", float(np.abs(va[1:] - vb[1:]).max(initial=0.0)),
+                                f"case {case!r} has {int(vb[0])} slices here and {int(va[0])} in the record")
+        shifted += ds_n > 0
+        allowed = tolerance + ds_n / max(va[0], vb[0], 1.0)
+        d = np.abs(va[1:] - vb[1:])
+        if not np.all(np.isfinite(d)):
+            return ContentMatch("different", float("inf"), f"case {case!r} has non-finite summary values")
+        if d.size and d.max() > worst:
+            worst, worst_at = float(d.max()), f"{cols[1 + int(d.argmax())]} of case {case!r}"
+        if d.size and d.max() > allowed:
+            return ContentMatch("different", worst, f"{cols[1 + int(d.argmax())]} of case {case!r} differs by "
+                                                    f"{float(d.max()):.3g} (tolerance {allowed:.3g})")
+    moved = f"; {shifted} case(s) with one slice more or less" if shifted else ""
+    at = f" ({worst_at})" if worst_at else ""
+    return ContentMatch("close", worst, f"same {len(rows_a)} cases, summaries differ by at most {worst:.2g}{at}, "
+                                        f"within {tolerance:g}{moved}; {hashes} differ")
+
+
+def identity_fingerprint(spec: DatasetSpec, splits: dict[str, str]) -> str:
+    """sha256 of what makes a dataset *this* dataset on any machine: the spec and every case id
+    with its split (no array bytes: those differ in the last bits between CPUs)."""
+    ident = {"identity": 2, "spec": spec.to_json(), "splits": dict(sorted(splits.items()))}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
 class DatasetWriter:
     """Write a dataset case by case; use as a context manager.
 
@@ -129,6 +231,7 @@ class DatasetWriter:
         self._rows: list[dict[str, Any]] = []
         self._hash = hashlib.sha256()
         self._cases: list[str] = []
+        self._summary: list[list[float]] = []
 
     def __enter__(self) -> "DatasetWriter":
         self._ctx = atomic_dir(self.final, overwrite=self._overwrite)
@@ -189,6 +292,7 @@ class DatasetWriter:
             self._files[key].append(arr)
             self._hash.update(key.encode())
             self._hash.update(np.ascontiguousarray(arr).tobytes())
+        self._summary.append(_case_summary(images, masks, labels_arr, struct))
         base = len(self._rows)
         for j in range(n):
             lesion = labels_arr[j] > 0
@@ -230,7 +334,8 @@ class DatasetWriter:
         index["split"] = index["case_id"].map(splits)
         self._hash.update(json.dumps(sp.to_json(), sort_keys=True).encode())
         self._hash.update(json.dumps(splits, sort_keys=True).encode())
-        fingerprint = self._hash.hexdigest()
+        content_sha256 = self._hash.hexdigest()
+        fingerprint = identity_fingerprint(sp, splits)
         index.to_parquet(self.tmp / "index.parquet", index=False)
         info = {
             "format_version": FORMAT_VERSION,
@@ -238,6 +343,9 @@ class DatasetWriter:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "spec": sp.to_json(),
             "fingerprint": fingerprint,
+            "content_sha256": content_sha256,
+            "content_summary": {"columns": summary_columns(sp.modalities), "cases": list(self._cases),
+                                "values": self._summary},
             "n_cases": len(self._cases),
             "n_slices": len(index),
             "split_cases": {s: sum(1 for v in splits.values() if v == s) for s in SPLITS},
@@ -272,7 +380,17 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
+        """Stable identity (spec + cases + splits); see the module docstring."""
         return str(self.info["fingerprint"])
+
+    @property
+    def content_sha256(self) -> str:
+        """Exact hash of the arrays (format 1 datasets: their only fingerprint)."""
+        return str(self.info.get("content_sha256", self.info["fingerprint"]))
+
+    def content_record(self) -> dict[str, Any]:
+        """What a run or a set records of this dataset's content: the byte hash and the per-case summary."""
+        return {"sha256": self.content_sha256, "summary": self.info.get("content_summary")}
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -336,6 +454,7 @@ class Dataset:
             "slices_with_lesion": int((idx["lesion_pixels"] > 0).sum()),
             "lesions": int(idx["n_lesions"].sum()),
             "fingerprint": self.fingerprint,
+            "content_sha256": self.content_sha256,
         }
 
 

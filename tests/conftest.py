@@ -22,6 +22,13 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _no_developer_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own workspace (a leftover ./workspace from `make demo`, or
+    $MEDSYNTH_WORKSPACE set in their shell): a test that names none gets an empty folder of its own."""
+    monkeypatch.setenv("MEDSYNTH_WORKSPACE", str(tmp_path / "unnamed-workspace"))
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty workspace folder; ``MEDSYNTH_WORKSPACE`` points at it."""

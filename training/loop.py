@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from synth_core.datalink import check_link, run_content
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError, InputError
 from synth_core.render import png_bytes
@@ -28,6 +29,7 @@ from training import distributed
 from training.checkpoint import load_checkpoint, load_weights, restore_rng, rng_state, save_checkpoint
 from training.config import config_to_dict
 from training.data import SliceBatches
+from training.ema import SUFFIX as EMA_SUFFIX
 from training.rundir import RunDir, now_iso
 from training.stages.base import Stage
 
@@ -81,6 +83,7 @@ class Trainer:
         self.stage_cls.check_dataset(cfg, ds)
         torch.manual_seed(init_seed(cfg.seed))  # same initial weights on every rank
         stage = self.stage_cls(cfg, ds, info, ws)
+        stage.start_ema()
         start = 0
         run: RunDir | None = None
         if self.resume:
@@ -98,7 +101,7 @@ class Trainer:
         if info.is_main:
             run.write_config({
                 "stage": stage.name, "config": config_to_dict(cfg), "dataset": ds.name,
-                "fingerprint": ds.fingerprint, "world_size": info.world, "device": str(info.device),
+                "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256, "world_size": info.world, "device": str(info.device),
                 "loss_names": list(stage.loss_names), "total_steps": total,
                 "created": run.read_config().get("created", now_iso()) if (run.path / "config.json").exists() else now_iso(),
             })
@@ -125,8 +128,11 @@ class Trainer:
                 rng = np.random.default_rng(step_seed(cfg.seed, step, info.rank))
                 t0 = time.perf_counter()
                 batch = batches.batch(step, info.device)
+                stage.apply_lr_factor(stage.schedule_factor(step))
                 with autocast_for(info.device, cfg.amp):
                     losses = stage.train_step(step, batch, rng)
+                if stage.ema is not None:
+                    stage.ema.update(stage.modules())
                 if info.device.type == "cuda":
                     torch.cuda.synchronize(info.device)
                 dt = time.perf_counter() - t0
@@ -202,9 +208,11 @@ class Trainer:
         if not info.is_main:
             return
         save_checkpoint(
-            run.checkpoint_path(which), stage=stage.name, step=step, models=stage.modules(),
+            run.checkpoint_path(which), stage=stage.name, step=step,
+            models={**stage.modules(), **(stage.ema.state_modules() if stage.ema else {})},
             optimizers=stage.optimizers(), config=config_to_dict(self.cfg), fingerprint=stage.ds.fingerprint,
-            rng=rng_state(), meta={**stage.checkpoint_meta(), "extra": stage.extra_state(), "run_id": run.run_id},
+            rng=rng_state(), meta={**stage.checkpoint_meta(), "extra": stage.extra_state(), "run_id": run.run_id,
+                  "dataset_content": stage.ds.content_record()},
         )
 
     def _best_score(self, run: RunDir | None) -> float:
@@ -245,14 +253,20 @@ class Trainer:
         if not path.exists():
             raise InputError(path, "no checkpoint to resume from yet (the run stopped before its first checkpoint); start a new run")
         ck = load_checkpoint(path)
-        if ck["fingerprint"] != ds.fingerprint:
-            raise ConfigError(f"run {run.run_id} was trained on dataset fingerprint {ck['fingerprint'][:12]}, "
-                              f"but {ds.name!r} now has {ds.fingerprint[:12]}; the data changed")
+        # one line if the dataset is another one (or other data under its cases); a warning if it was
+        # rebuilt on another machine (last bits differ)
+        check_link(ds, fingerprint=ck["fingerprint"], content=run_content(ck.get("meta", {})), what=f"run {run.run_id!r}",
+                   dataset=str(meta.get("dataset", "")))
         if ck.get("meta", {}).get("slim"):
             raise ConfigError(f"run {run.run_id} is a slim demo copy without optimizer state: use it for synthesis, "
                               "or train a new run to continue training")
         for name, module in stage.modules().items():
             load_weights(module, ck, name, path)
+        if stage.ema is not None:
+            for name, module in stage.ema.state_modules().items():
+                # a run that started without averaging starts its average from the current weights
+                load_weights(module, ck, name if name in ck["models"] else name[: -len(EMA_SUFFIX)], path)
+            stage.ema.updates = int(ck["step"])
         for name, opt in stage.optimizers().items():
             opt.load_state_dict(ck["optimizers"][name])
         stage.load_extra_state(ck["meta"].get("extra", {}))

@@ -1,4 +1,4 @@
-"""Reusable dashboard widgets: dataset picker and display-window controls."""
+"""Reusable dashboard widgets: dataset picker, display-window controls, library remarks as warnings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from synth_core.dataset import Dataset
-from synth_core.errors import SynthCoreError
+from synth_core.errors import SynthCoreError, warnings_to
 from synth_core.render import DisplayWindow
 from synth_core.workspace import Workspace
 
@@ -14,6 +14,12 @@ from synth_core.workspace import Workspace
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _open_dataset(path: str, mtime: float) -> Dataset:
     return Dataset(path)
+
+
+def show_warnings():
+    """``with show_warnings(): ...`` — the library's remarks inside (:func:`synth_core.errors.warn_user`,
+    e.g. a dataset rebuilt on another machine) appear as ``st.warning``, once each."""
+    return warnings_to(st.warning)
 
 
 def open_dataset(ws: Workspace, name: str) -> Dataset:

@@ -34,7 +34,7 @@ reason in ``note``.
 
 Table columns: ``set, dataset, run`` (the set's multimodal run id), ``modality, metric, region``
 (``"image"`` or ``"lesion"``), ``value, n, extractor`` (the feature space or network behind the
-value: ``own:<segmenter run>``, ``inception:<sha256 prefix>``, ``radiomics``, ``ms-ssim``,
+value: ``own:<segmenter run>``, ``inception:<sha256 prefix>``, ``radiomics``, ``ms-ssim``, ``handmade``,
 ``segmenter:<run>``, ``multimodal:<run>``, ``pix2pix:<run>``), ``metric_version, created`` (UTC ISO
 time) and ``note``. Saving replaces earlier rows with the same ``(dataset, extractor, metric,
 modality, region)`` and earlier skipped rows (NaN) of a metric now computed; other rows are kept,
@@ -127,8 +127,13 @@ def _load(ws: Workspace, run_id: str, names: list[str] | None, stage: str, ds: D
         return None, f"{stage} run {run_id!r} not usable: {err}"
     if run.stage != stage:
         return None, f"run {run_id!r} is a {run.stage!r} run, not a {stage!r} run"
-    if run.fingerprint != ds.fingerprint:
-        return None, f"{stage} run {run_id!r} was trained on another dataset (fingerprint differs from {ds.name!r})"
+    from synth_core.datalink import check_link, run_content
+
+    try:
+        check_link(ds, fingerprint=run.fingerprint, content=run_content(run.meta), what=f"{stage} run {run_id!r}",
+                   dataset=str(getattr(run.config, "dataset", "") or ""))
+    except SynthCoreError as err:
+        return None, str(err)
     return run, ""
 
 
@@ -235,10 +240,9 @@ def evaluate_set(
     ws = _workspace(ws)
     syn = SyntheticSet(ws.existing("synthetic", set_name))
     ds = Dataset(ws.existing("datasets", real_dataset))
-    if syn.fingerprint != ds.fingerprint:
-        raise ConfigError(f"set {set_name!r} was made from dataset {syn.dataset!r} (fingerprint {syn.fingerprint[:12]}), "
-                          f"not from {ds.name!r} (fingerprint {ds.fingerprint[:12]}); evaluate it against the "
-                          "dataset it was made from")
+    from synth_core.datalink import check_set
+
+    check_set(ds, syn.meta, f"set {set_name!r}")  # one line if it was made from another dataset
     if tuple(syn.modalities) != tuple(ds.modalities):
         raise ConfigError(f"set {set_name!r} has modalities {list(syn.modalities)} but dataset {ds.name!r} has "
                           f"{list(ds.modalities)}")

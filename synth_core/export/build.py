@@ -23,7 +23,8 @@ import numpy as np
 
 from synth_core import __version__
 from synth_core.atomic import atomic_dir
-from synth_core.dataset import Dataset
+from synth_core.datalink import check_set
+from synth_core.dataset import ContentMatch, Dataset
 from synth_core.errors import ConfigError, ExistsError
 from synth_core.export import manifest
 from synth_core.export.formats import PARTS, case_files, dataset_json
@@ -50,13 +51,12 @@ def export(ws: Workspace, dataset: str, set_name: str | None, out: str, *, filte
     return run_export(ws, options, progress=progress)
 
 
-def _check_set_matches(st: SyntheticSet, ds: Dataset) -> None:
-    if st.fingerprint != ds.fingerprint:
-        raise ConfigError(f"set {st.name!r} was made from dataset {st.dataset!r} (fingerprint {st.fingerprint[:12]}…) "
-                          f"not {ds.name!r} (fingerprint {ds.fingerprint[:12]}…)")
+def _check_set_matches(st: SyntheticSet, ds: Dataset) -> ContentMatch:
+    match = check_set(ds, st.meta, f"set {st.name!r}")  # one line if made from another dataset
     if st.modalities != ds.modalities or st.size != ds.spec.size:
         raise ConfigError(f"set {st.name!r} has modalities {list(st.modalities)} at {st.size} px but dataset "
                           f"{ds.name!r} has {list(ds.modalities)} at {ds.spec.size} px")
+    return match
 
 
 def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | None = None) -> ExportResult:
@@ -72,8 +72,9 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     train_rows = np.flatnonzero((split == "train") | (split == "val"))
     test_rows = np.flatnonzero(split == "test")
     sel = Selection(chosen=())
+    match = None
     if st is not None:
-        _check_set_matches(st, ds)
+        match = _check_set_matches(st, ds)
         sel = select_synthetic(st, filter=options.filter, min_nn_dist=options.min_nn_dist,
                                synthetic_ratio=options.synthetic_ratio, n_real_train=len(train_rows), seed=options.seed)
 
@@ -120,7 +121,7 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
             n_blocked=sel.n_blocked, n_filtered_out=sel.n_filtered_out, n_not_drawn=sel.n_not_drawn,
             n_wanted=sel.n_wanted, n_files=writer.n_files, notes=sel.notes,
         )
-        medsynth = _medsynth_block(options, ds, st, result)
+        medsynth = _medsynth_block(options, ds, st, result, match)
         info = dataset_json(options.fmt, name=options.out, modalities=ds.modalities, label_names=ds.label_names,
                             train_cases=writer.cases["train"], test_cases=writer.cases["test"], medsynth=medsynth)
         # not sort_keys: label and channel order is meaningful to readers ("10" must not precede "2")
@@ -128,13 +129,15 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     return result
 
 
-def _medsynth_block(options: ExportOptions, ds: Dataset, st: SyntheticSet | None, result: ExportResult) -> dict[str, Any]:
+def _medsynth_block(options: ExportOptions, ds: Dataset, st: SyntheticSet | None, result: ExportResult,
+                    match: ContentMatch | None = None) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "synth_core_version": __version__,
         "format": options.fmt,
-        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint},
-        "set": None if st is None else {"name": st.name, "n": len(st), "runs": st.meta.get("runs", {})},
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256},
+        "set": None if st is None else {"name": st.name, "n": len(st), "runs": st.meta.get("runs", {}),
+                                        "dataset_match": match.kind if match else None},
         "filter": options.filter,
         "min_nn_dist": options.min_nn_dist,
         "synthetic_ratio": options.synthetic_ratio,

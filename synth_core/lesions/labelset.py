@@ -3,7 +3,9 @@ accepted labels with the parameters that replay them (input to synthesis, METHOD
 
 A saved set lives in ``workspace/lesions/NAME/``::
 
-    labelset.json     dataset, fingerprint, ranges, position, seed, counts and rejection reasons
+    labelset.json     dataset, fingerprint, dataset_content (byte hash and per-case summary of the
+                      dataset, :mod:`synth_core.datalink`), ranges, position, seed, counts and
+                      rejection reasons
     labels.npy        (K, H, W) uint8 accepted labels
     placements.parquet  one row per label: target dataset row, lesion id, every transform parameter
     bank/             the lesion bank the set was drawn from (so every row replays bit-exactly)
@@ -83,7 +85,9 @@ def make_label_set(ws_path: Path, name: str, ds: Dataset, bank: LesionBank, *, n
         table = pd.DataFrame([{"target_row": int(rows[k]), **_flat(p)} for k, p in zip(res.mask_index, res.params)])
         table.to_parquet(tmp / "placements.parquet", index=False)
         bank.save(tmp / "bank")
-        meta = {"name": name, "dataset": ds.name, "fingerprint": ds.fingerprint, "ranges": ranges.to_dict(),
+        meta = {"name": name, "dataset": ds.name, "fingerprint": ds.fingerprint,
+                "dataset_content": {"dataset_sha256": ds.content_sha256, "summary": ds.info.get("content_summary")},
+                "ranges": ranges.to_dict(),
                 "position": position, "seed": seed, "split": split, "requested": n, **res.summary()}
         (tmp / "labelset.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return dest

@@ -142,9 +142,9 @@ def create_study(
     syn = SyntheticSet(ws.existing("synthetic", set_name))
     if syn.dataset != ds.name:
         raise ConfigError(f"synthetic set {set_name!r} was made from dataset {syn.dataset!r}, not {ds.name!r}")
-    if syn.fingerprint != ds.fingerprint:
-        raise ConfigError(f"synthetic set {set_name!r} was made from an earlier version of dataset {ds.name!r} "
-                          "(fingerprints differ); make a new set or choose the matching dataset")
+    from synth_core.datalink import check_set
+
+    check_set(ds, syn.meta, f"synthetic set {set_name!r}")  # one line if made from another version of it
     if modality not in ds.modalities or modality not in syn.modalities:
         have = [m for m in ds.modalities if m in syn.modalities]
         raise ConfigError(f"unknown modality {modality!r}; {ds.name!r} and {set_name!r} have: {', '.join(have) or 'none in common'}")
@@ -189,6 +189,7 @@ def create_study(
             "name": name,
             "dataset": ds.name,
             "dataset_fingerprint": ds.fingerprint,
+            "dataset_sha256": ds.content_sha256,
             "set": syn.name,
             "modality": modality,
             "window": wspec,

@@ -44,14 +44,15 @@ def merge_parts(staging: Path, dest: Path, *, world: int, n: int, batch_size: in
 def synthesize_distributed(models: SynthesisModels, lesions: LesionSource, dest: str | Path, *, info: Any,
                            dataset: str, fingerprint: str, n: int, seed: int = 0, batch_size: int = 16,
                            real: RealReference | None = None, progress: Callable[[int], None] | None = None,
-                           extra_meta: dict[str, Any] | None = None) -> Path:
+                           extra_meta: dict[str, Any] | None = None,
+                           dataset_content: dict[str, Any] | None = None) -> Path:
     """:func:`~.pipeline.synthesize` across the ranks of ``info`` (a ``training.distributed.DistInfo``)."""
     from training.distributed import barrier, broadcast_flag
 
     dest = Path(dest)
     staging = dest.parent / f".tmp-{dest.name}-parts"
     meta = set_meta(models, lesions, dataset=dataset, fingerprint=fingerprint, n=n, seed=seed, batch_size=batch_size,
-                    extra={**(extra_meta or {}), "world_size": info.world})
+                    extra={**(extra_meta or {}), "world_size": info.world}, dataset_content=dataset_content)
     if info.is_main:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)

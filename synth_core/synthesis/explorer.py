@@ -259,8 +259,14 @@ class LatentExplorer:
                 models.runs["multimodal"]["sha256"]:
             raise ConfigError(f"set {name!r} was made with another multimodal checkpoint; choose a new name")
         start = len(old) if old is not None else 0
+        from synth_core.datalink import check_link, provenance
+
+        match = check_link(dataset, fingerprint=models.runs["multimodal"]["fingerprint"],
+                           content=models.dataset_content, what=f"run {self.multimodal_run!r}",
+                           warn=False)  # the page said so when it found the dataset
         meta = set_meta(models, lesions, dataset=dataset.name, fingerprint=dataset.fingerprint, n=start + len(z),
-                        seed=seed, batch_size=len(z), extra={"source": "latent space page"})
+                        seed=seed, batch_size=len(z), extra={"source": "latent space page"},
+                        dataset_content=provenance(dataset, match, models.dataset_content))
         if old is not None:  # appended samples use the set's own bank and lesion settings
             meta["options"] = old.meta["options"]
             o = old.meta["options"]["lesions"]

@@ -6,7 +6,9 @@ so the library's other modules import without it.
 
 A multimodal run records the structure, segmenter and translator runs it was trained with
 (``meta["helpers"]``); synthesis uses exactly those. The sha256 of every checkpoint actually
-loaded goes into the set's provenance; ``regenerate`` refuses when one has changed since.
+loaded goes into the set's provenance; ``regenerate`` refuses when one has changed since. The
+multimodal run's record of its dataset (name, fingerprint, content) travels with the bundle so the
+dataset can be found and compared (:mod:`synth_core.datalink`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from typing import Any
 
 import torch
 
+from synth_core.datalink import run_content, same_dataset
 from synth_core.errors import ConfigError
 from synth_core.synthesis.models import GenerationSettings, SynthesisModels
 from synth_core.workspace import Workspace
 
 
 def _record(run: Any) -> dict[str, Any]:
+    content = run_content(run.meta) or {}
     return {"run_id": run.run_id, "stage": run.stage, "checkpoint": run.checkpoint.name, "sha256": run.sha256(),
-            "step": run.step, "fingerprint": run.fingerprint}
+            "step": run.step, "fingerprint": run.fingerprint, "dataset_sha256": content.get("sha256")}
 
 
 def settings_from_config(cfg: Any) -> GenerationSettings:
@@ -49,7 +53,7 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
     if "structure" not in helpers:
         raise ConfigError(f"multimodal run {run_id!r} records no structure run; it cannot make new structure maps")
     st = load_run(ws, helpers["structure"]["run_id"], which="last", names=["G_s", "G_m"], device=device)
-    if st.fingerprint != mm.fingerprint:
+    if not same_dataset(st.fingerprint, run_content(st.meta), mm.fingerprint, run_content(mm.meta)):
         raise ConfigError(f"structure run {st.run_id!r} was trained on another dataset than multimodal run {run_id!r}")
     runs = {"multimodal": _record(mm), "structure": _record(st)}
     modalities = tuple(mm.meta["modalities"])
@@ -68,4 +72,5 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
     return SynthesisModels(G_s=st.nets["G_s"], G_m=st.nets["G_m"], G=mm.nets["G"], modalities=modalities,
                            label_names=label_names, size=int(mm.meta["image_size"]),
                            settings=settings_from_config(mm.config), segmenters=segmenters, translator=translator,
-                           runs=runs, lesion_ranges=(mm.meta.get("lesion_bank") or {}).get("ranges"))
+                           runs=runs, lesion_ranges=(mm.meta.get("lesion_bank") or {}).get("ranges"),
+                           dataset=str(getattr(mm.config, "dataset", "") or ""), dataset_content=run_content(mm.meta))

@@ -53,6 +53,8 @@ class SynthesisModels:
     translator: nn.Module | None = None
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     lesion_ranges: dict[str, Any] | None = None  # the AugmentRanges dict G was trained with, if recorded
+    dataset: str = ""  # the name of the dataset G was trained on, as its run recorded it
+    dataset_content: dict[str, Any] | None = None  # G's run's content record of it (synth_core.datalink)
 
     def __post_init__(self) -> None:
         if not self.modalities:

@@ -147,10 +147,18 @@ def make_batches(models: SynthesisModels, lesions: LesionSource, *, n: int, seed
 
 
 def set_meta(models: SynthesisModels, lesions: LesionSource, *, dataset: str, fingerprint: str, n: int, seed: int,
-             batch_size: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+             batch_size: int, extra: dict[str, Any] | None = None,
+             dataset_content: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``set.json``'s content. ``dataset_content``: :func:`synth_core.datalink.provenance` (how the
+    dataset compared with the one the run was trained on); ``made_on``: the machine
+    (:func:`synth_core.environment.describe`), which ``regenerate`` compares with its own."""
+    from synth_core.environment import describe
     from synth_core.synthesis.figures import COLUMN_HELP, MEMORISATION_SPACE
 
-    return {"dataset": dataset, "fingerprint": fingerprint, "modalities": list(models.modalities),
+    param = next(iter(models.G.parameters()), None)
+    device = param.device if param is not None else "cpu"
+    return {"dataset": dataset, "fingerprint": fingerprint, "dataset_content": dataset_content,
+            "made_on": describe(device), "modalities": list(models.modalities),
             "label_names": {str(k): v for k, v in models.label_names.items()}, "size": models.size,
             "runs": models.runs,
             "options": {"n": n, "seed": seed, "batch": batch_size, "lesions": lesions.describe(),
@@ -160,10 +168,12 @@ def set_meta(models: SynthesisModels, lesions: LesionSource, *, dataset: str, fi
 
 def synthesize(models: SynthesisModels, lesions: LesionSource, dest: str | Path, *, dataset: str, fingerprint: str,
                n: int, seed: int = 0, batch_size: int = 16, real: RealReference | None = None,
-               progress: Callable[[int], None] | None = None, extra_meta: dict[str, Any] | None = None) -> Path:
-    """Write a new set of ``n`` samples at ``dest`` (atomically); ``progress(k)`` after each batch of k."""
+               progress: Callable[[int], None] | None = None, extra_meta: dict[str, Any] | None = None,
+               dataset_content: dict[str, Any] | None = None) -> Path:
+    """Write a new set of ``n`` samples at ``dest`` (atomically); ``progress(k)`` after each batch of k.
+    ``dataset_content``: the provenance of the dataset link (:func:`synth_core.datalink.provenance`)."""
     meta = set_meta(models, lesions, dataset=dataset, fingerprint=fingerprint, n=n, seed=seed,
-                    batch_size=batch_size, extra=extra_meta)
+                    batch_size=batch_size, extra=extra_meta, dataset_content=dataset_content)
     with SetWriter(dest, meta) as w:
         lesions.bank.save(w.tmp / "bank")
         for batch, rows in make_batches(models, lesions, n=n, seed=seed, batch_size=batch_size, real=real):

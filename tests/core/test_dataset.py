@@ -66,14 +66,23 @@ def test_write_and_read_dataset(tmp_path):
     assert set(ds.index["split"]) == {"train", "val", "test"}
 
 
-def test_fingerprint_depends_on_data_and_parameters(tmp_path):
+def test_fingerprint_is_the_identity_and_the_byte_hash_the_content(tmp_path):
     write_cases(tmp_path / "a", make_spec(), seed=0)
     write_cases(tmp_path / "b", make_spec(), seed=0)
-    write_cases(tmp_path / "c", make_spec(), seed=1)
-    write_cases(tmp_path / "d", make_spec(seed=5), seed=0)
-    fp = {k: Dataset(tmp_path / k).fingerprint for k in "abcd"}
-    assert fp["a"] == fp["b"]
-    assert fp["a"] != fp["c"] and fp["a"] != fp["d"]
+    write_cases(tmp_path / "c", make_spec(), seed=1)  # other pixels under the same cases
+    write_cases(tmp_path / "d", make_spec(seed=5), seed=0)  # another split
+    write_cases(tmp_path / "e", make_spec(), n_cases=4, seed=0)  # other cases
+    ds = {k: Dataset(tmp_path / k) for k in "abcde"}
+    fp = {k: d.fingerprint for k, d in ds.items()}
+    sha = {k: d.content_sha256 for k, d in ds.items()}
+    assert fp["a"] == fp["b"] and sha["a"] == sha["b"]
+    assert fp["a"] == fp["c"] and sha["a"] != sha["c"]
+    assert fp["a"] != fp["d"] and fp["a"] != fp["e"]
+    assert ds["a"].info["format_version"] == 2
+    summary = ds["a"].info["content_summary"]
+    assert summary["columns"] == ["slices", "mean_a", "mean_b", "organ", "lesion", "contour"]
+    assert summary["cases"] == [f"case{c}" for c in range(5)] and len(summary["values"]) == 5
+    assert ds["a"].content_record() == {"sha256": sha["a"], "summary": summary}
 
 
 def test_writer_rejects_bad_cases_and_leaves_nothing(tmp_path):

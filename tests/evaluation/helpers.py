@@ -30,7 +30,8 @@ def fake_run(ws_root, stage: str, run_id: str, dataset: str = "tiny", *, fingerp
     mod = importlib.import_module(STAGES[stage])
     cfg = make_config(mod.STAGE.config_cls, {"dataset": dataset, **TINY.get(stage, {}), **overrides})
     meta = {"dataset": ds.name, "image_size": ds.spec.size, "modalities": list(ds.modalities),
-            "label_names": {str(k): v for k, v in ds.label_names.items()}, "kind": ds.spec.kind}
+            "label_names": {str(k): v for k, v in ds.label_names.items()}, "kind": ds.spec.kind,
+            "dataset_content": ds.content_record()}  # as training.loop records it
     torch.manual_seed(seed)
     nets = mod.build_networks(cfg, meta)
     run = RunDir.create(ws, stage, run_id)

@@ -46,7 +46,7 @@ def test_existing_export_is_refused(ws, workspace):
 
 def test_set_from_another_dataset_is_refused(ws, workspace):
     make_tiny_dataset(workspace, name="other", seed=1)
-    with pytest.raises(ConfigError, match=r"set 'fake' was made from dataset 'tiny' \(fingerprint [0-9a-f]{12}…\) not 'other'"):
+    with pytest.raises(ConfigError, match=r"set 'fake' was made from dataset 'tiny' \(fingerprint [0-9a-f]{12}\), not from 'other'"):
         export(ws, "other", "fake", "e")
     make_fake_set(workspace, dataset="other", name="fake2")
     export(ws, "other", "fake2", "ok")  # the matching pair works

@@ -43,7 +43,8 @@ def test_regenerate_is_bit_exact_and_notices_changes(made, tmp_path, capsys):
     capsys.readouterr()
     assert _cli(made, "regenerate", "--set", "a", "--sample", "syn-000004", "--out", str(tmp_path / "x.npz")) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out == {"set": "a", "sample": "syn-000004", "identical": True, "max_abs_diff": 0.0}
+    assert out == {"set": "a", "sample": "syn-000004", "identical": True, "max_abs_diff": 0.0,
+                   "within_tolerance": False, "note": "bit-exact"}
     with np.load(tmp_path / "x.npz") as z:
         assert np.array_equal(z["images"], SyntheticSet(made / "synthetic" / "a").images[4])
     # a set whose stored pixels were altered no longer matches
@@ -52,7 +53,10 @@ def test_regenerate_is_bit_exact_and_notices_changes(made, tmp_path, capsys):
     imgs[6, 1, 3, 3] = 1.0 - imgs[6, 1, 3, 3]
     imgs.flush()
     del imgs
-    assert _cli(made, "regenerate", "--set", "b", "--sample", "6") == 1
+    capsys.readouterr()
+    assert _cli(made, "regenerate", "--set", "b", "--sample", "6") == 1  # same machine: nothing but bit-exact passes
+    out = json.loads(capsys.readouterr().out)
+    assert not out["identical"] and not out["within_tolerance"] and "machine (and settings) that made" in out["note"]
     # a checkpoint that changed since the set was made is refused
     import torch
 
@@ -115,3 +119,31 @@ def test_torchrun_two_processes_make_the_same_set(made):
     cols = [c for c in one.catalog.columns]
     assert one.catalog[cols].equals(two.catalog[cols])
     assert not [p for p in (made / "synthetic").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_regenerate_on_another_machine_reports_the_difference(made, capsys, monkeypatch):
+    """A set made elsewhere: last-bit differences within the tolerance pass (exit 0, not identical),
+    larger ones fail (exit 1); either way the measured max_abs_diff is reported."""
+    import synth_core.synthesis.pipeline as pipeline
+    from synth_core.synthesis.regenerate import FLOAT_TOLERANCE
+
+    s = SyntheticSet(made / "synthetic" / "a")
+    assert s.meta["made_on"]["cpu"] and s.meta["made_on"]["torch"]
+    real = pipeline.generate_batch
+
+    def elsewhere(scale):
+        def gen(*args, **kwargs):
+            b = real(*args, **kwargs)
+            b.images = np.clip(b.images + np.float32(scale), 0, 1)  # what another CPU's rounding could do
+            return b
+        return gen
+
+    monkeypatch.setattr("synth_core.environment.cpu_model", lambda: "Another CPU 9000")
+    for scale, rc, within in ((3e-7, 0, True), (10 * FLOAT_TOLERANCE, 1, False)):
+        monkeypatch.setattr(pipeline, "generate_batch", elsewhere(scale))
+        capsys.readouterr()
+        assert _cli(made, "regenerate", "--set", "a", "--sample", "2") == rc
+        out = json.loads(capsys.readouterr().out)
+        assert out["identical"] is False and out["within_tolerance"] is within
+        assert 0 < out["max_abs_diff"] <= scale + 1e-7
+        assert "another machine (cpu" in out["note"] and "Another CPU 9000" in out["note"]

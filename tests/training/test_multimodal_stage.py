@@ -263,7 +263,7 @@ def test_refuses_when_the_translator_run_is_missing(ws, tmp_path, capsys):
 def test_refuses_helpers_of_another_dataset_and_data_without_lesions(ws, capsys):
     make_tiny_dataset(ws, name="tiny2", seed=1)
     assert _cli(ws, "multimodal", "--dataset", "tiny2", "--steps", "1", *MM, "--set", "structure_run=st-tiny") == 2
-    assert "structure run 'st-tiny' was trained on dataset fingerprint" in capsys.readouterr().err
+    assert "structure run 'st-tiny' was trained on dataset 'tiny' (fingerprint" in capsys.readouterr().err
     spec = DatasetSpec(name="nolesion", layout="png", kind="other", modalities=("grey",),
                        label_names={0: "background", 1: "lesion"}, size=16)
     with DatasetWriter(Workspace.open(ws).path("datasets", "nolesion"), spec) as w:

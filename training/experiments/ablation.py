@@ -360,7 +360,8 @@ def _identity(cfg: AblationConfig, prep: Prepared) -> dict[str, Any]:
     for k in ("ablation", *SWITCHES, *NOT_IDENTITY):
         base.pop(k, None)
     return {"settings": {k: getattr(cfg, k) for k in IDENTITY_FIELDS}, "multimodal": base,
-            "helpers": prep.helpers, "dataset_fingerprint": prep.ds.fingerprint}
+            "helpers": prep.helpers, "dataset_fingerprint": prep.ds.fingerprint,
+            "dataset_sha256": prep.ds.content_sha256}
 
 
 def _check_resumable(old: dict[str, Any], new: dict[str, Any], name: str) -> None:
@@ -373,7 +374,9 @@ def _check_resumable(old: dict[str, Any], new: dict[str, Any], name: str) -> Non
         diff += [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))]
     if old.get("identity", {}).get("helpers") != new["helpers"]:
         diff.append(f"helper runs {old.get('identity', {}).get('helpers')} -> {new['helpers']}")
-    if old.get("identity", {}).get("dataset_fingerprint") != new["dataset_fingerprint"]:
+    # before dataset format 2 the fingerprint was the byte hash: the same bytes are the same dataset;
+    # the byte hash itself is informative (a dataset rebuilt on another CPU differs in the last bits)
+    if old.get("identity", {}).get("dataset_fingerprint") not in (new["dataset_fingerprint"], new["dataset_sha256"]):
         diff.append("dataset fingerprint changed")
     if diff:
         raise ConfigError(f"experiment {name!r} exists with other settings ({'; '.join(diff)}); choose another "
@@ -501,8 +504,13 @@ def synthesize_row(ctx: _Context, run_id: str, set_name: str, *, seed: int | Non
     ranges = AugmentRanges.from_dict(models.lesion_ranges) if models.lesion_ranges else AugmentRanges()
     lesions = LesionSource(cfg.lesions, bank, ranges, tries=models.settings.lesion_tries,
                            mask_filter=models.settings.mask_filter)
+    from synth_core.datalink import check_link, provenance
+
+    match = check_link(ds, fingerprint=models.runs["multimodal"]["fingerprint"], content=models.dataset_content,
+                       what=f"run {run_id!r}", dataset=models.dataset)
     synthesize(models, lesions, ctx.ws.path("synthetic", set_name), dataset=ds.name, fingerprint=ds.fingerprint,
-               n=cfg.n, seed=cfg.seed if seed is None else seed, batch_size=cfg.synth_batch, real=ctx.real(),
+               dataset_content=provenance(ds, match, models.dataset_content), n=cfg.n,
+               seed=cfg.seed if seed is None else seed, batch_size=cfg.synth_batch, real=ctx.real(),
                extra_meta={"checkpoint": cfg.checkpoint, "experiment": cfg.experiment_name,
                            "ablation": row or run_id.rsplit("-", 1)[-1],
                            "judges": "the experiment's segmenter and translator"})

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from synth_core.datalink import check_set
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
 from synth_core.metrics import dice, hausdorff, mse
@@ -173,9 +174,10 @@ def prepare(ws: Workspace, cfg: UsabilityConfig) -> Prepared:
     validate_name(cfg.experiment_name, "experiment name")
     ds = Dataset(ws.existing("datasets", cfg.dataset))
     syn = SyntheticSet(ws.existing("synthetic", cfg.synthetic_set))
-    if syn.dataset != ds.name or syn.fingerprint != ds.fingerprint:
-        raise ConfigError(f"set {syn.name!r} was made from dataset {syn.dataset!r} (fingerprint {syn.fingerprint[:12]}), "
-                          f"not from {ds.name!r} (fingerprint {ds.fingerprint[:12]}); use a set made from {ds.name!r}")
+    if syn.dataset != ds.name:
+        raise ConfigError(f"set {syn.name!r} was made from dataset {syn.dataset!r}, not from {ds.name!r}; use a set "
+                          f"made from {ds.name!r}")
+    check_set(ds, syn.meta, f"set {syn.name!r}")  # one line if made from another version of it
     if tuple(syn.modalities) != tuple(ds.modalities) or syn.size != ds.spec.size:
         raise ConfigError(f"set {syn.name!r} has modalities {list(syn.modalities)} at {syn.size} px but dataset "
                           f"{ds.name!r} has {list(ds.modalities)} at {ds.spec.size} px")
@@ -389,7 +391,8 @@ def _describe(prep: Prepared, cfg: UsabilityConfig, device: torch.device) -> dic
                      "n_synthetic_wanted": wanted, "phases": plan_phases(c.mode, cfg.steps, n_real, n_syn)})
     return {
         "kind": "usability", "config": config_to_dict(cfg), "dataset": prep.ds.name,
-        "dataset_fingerprint": prep.ds.fingerprint, "set": prep.syn.name, "set_fingerprint": prep.syn.fingerprint,
+        "dataset_fingerprint": prep.ds.fingerprint, "dataset_sha256": prep.ds.content_sha256,
+        "set": prep.syn.name, "set_fingerprint": prep.syn.fingerprint,
         "set_samples": len(prep.syn), "set_pool": int(len(prep.pool)), "n_train_slices": int(len(prep.train_rows)),
         "n_train_cases": int(len(set(prep.train_cases.tolist()))), "n_test_slices": int(len(prep.test_rows)),
         "n_classes": prep.n_classes, "modalities": list(prep.ds.modalities), "size": prep.ds.spec.size,
@@ -406,9 +409,11 @@ def _check_resumable(store: ExperimentStore, cfg: UsabilityConfig, meta: dict[st
     saved = old.get("config", {})
     now = meta["config"]
     diff = [f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in IDENTITY_FIELDS if saved.get(k) != now.get(k)]
-    for k in ("dataset_fingerprint", "set_fingerprint"):
-        if old.get(k) != meta[k]:
-            diff.append(f"{k} changed")
+    # before dataset format 2 the dataset fingerprint was its byte hash: the same bytes are the same dataset
+    if old.get("dataset_fingerprint") not in (meta["dataset_fingerprint"], meta["dataset_sha256"]):
+        diff.append("dataset_fingerprint changed")
+    if old.get("set_fingerprint") != meta["set_fingerprint"]:
+        diff.append("set_fingerprint changed")
     if diff:
         raise ConfigError(f"experiment {store.path.name!r} exists with other settings ({'; '.join(diff)}); "
                           "choose another --name, or delete the folder to start over")

@@ -203,9 +203,11 @@ class MultimodalStage(Stage):
 
     def _load_helper(self, stage: str, run_id: str, names: list[str]) -> LoadedRun:
         loaded = load_run(self.ws, run_id, names=names, device=self.device)
-        if loaded.fingerprint != self.ds.fingerprint:
-            raise ConfigError(f"{stage} run {run_id!r} was trained on dataset fingerprint {loaded.fingerprint[:12]}, "
-                              f"but {self.ds.name!r} has {self.ds.fingerprint[:12]}; retrain it on this dataset")
+        from synth_core.datalink import check_link, run_content
+
+        # by the dataset's stable fingerprint; a rebuild on another CPU (last bits differ) only warns
+        check_link(self.ds, fingerprint=loaded.fingerprint, content=run_content(loaded.meta),
+                   what=f"{stage} run {run_id!r}", dataset=str(getattr(loaded.config, "dataset", "") or ""))
         if stage == "translator" and int(getattr(loaded.nets["G_t"], "condition_dim", 0)) != self.n_mod:
             raise ConfigError(f"translator run {run_id!r} translates between "
                               f"{getattr(loaded.nets['G_t'], 'condition_dim', 0)} modalities, not {self.n_mod}")
