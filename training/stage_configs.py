@@ -177,6 +177,10 @@ class MultimodalConfig(CommonConfig):
     lesion_fraction: float = param(1.0, "fraction of generated maps that get a lesion (thesis: every one)")
     lesion_scale: tuple[float, ...] = param((0.7, 1.3), "lesion augmentation: linear zoom range (low, high)")
     lesion_tries: int = param(50, "placement tries per generated map before it gets an empty label (thesis: 50)")
+    structure_min_realness: float = param(0.0, "synthesis keeps a generated structure map only when the structure "
+                                               "discriminator D_s scores it at least this (thesis code: 0.55; 0 = "
+                                               "every map); otherwise the best of structure_tries latents")
+    structure_tries: int = param(50, "latents tried per synthetic sample for structure_min_realness (thesis: 50)")
     structure_run: str = param("", "structure run giving G_s and G_m ('' = newest finished one on this dataset)")
     segmenter_run: str = param("", "segmenter run for lesion guidance ('' = newest finished one on this dataset)")
     translator_run: str = param("", "translator run for the registration loss ('' = newest finished one on this "
@@ -199,7 +203,7 @@ class MultimodalConfig(CommonConfig):
             off = ABLATIONS[self.ablation]
             for name in SWITCHES:
                 object.__setattr__(self, name, name != off)
-        for name in ("base_channels", "depth", "d_n_down", "lesion_tries"):
+        for name in ("base_channels", "depth", "d_n_down", "lesion_tries", "structure_tries"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
         if self.d_n_down > 5:
@@ -209,6 +213,8 @@ class MultimodalConfig(CommonConfig):
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.condition_at not in ("bottleneck", "decoder"):
             raise ConfigError(f'condition_at must be "bottleneck" or "decoder", not "{self.condition_at}"')
+        if not (0.0 <= self.structure_min_realness < 1.5):
+            raise ConfigError(f"structure_min_realness must be in [0, 1.5), not {self.structure_min_realness}")
         for name in ("norm", "d_norm"):
             if getattr(self, name) not in ("instance", "batch", "group", "none"):
                 raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')

@@ -33,7 +33,9 @@ def settings_from_config(cfg: Any) -> GenerationSettings:
     return GenerationSettings(noise_low=float(cfg.noise_low), noise_high=float(cfg.noise_high),
                               structure_threshold=float(cfg.structure_threshold),
                               use_structure=bool(cfg.use_structure), noise_fusion=bool(cfg.noise_fusion),
-                              mask_filter=bool(cfg.mask_filter), lesion_tries=int(cfg.lesion_tries))
+                              mask_filter=bool(cfg.mask_filter), lesion_tries=int(cfg.lesion_tries),
+                              structure_min_realness=float(getattr(cfg, "structure_min_realness", 0.0)),
+                              structure_tries=int(getattr(cfg, "structure_tries", 50)))
 
 
 def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: bool = True,
@@ -52,7 +54,9 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
     helpers = mm.meta.get("helpers", {})
     if "structure" not in helpers:
         raise ConfigError(f"multimodal run {run_id!r} records no structure run; it cannot make new structure maps")
-    st = load_run(ws, helpers["structure"]["run_id"], which="last", names=["G_s", "G_m"], device=device)
+    settings = settings_from_config(mm.config)
+    wanted = ["G_s", "G_m"] + (["D_s"] if settings.structure_min_realness > 0 else [])
+    st = load_run(ws, helpers["structure"]["run_id"], which="last", names=wanted, device=device)
     if not same_dataset(st.fingerprint, run_content(st.meta), mm.fingerprint, run_content(mm.meta)):
         raise ConfigError(f"structure run {st.run_id!r} was trained on another dataset than multimodal run {run_id!r}")
     runs = {"multimodal": _record(mm), "structure": _record(st)}
@@ -71,6 +75,6 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
     label_names = {int(k): str(v) for k, v in mm.meta["label_names"].items()}
     return SynthesisModels(G_s=st.nets["G_s"], G_m=st.nets["G_m"], G=mm.nets["G"], modalities=modalities,
                            label_names=label_names, size=int(mm.meta["image_size"]),
-                           settings=settings_from_config(mm.config), segmenters=segmenters, translator=translator,
+                           settings=settings, segmenters=segmenters, translator=translator, D_s=st.nets.get("D_s"),
                            runs=runs, lesion_ranges=(mm.meta.get("lesion_bank") or {}).get("ranges"),
                            dataset=str(getattr(mm.config, "dataset", "") or ""), dataset_content=run_content(mm.meta))

@@ -26,6 +26,8 @@ class GenerationSettings:
     noise_fusion: bool = True  # False = ablation C: s' = s
     mask_filter: bool = True  # False = ablation B: lesions placed anywhere in the frame
     lesion_tries: int = 50  # placement tries per sample before it gets an empty label (thesis: 50)
+    structure_min_realness: float = 0.0  # keep a generated map when D_s scores it >= this (0 = every map)
+    structure_tries: int = 50  # latents tried per sample before the best-scoring one is kept (thesis: 50)
 
     def __post_init__(self) -> None:
         if not 0 <= self.noise_low <= self.noise_high <= 1:
@@ -34,6 +36,11 @@ class GenerationSettings:
             raise ConfigError(f"structure_threshold must be in (0, 1), not {self.structure_threshold}")
         if self.lesion_tries < 1:
             raise ConfigError(f"lesion_tries must be >= 1, not {self.lesion_tries}")
+        if self.structure_tries < 1:
+            raise ConfigError(f"structure_tries must be >= 1, not {self.structure_tries}")
+        if not self.structure_min_realness < 1.5:
+            raise ConfigError(f"structure_min_realness must be below 1.5 (D_s targets 1 for real maps), "
+                              f"not {self.structure_min_realness}")
 
 
 @dataclass
@@ -51,6 +58,7 @@ class SynthesisModels:
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     segmenters: dict[str, nn.Module] = field(default_factory=dict)
     translator: nn.Module | None = None
+    D_s: nn.Module | None = None  # structure discriminator, loaded when settings accept maps by it
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     lesion_ranges: dict[str, Any] | None = None  # the AugmentRanges dict G was trained with, if recorded
     dataset: str = ""  # the name of the dataset G was trained on, as its run recorded it

@@ -23,6 +23,7 @@ import torch
 from synth_core.errors import ConfigError
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
 from synth_core.structure_model import generate_structures
+from synth_core.synthesis.acceptance import accepted_latents
 from synth_core.synthesis.figures import RealReference, sample_figures
 from synth_core.synthesis.lesions import LesionSource
 from synth_core.synthesis.models import SynthesisModels
@@ -51,6 +52,8 @@ class Batch:
     lesion_params: list[str]  # JSON AugmentParams per sample ("" = no lesion)
     noise_seeds: np.ndarray  # (B,) int64
     z: np.ndarray  # (B, latent_dim) float32 latents
+    realness: np.ndarray | None = None  # (B,) float32 D_s score of the kept map (NaN = not scored)
+    tries: np.ndarray | None = None  # (B,) int64 latents tried before one was kept (synth_core.synthesis.acceptance)
 
 
 def latents(seed: int, indices: Sequence[int], latent_dim: int) -> torch.Tensor:
@@ -72,10 +75,13 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     idx = np.asarray(indices, dtype=np.int64)
     st = models.settings
     dev = next(models.G.parameters()).device
-    if z is None:
-        z = latents(seed, idx, models.latent_dim)
-    else:
+    if z is None:  # seeded latents, each accepted by D_s when the run asks for it (METHOD.md §13)
+        z, realness, tries = accepted_latents(models.G_s, models.D_s, seed, idx, models.latent_dim,
+                                              threshold=st.structure_threshold,
+                                              min_realness=st.structure_min_realness, tries=st.structure_tries)
+    else:  # a latent the user picked is kept as it is
         z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(len(idx), models.latent_dim)
+        realness, tries = np.full(len(idx), np.nan, np.float32), np.ones(len(idx), np.int64)
     maps, masks = generate_structures(models.G_s, models.G_m, z, st.structure_threshold, batch_size=max(1, len(idx)))
     b, (h, w) = len(idx), maps.shape[1:]
     labels = np.zeros((b, h, w), np.uint8)
@@ -100,7 +106,7 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     inp = generator_input(first, torch.from_numpy(labels).long().to(dev), models.n_classes)
     images = generate_modalities(models.G, inp, len(models.modalities)).float().clamp(0, 1).cpu().numpy()
     return Batch(idx, images.astype(np.float32), masks, labels, maps, lesion_index, params, noise_seeds,
-                 z.numpy().astype(np.float32))
+                 z.numpy().astype(np.float32), realness, tries)
 
 
 def batch_indices(n: int, batch_size: int, rank: int = 0, world: int = 1) -> list[np.ndarray]:
@@ -132,6 +138,8 @@ def catalog_rows(batch: Batch, seed: int, batch_size: int, mode: str, figures: l
                      "latent": encode_latent(batch.z[r]), "noise_seed": int(batch.noise_seeds[r]),
                      "batch_start": start, "batch_size": int(batch_size), "lesion_source": mode,
                      "lesion_index": int(batch.lesion_index[r]), "lesion_params": batch.lesion_params[r],
+                     "structure_realness": float(batch.realness[r]) if batch.realness is not None else float("nan"),
+                     "structure_tries": int(batch.tries[r]) if batch.tries is not None else 1,
                      **figures[r]})
     return rows
 

@@ -130,6 +130,7 @@ def lesion_guidance_loss(probs: torch.Tensor, label: torch.Tensor, weights: torc
 
 # ---- the stage ----------------------------------------------------------------------------------
 class MultimodalStage(Stage):
+    ema_names = ("G",)
     name = "multimodal"
     config_cls = MultimodalConfig
 
@@ -349,7 +350,8 @@ class MultimodalStage(Stage):
         pretrain = step < self.cfg.pretrain_steps
         lr = (self.cfg.pretrain_lr or self.cfg.lr) if pretrain else self.cfg.lr
         for group in self.opts["G"].param_groups:
-            group["lr"] = lr
+            group["base_lr"] = lr
+            group["lr"] = lr * self.lr_factor
         if pretrain:
             return self._pretrain_step(batch)
         return self._adversarial_step(batch, rng)
@@ -430,7 +432,7 @@ class MultimodalStage(Stage):
 
     @torch.no_grad()
     def validate(self):
-        G = unwrap(self.G)
+        G = self.inference_net("G")
         gen = self._fixed_generator(1)
         sq, count = 0.0, 0
         preds: dict[str, list[torch.Tensor]] = {m: [] for m in self.mods}
@@ -463,7 +465,7 @@ class MultimodalStage(Stage):
     def sample_grid(self):
         """Rows 1-3: generated structure maps (fixed latents) -> [s' | label on s_g with the mask
         outline | x_g per modality]; rows 4-5: real validation maps -> the same, then the real images."""
-        G = unwrap(self.G)
+        G = self.inference_net("G")
         gen = self._fixed_generator(2)
         cols = 2 + 2 * self.n_mod
         latent_gen = torch.Generator().manual_seed(int(self.cfg.seed) * 1000 + 3)
