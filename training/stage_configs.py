@@ -166,6 +166,10 @@ class MultimodalConfig(CommonConfig):
         (0.5, 5.0, 25.0, 25.0, 25.0),
         "per-class weights of the lesion-guidance error, background first (thesis code; the last one repeats "
         "for more classes)")
+    adv_rec_weight: float = param(0.0, "adversarial phase: weight of eq. 18's reconstruction of real slices from their "
+                                       "own structure map, mask and label, kept beside the adversarial terms (0 = "
+                                       "thesis: none). On short runs the adversarial terms alone drift G away from "
+                                       "its input structure; this anchors it, as pix2pix's L1 term does")
     pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
     pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
     d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
@@ -218,7 +222,7 @@ class MultimodalConfig(CommonConfig):
         for name in ("norm", "d_norm"):
             if getattr(self, name) not in ("instance", "batch", "group", "none"):
                 raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')
-        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight",
+        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight", "adv_rec_weight",
                      "pre_mse_weight", "pre_masked_weight", "d_real_weight", "d_fake_weight", "d_cls_weight"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synth_core.dataset import Dataset, DatasetSpec, DatasetWriter
+from synth_core.errors import ConfigError
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input
 from synth_core.nets import UNet
 from synth_core.structure import fuse_noise
@@ -29,6 +31,7 @@ from tests.training.conftest import make_tiny_dataset
 from training.checkpoint import file_sha256, load_checkpoint
 from training.cli import main
 from training.config import make_config
+from training.data import load_rows
 from training.distributed import DistInfo
 from training.rundir import RunDir
 from training.stages.multimodal import MultimodalConfig, MultimodalStage
@@ -305,3 +308,26 @@ def test_torchrun_two_cpu_processes(ws):
     ck = load_checkpoint(run.checkpoint_path("last"))
     assert ck["step"] == 3 and not any(k.startswith("module.") for k in ck["models"]["G"])
     assert run.read_status()["state"] == "finished"
+
+
+def test_reconstruction_anchor_in_the_adversarial_phase(ws):
+    """``adv_rec_weight``: eq. 18 on the batch's real slices, computed in the same call of G as the generated
+    samples; off by default (thesis), logged as ``adv_rec`` when on, and it equals the pre-training loss."""
+    assert _cli(ws, "multimodal", "--dataset", "tiny", "--steps", "2", "--run-name", "mm-anchor", *MM,
+                "--set", "pretrain_steps=1", "--set", "adv_rec_weight=10") == 0
+    rows = _metrics(ws, "mm-anchor")
+    assert "adv_rec" not in rows[0] and all(r["adv_rec"] > 0 for r in rows[1:])
+    assert "adv_rec" not in _metrics(ws, "mm-full")[-1]  # the default keeps the thesis's losses
+    torch.manual_seed(0)
+    # a constant fusion noise (low = high) makes G's input a pure function of the real slice
+    stage = _stage(ws, adv_rec_weight=10.0, pretrain_steps=0, batch_size=2, noise_low=0.5, noise_high=0.5)
+    batch = load_rows(stage.ds, stage.val_rows[:2], stage.device)
+    inp = stage.g_input(batch["structure"], batch["mask"], batch["label"])
+    with torch.no_grad():
+        rec = generate_modalities(stage.G, inp, stage.n_mod).float()
+    x, m = batch["image"], batch["mask"]
+    expected = ((F.mse_loss(rec, x) + F.mse_loss(rec * m, x * m)) * stage.n_mod).item()
+    out = stage._adversarial_step(batch, np.random.default_rng(0))
+    assert out["adv_rec"] == pytest.approx(expected, rel=1e-4)  # the loss is taken before G's step
+    with pytest.raises(ConfigError):
+        _stage(ws, adv_rec_weight=-1.0)

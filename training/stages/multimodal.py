@@ -176,6 +176,7 @@ class MultimodalStage(Stage):
         n_pairs = self.n_mod * (self.n_mod - 1)
         self.all_pairs = not cfg.reg_pairs or cfg.reg_pairs >= n_pairs
         adv += ["reg_cross"] if self.use_reg and self.n_mod > 2 and self.all_pairs else []
+        adv += ["adv_rec"] if cfg.adv_rec_weight > 0 else []
         adv += ["g_total", "d_real", "d_fake"] + (["d_cls"] if self.n_mod > 1 else []) + ["d_total", "placed"]
         self.loss_names = ("pre_mse", "pre_masked", "pre_total", *adv)
         self.progress_names = ("pre_total", "g_total", "d_total")
@@ -374,7 +375,12 @@ class MultimodalStage(Stage):
         b, m_count = x.shape[:2]
         with torch.no_grad():
             s_g, m_g, lab = self.generated_structures(b, rng)
-        fake = generate_modalities(self.G, self.g_input(s_g, m_g, lab), m_count)  # (B, M, H, W)
+        inp = self.g_input(s_g, m_g, lab)
+        anchor = cfg.adv_rec_weight > 0
+        if anchor:  # the real slices' own inputs ride in the same call of G (one forward per backward under DDP)
+            inp = torch.cat([inp, self.g_input(batch["structure"], batch["mask"], batch["label"])])
+        both = generate_modalities(self.G, inp, m_count)  # (B or 2B, M, H, W)
+        fake, rec = both[:b], both[b:]
         real_flat = x.transpose(0, 1).reshape(m_count * b, 1, *x.shape[-2:])  # modality-major
         fake_flat = fake.transpose(0, 1).reshape(m_count * b, 1, *x.shape[-2:])
         cls = torch.arange(m_count, device=x.device).repeat_interleave(b)
@@ -420,6 +426,12 @@ class MultimodalStage(Stage):
             if cross is not None:
                 g_total = g_total + cfg.reg_cross_weight * cross
                 out["reg_cross"] = cross.item()
+        if anchor:
+            m_real = batch["mask"]
+            rec = rec.float()
+            adv_rec = (F.mse_loss(rec, x) + F.mse_loss(rec * m_real, x * m_real)) * m_count
+            g_total = g_total + cfg.adv_rec_weight * adv_rec
+            out["adv_rec"] = adv_rec.item()
         g_total.backward()
         opt_g.step()
         out.update(g_total=g_total.item(), d_real=d_real.item(), d_fake=d_fake.item(), d_total=d_total.item(),
