@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from synth_core.cli_edge import run_at_edge
+from synth_core.errors import ConfigError
 from synth_core.workspace import Workspace
 from training.config import build_config, describe_fields, list_presets, make_config, parse_overrides
 from training.stages import STAGES, get_config_class, get_stage
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[])
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--copy-to", help="also copy the small demo checkpoints into this folder")
+    p = sub.add_parser("slim-copy", help="write float16 weights-only copies of finished runs (what demo --copy-to "
+                                         "writes), e.g. to ship them in demo_assets/runs")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--to", required=True, help="destination folder (each run goes to DEST/RUN, replaced)")
     p = sub.add_parser("install-demo-runs", help="copy the shipped demo runs (demo_assets/runs) into the workspace")
     p.add_argument("--source", default=str(DEMO_RUNS), help="folder of shipped runs")
     p = sub.add_parser("config", help="list the settings of a stage with defaults and help")
@@ -98,6 +103,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         cfg = build_config(cls, args.stage, args.preset, {})
         for f in describe_fields(cls):
             print(f"{f['name']:<24} {f['type']:<6} {getattr(cfg, f['name'])!s:<14} {f['help']}")
+        return 0
+    if args.command == "slim-copy":
+        from training.demo import slim_copy
+        from training.rundir import RunDir
+
+        runs = [RunDir.open(ws, rid) for rid in args.runs]
+        for run in runs:  # check every run first: nothing is written when one is not finished
+            if run.read_status().get("state") != "finished":
+                raise ConfigError(f"run {run.run_id!r} is {run.read_status().get('state')!r}, not finished; "
+                                  "only finished runs are copied")
+        for run in runs:
+            slim_copy(run, Path(args.to) / run.run_id)
+        print(f"slim copies of {', '.join(args.runs)} written to {args.to}")
         return 0
     if args.command == "install-demo-runs":
         from training.demo import install_demo_runs
