@@ -7,6 +7,10 @@
 - :mod:`~synth_core.evaluation.diversity` — mean pairwise MS-SSIM within a set;
 - :mod:`~synth_core.evaluation.paired` — PSNR/SSIM/MS-SSIM/MSE of reconstructions of real slices;
 - :mod:`~synth_core.evaluation.lesion_validity` — frozen segmenters on real vs synthetic (Table 4);
+- :mod:`~synth_core.evaluation.c2st` — classifier two-sample test (subject-grouped folds, hand-made view);
+- :mod:`~synth_core.evaluation.precision_recall` — precision, recall, density, coverage (``prdc``);
+- :mod:`~synth_core.evaluation.realism` — those two as evaluation rows beside real-vs-real controls,
+  and the per-sample realness;
 - :mod:`~synth_core.evaluation.evaluate` — :func:`evaluate_set`, which computes the long table;
 - :mod:`~synth_core.evaluation.table` — the table's columns, metric help and storage (no torch);
 - :mod:`~synth_core.evaluation.command` — ``python -m synth_core evaluate``.

@@ -67,7 +67,9 @@ METRIC_HELP: dict[str, str] = {
                 "view is the FID feature network. Modality 'structure' tests the generated structure maps.",
     "c2st_auc_control": "The same test between two groups of real scans (patients used for training vs patients held "
                         "out): what 'indistinguishable' looks like with these sample sizes and this view. Near 0.5 "
-                        "is expected; clearly above 0.5 means the view itself recognises the training patients.",
+                        "is expected (with a dozen patients per side it scatters by up to about 0.15, more often "
+                        "below 0.5 than above, as cross-validated AUCs do); clearly above 0.5 means the view itself "
+                        "recognises the training patients.",
     "prd_precision": "Precision (Naeem et al. 2020): fraction of synthetic images that fall where real images lie "
                      "(in the FID feature space). Higher = more realistic; compare with prd_precision_control.",
     "prd_recall": "Recall: fraction of real images that the synthetic ones reach, i.e. how much of the real variety "

@@ -1,0 +1,185 @@
+"""Realism of the demo models, every figure beside its real-vs-real control, in one run (issue 12).
+
+Workspace: a temporary one (or ``--workspace DIR``, reused) with the demo dataset
+(``python -m synth_core demo-data``) and the demo runs installed from ``demo_assets/runs`` (or
+``--runs DIR``, e.g. the ``--copy-to`` folder of ``python -m training demo``) with
+``python -m training install-demo-runs``. It synthesises ``--n`` samples (default 256; ``--quick``
+64) with the newest multimodal run (best checkpoint, augmented lesions, no per-sample figures) and
+evaluates them with the product's own ``evaluate_set`` (FRD off there, ``n_max = n``), which gives
+the classifier two-sample test (hand-made view and FID view, per modality and for the structure
+maps) and precision/recall/density/coverage, each with its control. FID (in the evaluation's FID
+feature space) and FRD (whole image, ``--n-frd`` slices per side) are computed here against the
+same real slices of held-out subjects, and again for real slices of training subjects (the control).
+
+Rows: ``value`` = synthetic vs real, ``reference`` = real vs real (training vs held-out subjects,
+same counts), no ratio. Targets (issue 12): C2ST AUC <= 0.85 for every modality and <= 0.80 for
+the structure maps. A later change that makes images worse shows up as a larger gap to the control.
+
+Time: with ``--n 64 --n-frd 8`` on runs from ``python -m training demo --set steps=6 ...`` it took
+55 min of wall time (under 2 min of CPU time: a niced run beside two training processes on the
+2-core machine); FRD (radiomics, ~0.5 s per slice on a quiet core) and the synthesis dominate.
+
+    python -m benchmarks quality [--quick]
+    python -m benchmarks.bench_quality [--n 256] [--runs DIR] [--workspace DIR] [--n-frd 32] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import Row
+
+ROOT = Path(__file__).resolve().parents[1]
+SET = "bench-quality"
+TARGETS = {"image": 0.85, "structure": 0.80}
+
+_T0 = time.perf_counter()
+
+
+def _log(msg: str) -> None:
+    print(f"[quality {time.perf_counter() - _T0:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+
+def _cli(main, argv: list[str]) -> None:
+    rc = main([str(a) for a in argv])
+    if rc:
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited with {rc}")
+
+
+def prepare(ws_root: Path, runs: Path, n: int, seed: int) -> str:
+    """Demo dataset + runs in ``ws_root`` and a fresh set of ``n`` samples; returns the multimodal run."""
+    from synth_core.cli import main as synth_main
+    from training.cli import main as training_main
+    from training.pretrained import find_runs
+    from synth_core.workspace import Workspace
+
+    _log("demo dataset")
+    _cli(synth_main, ["--workspace", ws_root, "demo-data", "--if-missing", "--no-progress"])
+    _cli(training_main, ["--workspace", ws_root, "install-demo-runs", "--source", runs])
+    ws = Workspace.open(ws_root)
+    found = find_runs(ws, "multimodal", "demo")
+    if not found:
+        raise RuntimeError(f"no finished multimodal run on dataset 'demo' in {runs} (or it was refused)")
+    if (ws.synthetic / SET).exists():
+        shutil.rmtree(ws.synthetic / SET)
+    _log(f"synthesising {n} samples with {found[0]}")
+    _cli(synth_main, ["--workspace", ws_root, "synthesize", "--run", found[0], "--n", n, "--name", SET,
+                      "--seed", seed, "--no-figures"])
+    return found[0]
+
+
+def measure(ws_root: Path, n: int, n_frd: int, seed: int) -> list[Row]:
+    from synth_core.dataset import Dataset
+    from synth_core.evaluation.distances import fid_from_features
+    from synth_core.evaluation.evaluate import _run_id, _which, evaluate_set
+    from synth_core.evaluation.features import EncoderFeatures
+    from synth_core.evaluation.frd import frd
+    from synth_core.evaluation.realism import CONTROL_SPLIT, HELD_OUT_SPLITS, real_slices
+    from synth_core.synthesis.setstore import SyntheticSet
+    from synth_core.workspace import Workspace
+    from training.pretrained import load_run
+
+    ws = Workspace.open(ws_root)
+    _log("evaluate_set (C2ST, PRDC and the rest; FRD here below)")
+    ev = evaluate_set(ws, SET, "demo", n_max=n, frd=False, n_pairs=16, seed=seed,
+                      progress=lambda f, msg: _log(f"  evaluate {f * 100:5.1f} % {msg}"))
+    ds = Dataset(ws.existing("datasets", "demo"))
+    syn = SyntheticSet(ws.existing("synthetic", SET))
+    mods = list(ds.modalities)
+    rows: list[Row] = []
+
+    def pair(metric: str, modality: str, extractor: str) -> tuple[float, float, int, str]:
+        """(synthetic value, control value, synthetic count, note: why missing, else the control's sample)."""
+        get = lambda m: ev[(ev.metric == m) & (ev.modality == modality) & (ev.extractor == extractor)]  # noqa: E731
+        a, b = get(metric), get(f"{metric}_control")
+        if a.empty or b.empty:
+            return float("nan"), float("nan"), 0, "not computed"
+        v, ref = float(a.value.iloc[0]), float(b.value.iloc[0])
+        note = str(a.note.iloc[0]) if not np.isfinite(v) else str(b.note.iloc[0]).split(" vs ")[-1]
+        return v, ref, int(a.n.iloc[0]), note
+
+    views = ["handmade"] + sorted({e for e in ev[ev.metric == "c2st_auc"].extractor if e != "handmade"})
+    for view in views:
+        for m in [*mods, "structure"] if view == "handmade" else mods:
+            v, ref, k, note = pair("c2st_auc", m, view)
+            limit = TARGETS["structure" if m == "structure" else "image"]
+            ok = bool(v <= limit) if np.isfinite(v) else None
+            rows.append(Row("quality", f"C2ST AUC {m} [{view}]", v, "AUC", ref, None, f"<= {limit:.2f}", ok,
+                            f"{k} synthetic; control: {note}" if np.isfinite(v) else note))
+
+    # FID and FRD, synthetic and control against the same held-out real slices
+    held = real_slices(ds, HELD_OUT_SPLITS, n, seed, stream=1)
+    train = real_slices(ds, (CONTROL_SPLIT,), min(n, len(syn)), seed, stream=2)
+    syn_img = np.array(syn.images[: min(n, len(syn))], dtype=np.float32)  # a writable copy (torch wants one)
+    own = [e for e in views if e.startswith("own:")]
+    if own:  # the segmenter checkpoint evaluate_set used: the one the set's provenance names, else last
+        runs = syn.meta.get("runs") or {}
+        entry = runs.get("segmenter")
+        if entry is None and runs.get("multimodal"):
+            mm = load_run(ws, _run_id(runs, "multimodal"), which=_which(runs["multimodal"]), names=["G"])
+            entry = (mm.meta.get("helpers") or {}).get("segmenter")
+        run = load_run(ws, own[0].split(":", 1)[1], which=_which(entry), names=[f"seg_{m}" for m in mods])
+    for c, m in enumerate(mods):
+        if own:
+            ext = EncoderFeatures(run.nets[f"seg_{m}"], name=own[0])
+            fh = ext(held.images[:, c : c + 1])
+            fid = fid_from_features(fh, ext(syn_img[:, c : c + 1]))
+            ctl = fid_from_features(fh, ext(train.images[:, c : c + 1]))
+            rows.append(Row("quality", f"FID {m} [{own[0]}]", fid, "", ctl, None, "", None,
+                            f"{held.describe()} vs {len(syn_img)} synthetic / {train.describe()}"))
+        _log(f"FRD {m} ({n_frd} slices per side, twice)")
+        a = frd(held.images[:, c], syn_img[:, c], n=n_frd, seed=seed)
+        b = frd(held.images[:, c], train.images[:, c], n=n_frd, seed=seed)
+        rows.append(Row("quality", f"FRD {m} [radiomics]", a.value, "", b.value, None, "", None,
+                        f"{a.n_real} held-out real vs {a.n_synthetic} synthetic / {b.n_synthetic} train real"))
+    for m in mods:
+        for k in ("precision", "recall", "density", "coverage"):
+            view = own[0] if own else "own"
+            v, ref, cnt, note = pair(f"prd_{k}", m, view)
+            rows.append(Row("quality", f"PRDC {k} {m} [{view}]", v, "", ref, None, "", None,
+                            f"{cnt} synthetic; control: {note}" if np.isfinite(v) else note))
+    return rows
+
+
+def run(quick: bool, *, n: int | None = None, runs: Path | None = None, workspace: Path | None = None,
+        n_frd: int | None = None, seed: int = 0) -> list[Row]:
+    n = n or (64 if quick else 256)
+    n_frd = n_frd or (16 if quick else 32)
+    runs = Path(runs) if runs else ROOT / "demo_assets" / "runs"
+    tmp = None
+    if workspace is None:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-quality-"))
+        workspace = tmp / "ws"
+    try:
+        prepare(Path(workspace), runs, n, seed)
+        return measure(Path(workspace), n, n_frd, seed)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.__main__ import print_table
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_quality", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=256, help="synthetic samples (and at most this many real per side; "
+                                                       "default 256)")
+    ap.add_argument("--runs", type=Path, default=None, help="folder of runs to install (default demo_assets/runs)")
+    ap.add_argument("--workspace", type=Path, default=None, help="use (and keep) this workspace instead of a "
+                                                                 "temporary one; an existing demo dataset is reused")
+    ap.add_argument("--n-frd", type=int, default=32, help="slices per side for FRD (default 32; ~0.5 s each)")
+    ap.add_argument("--seed", type=int, default=0, help="synthesis and evaluation seed (default 0)")
+    args = ap.parse_args(argv)
+    print_table(run(False, n=args.n, runs=args.runs, workspace=args.workspace, n_frd=args.n_frd, seed=args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
