@@ -17,6 +17,7 @@ from typing import Any
 from synth_core.workspace import Workspace
 from training.checkpoint import load_checkpoint
 from training.config import build_config
+from training.ema import ema_name
 from training.loop import Trainer
 from training.rundir import RunDir
 from training.stages import get_stage
@@ -65,8 +66,8 @@ def _free_run_id(ws: Workspace, base: str) -> str:
 
 
 def slim_copy(run: RunDir, dest: Path) -> Path:
-    """Copy a run with float16 weights only (no optimizer state), ``best.pt`` only where it differs
-    from ``last.pt``, and at most three sample grids."""
+    """Copy a run with float16 weights only (no optimizer state; of a network with averaged weights
+    only the average), ``best.pt`` only where it differs from ``last.pt``, and at most three sample grids."""
     import io
 
     import torch
@@ -93,8 +94,9 @@ def slim_copy(run: RunDir, dest: Path) -> Path:
             steps[which] = ck["step"]
             ck["optimizers"] = {}
             # float16 weights halve the size; loading copies them into float32 parameters
+            # readers use a network's averaged weights when it has them (training.ema), so the live ones stay behind
             ck["models"] = {k: {n: t.half() if t.is_floating_point() else t for n, t in sd.items()}
-                            for k, sd in ck["models"].items()}
+                            for k, sd in ck["models"].items() if ema_name(k) not in ck["models"]}
             ck["meta"] = {**ck.get("meta", {}), "slim": True}
             buf = io.BytesIO()
             torch.save(ck, buf)

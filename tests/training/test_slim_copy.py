@@ -23,7 +23,7 @@ def test_slim_copy_of_a_finished_run_and_refusal_of_an_unfinished_one(tiny_ws, t
     ck = load_checkpoint(dest / "done" / "checkpoints" / "last.pt")
     assert ck["optimizers"] == {} and ck["meta"]["slim"] is True
     assert all(t.dtype == torch.float16 for sd in ck["models"].values() for t in sd.values() if t.is_floating_point())
-    assert "G_s_ema" in ck["models"]  # the averaged weights travel with the copy
+    assert "G_s_ema" in ck["models"] and "G_s" not in ck["models"]  # the average travels, the live weights stay
     assert json.loads((dest / "done" / "status.json").read_text())["state"] == "finished"
     # the copy installs and loads like any run
     ws2 = Workspace.open(tmp_path / "ws2")
