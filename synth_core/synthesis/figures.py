@@ -37,7 +37,7 @@ COLUMN_HELP = {
     "false_lesion_": "pixels the segmenter calls lesion outside the requested label",
     "reg_err_": "MSE between this modality and the translator's rendering of it from the others (lower = better "
                 "registered)",
-    "structure_realness": "the structure discriminator's score of the generated structure map (1 = real-looking, "
+    "structure_ds_score": "the structure discriminator's score of the generated structure map (1 = real-looking, "
                           "0 = fake-looking; NaN when maps were not screened)",
     "structure_tries": "latents tried before this structure map was accepted by the discriminator",
     "nn_dist": f"distance to the nearest real training slice ({MEMORISATION_SPACE}); small = possible copy",

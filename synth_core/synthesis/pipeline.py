@@ -138,7 +138,7 @@ def catalog_rows(batch: Batch, seed: int, batch_size: int, mode: str, figures: l
                      "latent": encode_latent(batch.z[r]), "noise_seed": int(batch.noise_seeds[r]),
                      "batch_start": start, "batch_size": int(batch_size), "lesion_source": mode,
                      "lesion_index": int(batch.lesion_index[r]), "lesion_params": batch.lesion_params[r],
-                     "structure_realness": float(batch.realness[r]) if batch.realness is not None else float("nan"),
+                     "structure_ds_score": float(batch.realness[r]) if batch.realness is not None else float("nan"),
                      "structure_tries": int(batch.tries[r]) if batch.tries is not None else 1,
                      **figures[r]})
     return rows

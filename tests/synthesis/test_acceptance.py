@@ -74,7 +74,7 @@ def test_generate_batch_screens_maps_and_the_catalog_records_it():
     assert np.array_equal(b.images, again.images) and np.array_equal(b.structure, again.structure)
     rows = catalog_rows(b, 2, 8, "augmented", [{} for _ in range(8)])
     assert [r["structure_tries"] for r in rows] == b.tries.tolist()
-    assert all(r["structure_realness"] >= 0.55 for r in rows)
+    assert all(r["structure_ds_score"] >= 0.55 for r in rows)
     # an explicit latent (picked on the Latent space page) is kept as it is
     z = np.zeros((2, 4), np.float32)
     picked = generate_batch(models, lesions, seed=2, indices=[0, 1], z=z)
