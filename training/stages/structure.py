@@ -114,10 +114,11 @@ def soft_dice_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -
     return (1.0 - (2.0 * inter + eps) / (p.sum(1) + t.sum(1) + eps)).mean()
 
 
-def binary_cross_entropy(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Mean BCE of probabilities (written out: ``F.binary_cross_entropy`` refuses CUDA autocast)."""
-    p, t = pred.float().clamp(eps, 1.0 - eps), target.float()
-    return -(t * p.log() + (1.0 - t) * (1.0 - p).log()).mean()
+def binary_cross_entropy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean BCE of probabilities, logs clamped at -100 as ``F.binary_cross_entropy`` does (written out:
+    that function refuses CUDA autocast); exactly 0 for a perfect binary prediction."""
+    p, t = pred.float(), target.float()
+    return -(t * p.log().clamp(min=-100.0) + (1.0 - t) * torch.log1p(-p).clamp(min=-100.0)).mean()
 
 
 def mean_reg(mean: torch.Tensor) -> torch.Tensor:
