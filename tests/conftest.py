@@ -9,6 +9,10 @@ from pathlib import Path
 # (torchrun, background runs) that would otherwise oversubscribe them (a 3 s test took 4 minutes).
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
+# The same tests on every machine: `device = auto` would train on a GPU where one is present (other
+# float paths, other speed); tests run on the CPU unless MEDSYNTH_TESTS_GPU=1 asks for the GPU.
+if os.environ.get("MEDSYNTH_TESTS_GPU") != "1":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
