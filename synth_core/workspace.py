@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from synth_core.atomic import clean_stale
 from synth_core.errors import ConfigError, NotFoundError
 
 ENV_VAR = "MEDSYNTH_WORKSPACE"
 KINDS = ("datasets", "runs", "synthetic", "exports", "lesions", "studies", "experiments")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # used with fullmatch: no trailing newline
 
 
 def validate_name(name: str, what: str = "name") -> str:
@@ -26,7 +27,7 @@ def validate_name(name: str, what: str = "name") -> str:
     """
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{what} must not be empty")
-    if "/" in name or "\\" in name or ".." in name or not _NAME_RE.match(name):
+    if "/" in name or "\\" in name or ".." in name or not _NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{what} {name!r} is not allowed: use letters, digits, '.', '_' or '-' "
             "(no path separators, no '..', at most 100 characters)"
@@ -50,11 +51,34 @@ class Workspace:
 
     @classmethod
     def open(cls, arg: str | Path | None = None, *, create: bool = True) -> "Workspace":
+        """The workspace at ``arg`` (see :func:`resolve_root`); ``create`` makes its folders.
+        Temporaries left by writers that died (``kill -9``) are removed on every open
+        (:meth:`clean_stale`)."""
         ws = cls(resolve_root(arg))
         if create:
             for kind in KINDS:
                 (ws.root / kind).mkdir(parents=True, exist_ok=True)
+        ws.clean_stale()
         return ws
+
+    def clean_stale(self) -> list[Path]:
+        """Remove temporaries whose writing process is gone (``synth_core.atomic.clean_stale``) at
+        the places writers put them: the root, each kind's folder, each item's folder, and a run's
+        ``checkpoints/`` and ``samples/``. Returns what was removed."""
+        removed = clean_stale(self.root)
+        for kind in KINDS:
+            folder = self.root / kind
+            if not folder.is_dir():
+                continue
+            removed += clean_stale(folder)
+            for item in folder.iterdir():
+                if item.name.startswith(".") or not item.is_dir():
+                    continue
+                removed += clean_stale(item)
+                if kind == "runs":
+                    for sub in ("checkpoints", "samples"):
+                        removed += clean_stale(item / sub)
+        return removed
 
     @property
     def datasets(self) -> Path:

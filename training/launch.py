@@ -1,7 +1,7 @@
 """Start and stop training runs as background processes (used by the dashboard's Training page).
 
 A run started here is an ordinary ``python -m training <stage> --run-name RUN ...`` process whose
-output goes to ``runs/RUN/train.log``; stopping sends SIGTERM, which makes the loop write a
+output goes to ``runs/RUN/train.log``; stopping sends SIGTERM (only to that very process), which makes the loop write a
 checkpoint and mark the run ``stopped`` (resumable).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from synth_core.errors import ConfigError, NotFoundError
 from synth_core.workspace import Workspace, validate_name
-from training.rundir import RunDir, new_run_id
+from training.rundir import RunDir, new_run_id, training_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,14 +52,20 @@ def start_run(ws: Workspace, stage: str, *, dataset: str, settings: dict[str, An
 
 
 def stop_run(ws: Workspace, run_id: str) -> bool:
-    """Ask a running run to checkpoint and stop (SIGTERM). Returns False if it was not running."""
+    """Ask a running run to checkpoint and stop (SIGTERM). Returns False if it was not running.
+
+    The pid in ``status.json`` is signalled only when it is still that training process (same
+    start time as recorded, ``training`` in its command line: :func:`training.rundir.training_process`);
+    after a crash the pid may belong to an unrelated process by now, which is left alone."""
     run = RunDir(ws.existing("runs", run_id))
     status = run.read_status()
-    pid = status.get("pid")
-    if status.get("state") != "running" or not pid:
+    if status.get("state") != "running":
+        return False
+    pid = training_process(status)
+    if pid is None:
         return False
     try:
-        os.kill(int(pid), signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     return True

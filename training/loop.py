@@ -88,9 +88,15 @@ class Trainer:
         run: RunDir | None = None
         if self.resume:
             run = RunDir.open(ws, self.resume)
-            start = self._restore(stage, run, ds)
+            if info.is_main:  # a second --resume of a run still training is refused here
+                run.hold()
+            try:
+                start = self._restore(stage, run, ds)
+            except BaseException:
+                run.release()
+                raise
         elif info.is_main:
-            run = RunDir.create(ws, stage.name, self.run_id)
+            run = RunDir.create(ws, stage.name, self.run_id, hold=True)  # held until this run ends
         if info.distributed:
             # every rank needs the run id chosen by rank 0 (only rank 0 writes into it)
             obj = [run.run_id if run else None]
@@ -177,6 +183,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             run.metrics.close()
+            run.release()
 
     def _progress_bar(self, info, start: int, total: int):
         if not (self.progress and info.is_main):

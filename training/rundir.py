@@ -17,6 +17,8 @@ from typing import Any
 
 from synth_core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from synth_core.errors import ConfigError, ExistsError, NotFoundError
+from synth_core.locks import is_locked, try_item_lock
+from synth_core.procs import ProcessId, command_line
 from synth_core.workspace import Workspace, validate_name
 
 STATES = ("running", "finished", "failed", "stopped")
@@ -79,18 +81,48 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.metrics = MetricsLog(self.path / "metrics.jsonl")
+        self._lock: Any = None
 
     # ---- creation / lookup -------------------------------------------------------------
     @classmethod
-    def create(cls, ws: Workspace, stage: str, run_id: str | None = None) -> "RunDir":
+    def create(cls, ws: Workspace, stage: str, run_id: str | None = None, *, hold: bool = False) -> "RunDir":
+        """A new run folder. Check and creation happen under the run's lock, so of two processes
+        creating the same run one gets ``ExistsError`` (or ``BusyError``); with ``hold`` the lock
+        stays held (the trainer holds it for the run's whole life; :meth:`release`)."""
         run_id = validate_name(run_id, "run name") if run_id else new_run_id(stage)
         path = ws.runs / run_id
-        # a folder holding only the launcher's train.log is a run about to start, not a clash
-        if path.exists() and any(p.name != "train.log" for p in path.iterdir()):
-            raise ExistsError(f"run {run_id!r} already exists in {ws.runs}; use --resume {run_id} to continue it")
-        for sub in ("samples", "checkpoints"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        lock = try_item_lock(path, what=f"run {run_id!r}")
+        try:
+            # a folder holding only the launcher's train.log is a run about to start, not a clash
+            if path.exists() and any(p.name != "train.log" for p in path.iterdir()):
+                raise ExistsError(f"run {run_id!r} already exists in {ws.runs}; use --resume {run_id} to continue it")
+            for sub in ("samples", "checkpoints"):
+                (path / sub).mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            lock.release()
+            raise
+        run = cls(path)
+        if hold:
+            run._lock = lock
+        else:
+            lock.release()
+        return run
+
+    def hold(self) -> "RunDir":
+        """Take this run's lock for good (until :meth:`release`); ``BusyError`` at once when another
+        process holds it, e.g. a second ``--resume`` of a run that is still training."""
+        if self._lock is None:
+            self._lock = try_item_lock(self.path, what=f"run {self.run_id!r}")
+        return self
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def in_use(self) -> bool:
+        """True while some process (the trainer) holds this run's lock."""
+        return self._lock is None and is_locked(self.path)
 
     @classmethod
     def open(cls, ws: Workspace, run_id: str) -> "RunDir":
@@ -128,7 +160,8 @@ class RunDir:
             raise ValueError(f"state must be one of {STATES}, not {state!r}")
         status = self.read_status()
         status.update(fields)
-        status.update({"state": state, "heartbeat": now_iso(), "pid": os.getpid()})
+        me = ProcessId.current()
+        status.update({"state": state, "heartbeat": now_iso(), "pid": me.pid, "pid_start": me.start})
         atomic_write_json(self.path / "status.json", status)
 
     def read_status(self) -> dict[str, Any]:
@@ -148,3 +181,18 @@ class RunDir:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         return read_metrics_rows(self.metrics.path)
+
+
+def training_process(status: dict[str, Any]) -> int | None:
+    """The pid in a run's ``status.json`` if that very process still runs and is a trainer: the same
+    start time as recorded (a reused pid has another) and ``training`` in its command line. None
+    otherwise, so nobody signals an unrelated process after a crash."""
+    pid, start = status.get("pid"), status.get("pid_start")
+    if not isinstance(pid, int) or not isinstance(start, int):
+        return None  # written before pid_start was recorded: cannot be verified
+    if not ProcessId(pid, start).alive() or start == 0:
+        return None
+    args = command_line(pid)
+    if args and not any("training" in a for a in args):
+        return None
+    return pid

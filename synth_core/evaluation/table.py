@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synth_core.atomic import atomic_write_bytes
+from synth_core.atomic import atomic_write_bytes, pause_point
 from synth_core.errors import InputError
+from synth_core.locks import item_lock
 from synth_core.workspace import Workspace
 
 __all__ = ["COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "REALISM_METRICS", "load_evaluations",
@@ -174,13 +175,18 @@ def merge_evaluations(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def save_evaluation(set_path: str | Path, rows: pd.DataFrame) -> pd.DataFrame:
-    """Merge ``rows`` into ``set_path/evaluation.parquet`` (atomic write); returns the saved table."""
+    """Merge ``rows`` into ``set_path/evaluation.parquet`` (atomic write); returns the saved table.
+
+    Read, merge and write happen under the set's lock (``synth_core.locks``), so two evaluations
+    finishing at once both land, and nothing is written into a set while it is being replaced."""
     path = Path(set_path) / EVALUATION_FILE
-    old = _read(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
-    merged = merge_evaluations(old, rows[COLUMNS]).astype({"value": "float64", "n": "int64"})
-    buf = io.BytesIO()
-    merged.to_parquet(buf, index=False)
-    atomic_write_bytes(path, buf.getvalue())
+    with item_lock(set_path, what=f"set {Path(set_path).name!r}"):
+        old = _read(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
+        pause_point("save_evaluation:read")
+        merged = merge_evaluations(old, rows[COLUMNS]).astype({"value": "float64", "n": "int64"})
+        buf = io.BytesIO()
+        merged.to_parquet(buf, index=False)
+        atomic_write_bytes(path, buf.getvalue())
     return merged
 
 

@@ -13,6 +13,7 @@ explorer, so a page can show the maps before the masks and redraw what it showed
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from synth_core.atomic import pause_point
 from synth_core.errors import ConfigError
+from synth_core.locks import item_lock
 from synth_core.structure_model import (
     decode_structures,
     encode_structures,
@@ -241,11 +244,13 @@ class LatentExplorer:
     def save_set(self, ws: Workspace, name: str, z: np.ndarray, lesions: LesionSource, *, dataset: Any,
                  seed: int = 0) -> Path:
         """Chosen latents ``z (K, latent_dim)`` as a new synthetic set (catalog + figures-free rows),
-        or appended to the set ``name`` if it exists and was made with the same runs."""
-        from synth_core.lesions.augment import AugmentRanges
-        from synth_core.lesions.bank import LesionBank
-        from synth_core.synthesis.figures import RealReference, sample_figures
-        from synth_core.synthesis.setstore import SetWriter, SyntheticSet
+        or appended to the set ``name`` if it exists and was made with the same runs.
+
+        Appending rewrites the set under a temporary name and swaps it in (the old set stays
+        complete and visible until then, even after ``kill -9``); the set's side files
+        (``evaluation.parquet``, ``realness.parquet``: their rows name the samples and counts
+        they were computed on) are kept, and ``set.json`` lists the ``additions``. The set's lock
+        (``synth_core.locks``) makes a second writer wait and then append after this one."""
         from synth_core.workspace import validate_name
 
         models = self._need_models()
@@ -254,11 +259,25 @@ class LatentExplorer:
         if not len(z):
             raise ConfigError("select at least one sample to save")
         dest = ws.path("synthetic", name)
+        # the lock spans read, generate and write: a second session adding at the same time waits,
+        # then appends after this addition instead of overwriting it
+        with item_lock(dest, what=f"set {name!r}"):
+            self._save_set_locked(dest, name, z, lesions, dataset=dataset, seed=seed, models=models)
+        return dest
+
+    def _save_set_locked(self, dest: Path, name: str, z: np.ndarray, lesions: LesionSource, *, dataset: Any,
+                         seed: int, models: SynthesisModels) -> None:
+        from synth_core.lesions.augment import AugmentRanges
+        from synth_core.lesions.bank import LesionBank
+        from synth_core.synthesis.figures import RealReference, sample_figures
+        from synth_core.synthesis.setstore import SetWriter, SyntheticSet
+
         old = SyntheticSet(dest) if dest.exists() else None
         if old is not None and old.meta.get("runs", {}).get("multimodal", {}).get("sha256") != \
                 models.runs["multimodal"]["sha256"]:
             raise ConfigError(f"set {name!r} was made with another multimodal checkpoint; choose a new name")
         start = len(old) if old is not None else 0
+        pause_point("save_set:read")
         from synth_core.datalink import check_link, provenance
 
         match = check_link(dataset, fingerprint=models.runs["multimodal"]["fingerprint"],
@@ -269,6 +288,7 @@ class LatentExplorer:
                         dataset_content=provenance(dataset, match, models.dataset_content))
         if old is not None:  # appended samples use the set's own bank and lesion settings
             meta["options"] = old.meta["options"]
+            meta["additions"] = [*old.meta.get("additions", []), {"start": start, "n": int(len(z))}]
             o = old.meta["options"]["lesions"]
             lesions = LesionSource(o["mode"], LesionBank.load(old.path / "bank"), AugmentRanges.from_dict(o["ranges"]),
                                    tries=int(o["tries"]), mask_filter=bool(o["mask_filter"]))
@@ -288,7 +308,29 @@ class LatentExplorer:
                 ref = old.stored_catalog.drop(columns=["sample_id", "index"]).columns
                 rows = [{c: r.get(c, np.nan) for c in ref} for r in rows]
             w.add(batch.images, batch.masks, batch.labels, batch.structure, rows)
-        return dest
+            if old is not None:
+                keep_side_files(old.path, w.tmp)
+
+
+#: files a :class:`SetWriter` makes itself; anything else in a set folder is a side file
+WRITTEN_BY_WRITER = frozenset({"set.json", "catalog.parquet", "bank", "images.npy", "masks.npy", "labels.npy",
+                               "structure.npy"})
+
+
+def keep_side_files(old: str | Path, new: str | Path) -> list[str]:
+    """Copy the side files of the set folder ``old`` (evaluation and realness tables, anything a
+    later step added) into the set folder ``new`` being written; returns their names. Hidden
+    names (temporaries) are skipped."""
+    kept = []
+    for p in sorted(Path(old).iterdir()):
+        if p.name in WRITTEN_BY_WRITER or p.name.startswith("."):
+            continue
+        if p.is_dir():
+            shutil.copytree(p, Path(new) / p.name)
+        else:
+            shutil.copy2(p, Path(new) / p.name)
+        kept.append(p.name)
+    return kept
 
 
 def structure_runs(ws: Workspace) -> list[str]:

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from synth_core.atomic import atomic_write_bytes
 from synth_core.errors import InputError
+from synth_core.locks import item_lock
 
 __all__ = ["COLUMN_HELP", "REALNESS_FILE", "column_help", "read_realness", "realness_info", "write_realness"]
 
@@ -60,7 +61,8 @@ def write_realness(set_path: str | Path, frame: pd.DataFrame, info: dict[str, An
     buf = io.BytesIO()
     pq.write_table(table.replace_schema_metadata(meta), buf)
     path = Path(set_path) / REALNESS_FILE
-    atomic_write_bytes(path, buf.getvalue())
+    with item_lock(set_path, what=f"set {Path(set_path).name!r}"):  # not while the set is being replaced
+        atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -452,8 +452,12 @@ def train_row(ws: Workspace, mc: Any, run_id: str, *, progress: bool) -> None:
                               "choose another --name or delete that run")
         if run.checkpoint_path("last").is_file():
             resume = run_id
-        else:  # stopped before its first checkpoint: nothing to continue from
-            shutil.rmtree(path)
+        else:  # stopped before its first checkpoint: nothing to continue from, unless it is just starting
+            run.hold()  # BusyError when another process is training it right now: never delete that
+            try:
+                shutil.rmtree(path)
+            finally:
+                run.release()
     previous = signal.getsignal(signal.SIGTERM)
     try:
         run = Trainer(MultimodalStage, mc, ws, run_id=None if resume else run_id, resume=resume,

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from synth_core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, pause_point
 from synth_core.errors import InputError, NotFoundError
+from synth_core.locks import item_lock
 from synth_core.workspace import Workspace
 from training.experiments.config import MODE_ORDER
 
@@ -79,13 +80,16 @@ class ExperimentStore:
             raise InputError(self.results_path, f"unreadable results ({err})") from None
 
     def append_result(self, row: dict[str, Any]) -> pd.DataFrame:
-        """Add one finished (configuration, seed); rewrite results and summaries atomically."""
-        old = self.read_results()
-        new = pd.DataFrame([row])
-        df = new if old.empty else pd.concat([old, new], ignore_index=True)
-        df = order_columns(df)
-        write_parquet(self.results_path, df)
-        self.write_summary(summarise(df))
+        """Add one finished (configuration, seed); rewrite results and summaries atomically, under
+        the experiment's lock (two processes appending at once both land)."""
+        with item_lock(self.path, what=f"experiment {self.path.name!r}"):
+            old = self.read_results()
+            pause_point("append_result:read")
+            new = pd.DataFrame([row])
+            df = new if old.empty else pd.concat([old, new], ignore_index=True)
+            df = order_columns(df)
+            write_parquet(self.results_path, df)
+            self.write_summary(summarise(df))
         return df
 
     def write_summary(self, summary: pd.DataFrame) -> None:
