@@ -56,6 +56,10 @@ class ProcessId:
             return False
         return now == self.start or 0 in (now, self.start)
 
+    def start_now(self) -> int | None:
+        """The start time of whatever process has this pid now (None: none)."""
+        return start_time(self.pid)
+
     def token(self) -> str:
         """``p<pid>s<start>``: how temporary names record their maker."""
         return f"p{self.pid}s{self.start}"
