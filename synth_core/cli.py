@@ -71,6 +71,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
                "one self-contained HTML report for clinicians (pictures, quality, experiments)"),
     "reader-study": ("synth_core.readerstudy.command", "add_reader_study_arguments", "run_reader_study_command",
                      "blinded real-vs-synthetic reader study: create one, score the answers"),
+    "review": ("synth_core.review.command", "add_review_arguments", "run_review_command",
+               "keep / reject / tag samples of a synthetic set by hand, or list the decisions"),
 }
 
 

@@ -73,10 +73,13 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     test_rows = np.flatnonzero(split == "test")
     sel = Selection(chosen=())
     match = None
+    catalog = None  # one snapshot: review decisions may be appended while the export runs
     if st is not None:
         match = _check_set_matches(st, ds)
+        catalog = st.catalog
         sel = select_synthetic(st, filter=options.filter, min_nn_dist=options.min_nn_dist,
-                               synthetic_ratio=options.synthetic_ratio, n_real_train=len(train_rows), seed=options.seed)
+                               synthetic_ratio=options.synthetic_ratio, n_real_train=len(train_rows), seed=options.seed,
+                               catalog=catalog)
 
     # synthetic samples carry no spacing of their own: use the median of the real training slices
     spacing_cols = ["spacing_row", "spacing_col", "spacing_slice"]
@@ -90,7 +93,7 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
 
     total = len(train_rows) + len(sel.chosen) + len(test_rows)
     runs = st.meta.get("runs", {}) if st is not None else {}
-    cat = st.catalog.set_index("index", drop=False) if st is not None else None
+    cat = catalog.set_index("index", drop=False) if catalog is not None else None
     with atomic_dir(dest) as tmp:
         for part in PARTS.values():
             for folder in part:
@@ -114,12 +117,12 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
                 writer.rows.append(manifest.row(path="", case="", kind="", channel="", source="synthetic", split="",
                                                 sample_id=str(rec["sample_id"]), sample_index=j, decision=decision,
                                                 provenance=manifest.provenance_json(st.name, runs, rec)))
-        manifest.write(manifest.build(writer.rows, st.catalog if st is not None else None), tmp)
+        manifest.write(manifest.build(writer.rows, catalog), tmp)
         result = ExportResult(
             path=dest, fmt=options.fmt, dataset=ds.name, set_name=options.set_name,
             n_real_train=len(train_rows), n_real_test=len(test_rows), n_synthetic=len(sel.chosen),
             n_blocked=sel.n_blocked, n_filtered_out=sel.n_filtered_out, n_not_drawn=sel.n_not_drawn,
-            n_wanted=sel.n_wanted, n_files=writer.n_files, notes=sel.notes,
+            n_wanted=sel.n_wanted, n_rejected=sel.n_rejected, n_files=writer.n_files, notes=sel.notes,
         )
         medsynth = _medsynth_block(options, ds, st, result, match)
         info = dataset_json(options.fmt, name=options.out, modalities=ds.modalities, label_names=ds.label_names,

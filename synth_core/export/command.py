@@ -45,7 +45,8 @@ def summary_lines(r: ExportResult) -> list[str]:
     else:
         wanted = "" if r.n_wanted is None else f" (ratio wants {r.n_wanted})"
         lines.append(f"synthetic    {r.n_synthetic} from set {r.set_name}{wanted}; blocked {r.n_blocked} "
-                     f"(memorisation), filtered out {r.n_filtered_out}, not drawn {r.n_not_drawn}")
+                     f"(memorisation), filtered out {r.n_filtered_out}, not drawn {r.n_not_drawn}, "
+                     f"rejected in review {r.n_rejected}")
     lines.append(f"files        {r.n_files} images and labels + dataset.json, manifest.parquet, manifest.csv")
     lines.extend(f"note         {n}" for n in r.notes)
     return lines

@@ -71,6 +71,7 @@ class ExportResult:
     n_wanted: int | None  # synthetic cases the ratio asked for (None without a ratio)
     n_files: int  # image + label files written
     notes: tuple[str, ...] = ()  # e.g. "ratio 2 wants 24 synthetic cases but only 12 pass; exported 12"
+    n_rejected: int = 0  # rejected by a person (catalog column review): never exported
 
     def counts(self) -> dict[str, int | None]:
         return {
@@ -80,6 +81,7 @@ class ExportResult:
             "blocked": self.n_blocked,
             "filtered_out": self.n_filtered_out,
             "not_drawn": self.n_not_drawn,
+            "rejected_in_review": self.n_rejected,
             "synthetic_wanted": self.n_wanted,
             "files": self.n_files,
         }

@@ -1,8 +1,10 @@
 """Which synthetic samples an export takes, and why each other sample was left out.
 
-Three steps, in this order, each recorded per sample so the manifest can say why a sample is
+Four steps, in this order, each recorded per sample so the manifest can say why a sample is
 absent:
 
+0. the review: a sample a person rejected (catalog column ``review``, :mod:`synth_core.review`)
+   is "rejected in review (<reason>)", whatever the filter says;
 1. the catalog filter (``SyntheticSet.select``): samples failing it are "filtered out";
 2. the memorisation screen: a sample whose nearest real training slice is closer than
    ``min_nn_dist`` (catalog column ``nn_dist``) is "blocked: memorisation (...)", because a
@@ -19,11 +21,14 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from synth_core.errors import ConfigError
+from synth_core.synthesis.query import apply_filter
 from synth_core.synthesis.setstore import SyntheticSet
 
 FILTERED_OUT = "filtered out"
+REJECTED = "rejected in review"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Selection:
     n_filtered_out: int = 0
     n_blocked: int = 0
     n_not_drawn: int = 0
+    n_rejected: int = 0
     n_wanted: int | None = None
     notes: tuple[str, ...] = ()
 
@@ -46,24 +52,32 @@ def blocked_decision(nn_dist: float, min_nn_dist: float) -> str:
 
 
 def select_synthetic(st: SyntheticSet, *, filter: str | None, min_nn_dist: float | None,
-                     synthetic_ratio: float | None, n_real_train: int, seed: int) -> Selection:
+                     synthetic_ratio: float | None, n_real_train: int, seed: int,
+                     catalog: pd.DataFrame | None = None) -> Selection:
     """Apply filter, memorisation screen and ratio to the set's catalog (module docstring).
 
     Raises ``ConfigError`` when a non-empty filter selects no sample at all (almost always a
     mistake in the filter), or when a screen is asked for but the catalog has no ``nn_dist``.
     An invalid filter or an unknown column is reported by :mod:`synth_core.synthesis.query`.
+    ``catalog``: the set's catalog as the caller read it (one snapshot while reviews may be
+    appended); default ``st.catalog``.
     """
-    cat = st.catalog
+    cat = st.catalog if catalog is None else catalog
     idx_all = cat["index"].to_numpy(dtype=np.int64)
-    passing = st.select(filter)
+    passing = cat[apply_filter(cat, filter)]
     if len(passing) == 0 and filter is not None and filter.strip():
         raise ConfigError(f"filter {filter.strip()!r} selects none of the {len(cat)} samples of set {st.name!r}")
     excluded: dict[int, str] = {}
-    pass_idx = set(passing["index"].astype(np.int64).tolist())
+    if "review" in cat.columns:  # a person's rejection sticks, whatever the filter says
+        rej = cat[cat["review"].astype(str) == "rejected"]
+        for i, why in zip(rej["index"].astype(np.int64).tolist(), rej["review_reason"].astype(str)):
+            excluded[i] = f"{REJECTED} ({why})" if why else REJECTED
+    n_rejected = len(excluded)
+    pass_idx = set(passing["index"].astype(np.int64).tolist()) - set(excluded)
     for i in idx_all.tolist():
-        if i not in pass_idx:
+        if i not in pass_idx and i not in excluded:
             excluded[i] = FILTERED_OUT
-    n_filtered_out = len(excluded)
+    n_filtered_out = len(excluded) - n_rejected
 
     eligible = sorted(pass_idx)
     n_blocked = 0
@@ -103,4 +117,4 @@ def select_synthetic(st: SyntheticSet, *, filter: str | None, min_nn_dist: float
     if not chosen and len(idx_all) and n_wanted != 0:
         notes.append(f"no synthetic sample of set {st.name!r} was exported")
     return Selection(chosen=tuple(chosen), excluded=excluded, n_filtered_out=n_filtered_out, n_blocked=n_blocked,
-                     n_not_drawn=n_not_drawn, n_wanted=n_wanted, notes=tuple(notes))
+                     n_not_drawn=n_not_drawn, n_rejected=n_rejected, n_wanted=n_wanted, notes=tuple(notes))

@@ -36,7 +36,7 @@ def merge_parts(staging: Path, dest: Path, *, world: int, n: int, batch_size: in
             part = parts[k % world]
             local = (k // world) * batch_size
             sl = slice(local, local + min(batch_size, n - start))
-            rows = part.catalog.iloc[sl].drop(columns=["sample_id", "index"]).to_dict("records")
+            rows = part.stored_catalog.iloc[sl].drop(columns=["sample_id", "index"]).to_dict("records")
             w.add(part.images[sl], part.masks[sl], part.labels[sl], part.structure[sl], rows)
     return dest
 

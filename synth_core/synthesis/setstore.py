@@ -11,6 +11,9 @@ Layout::
     structure.npy     (N, H, W) uint8 {0, 1} structure map (G_s's map)
     realness.parquet  optional side table written by ``evaluate``: sample_id + realness columns,
                       joined into :attr:`SyntheticSet.catalog` (:mod:`synth_core.synthesis.realness`)
+    review.jsonl      optional append-only review log (keep / reject / tags per sample), its latest
+                      decision per sample joined into the catalog as ``review``, ``review_reason``,
+                      ``review_tags`` (:mod:`synth_core.review`)
 
 Why Parquet for the catalog: it is typed and columnar (filters read a few columns of many rows),
 pandas, pyarrow and DuckDB read it with no server, and a writer appends row groups chunk by chunk
@@ -35,6 +38,9 @@ from synth_core.atomic import atomic_dir
 from synth_core.errors import ConfigError, InputError, NotFoundError
 from synth_core.npyfile import NpyAppender
 from synth_core.records import Sample, SliceMeta
+from synth_core.review.columns import COLUMN_HELP as REVIEW_HELP
+from synth_core.review.columns import join_reviews
+from synth_core.review.log import ReviewLog
 from synth_core.synthesis.query import apply_filter
 from synth_core.synthesis.realness import REALNESS_FILE, column_help, read_realness
 
@@ -159,6 +165,7 @@ class SyntheticSet:
             raise InputError(self.path / "catalog.parquet", "missing catalog")
         self._stored: pd.DataFrame | None = None
         self._catalog: pd.DataFrame | None = None
+        self._reviewed: tuple[tuple[int, int], pd.DataFrame] | None = None
 
     @property
     def name(self) -> str:
@@ -203,8 +210,16 @@ class SyntheticSet:
 
     @property
     def catalog(self) -> pd.DataFrame:
-        """The stored catalog with the realness side table (if any) joined on ``sample_id``: one row
-        per sample, in sample order; samples the side table lacks get NaN."""
+        """The stored catalog with the realness side table (if any) joined on ``sample_id`` (samples
+        it lacks get NaN) and the review columns of the review log (``""`` when unreviewed): one row
+        per sample, in sample order. The review part is re-read whenever the log has grown, so a
+        set object kept open (a page's cache) sees new decisions."""
+        stamp = ReviewLog(self.path).stamp()
+        if self._reviewed is None or self._reviewed[0] != stamp:
+            self._reviewed = (stamp, join_reviews(self._side_joined(), self.path))
+        return self._reviewed[1]
+
+    def _side_joined(self) -> pd.DataFrame:
         if self._catalog is None:
             cat = self.stored_catalog
             side = read_realness(self.path)
@@ -220,8 +235,8 @@ class SyntheticSet:
     @property
     def column_help(self) -> dict[str, str]:
         """Explanation per catalog column (prefix keys such as ``dice_``): ``set.json``'s notes plus
-        those of the realness side table."""
-        return {**column_help(self.path), **dict(self.meta.get("columns", {}))}
+        those of the realness side table and the review columns."""
+        return {**REVIEW_HELP, **column_help(self.path), **dict(self.meta.get("columns", {}))}
 
     def select(self, expr: str | None = None) -> pd.DataFrame:
         """Catalog rows passing the filter ``expr`` (see :mod:`synth_core.synthesis.query`)."""

@@ -17,6 +17,7 @@ from synth_core.evaluation.realism import (
     real_slices,
     realness_frame,
 )
+from synth_core.review import REVIEW_COLUMNS
 from synth_core.synthesis.realness import REALNESS_FILE, read_realness, realness_info, write_realness
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import Workspace
@@ -101,7 +102,7 @@ def test_side_table_is_joined_into_the_catalog_and_explained(tiny):
     write_realness(syn.path, side.iloc[:10], {"seed": 7})  # two samples without a value
     fresh = SyntheticSet(syn.path)
     cat = fresh.catalog
-    assert list(cat.columns) == [*stored.columns, "realness", "realness_t1"]
+    assert list(cat.columns) == [*stored.columns, "realness", "realness_t1", *REVIEW_COLUMNS]  # review: always there
     assert list(cat.sample_id) == list(ids) and cat.realness.isna().sum() == 2
     by_id = dict(zip(side.sample_id, side.realness))
     assert all(cat.realness[i] == pytest.approx(by_id[s]) for i, s in enumerate(cat.sample_id) if s in
