@@ -16,6 +16,29 @@ def lsgan_fake(pred: torch.Tensor) -> torch.Tensor:
     return (pred**2).mean()
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(B, C, H, W)`` with standard deviation ``sigma`` pixels (kernel
+    radius ``ceil(3 sigma)``, reflect padding); ``sigma = 0`` returns ``x`` unchanged. The kernel is
+    normalised to sum 1, so constant images are unchanged."""
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, not {sigma}")
+    if sigma == 0:
+        return x
+    if x.ndim != 4:
+        raise ValueError(f"expected (B, C, H, W), got {tuple(x.shape)}")
+    radius = max(1, int(torch.tensor(3.0 * sigma).ceil()))
+    if radius >= min(x.shape[-2:]):
+        raise ValueError(f"sigma {sigma} is too large for an image of {tuple(x.shape[-2:])} pixels")
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = (k / k.sum()).to(x.dtype)
+    c = x.shape[1]
+    y = F.pad(x, (radius, radius, 0, 0), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    y = F.pad(y, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def class_mse(logits: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
     """``||c(x) - one_hot(i)||^2`` (thesis eq. 13's class term, read with one-hot targets)."""
     return F.mse_loss(logits, F.one_hot(target, n_classes).to(logits.dtype))
@@ -43,10 +66,19 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, n_classes: int
 
 def hard_dice(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Per-class Dice of integer maps ``(B,H,W)`` over the whole batch, shape ``(K-1,)``; a class
-    absent from both gives 1 (nothing to find, nothing found)."""
+    absent from both prediction and target is NaN (nothing to score: counting it as 1 would lift the
+    mean of every model alike and hide how it does on the classes that are there)."""
     out = []
     for k in range(1, n_classes):
         p, t = pred == k, target == k
         denom = p.sum() + t.sum()
-        out.append(torch.tensor(1.0) if denom == 0 else 2.0 * (p & t).sum().float() / denom.float())
+        out.append(torch.tensor(float("nan")) if denom == 0 else 2.0 * (p & t).sum().float() / denom.float())
     return torch.stack(out) if out else torch.ones(0)
+
+
+def mean_dice(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> float:
+    """Mean of :func:`hard_dice` over the classes present in prediction or target; 1.0 when no
+    lesion class is in either (nothing to find, nothing found)."""
+    d = hard_dice(pred, target, n_classes)
+    d = d[~d.isnan()]
+    return float(d.mean()) if len(d) else 1.0

@@ -170,6 +170,11 @@ class MultimodalConfig(CommonConfig):
                                        "own structure map, mask and label, kept beside the adversarial terms (0 = "
                                        "thesis: none). On short runs the adversarial terms alone drift G away from "
                                        "its input structure; this anchors it, as pix2pix's L1 term does")
+    adv_rec_blur: float = param(0.0, "adversarial phase: Gaussian blur (sigma, pixels) applied to both sides of the "
+                                     "reconstruction anchor (0 = none). The anchor then holds G to the real slice's "
+                                     "anatomy at coarse scale only and leaves fine texture (acquisition noise, "
+                                     "grey/white detail that the structure map does not carry) to the adversarial "
+                                     "terms; a pixel-exact anchor rewards the smooth average of that texture")
     pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
     pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
     d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
@@ -217,6 +222,8 @@ class MultimodalConfig(CommonConfig):
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.condition_at not in ("bottleneck", "decoder"):
             raise ConfigError(f'condition_at must be "bottleneck" or "decoder", not "{self.condition_at}"')
+        if not (0.0 <= self.adv_rec_blur <= 8.0):
+            raise ConfigError(f"adv_rec_blur must be in [0, 8] pixels, not {self.adv_rec_blur}")
         if not (0.0 <= self.structure_min_realness < 1.5):
             raise ConfigError(f"structure_min_realness must be in [0, 1.5), not {self.structure_min_realness}")
         for name in ("norm", "d_norm"):

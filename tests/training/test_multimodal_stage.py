@@ -29,6 +29,7 @@ from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from tests.training.conftest import make_tiny_dataset
 from training.checkpoint import file_sha256, load_checkpoint
+from training.losses import gaussian_blur
 from training.cli import main
 from training.config import make_config
 from training.data import load_rows
@@ -331,3 +332,25 @@ def test_reconstruction_anchor_in_the_adversarial_phase(ws):
     assert out["adv_rec"] == pytest.approx(expected, rel=1e-4)  # the loss is taken before G's step
     with pytest.raises(ConfigError):
         _stage(ws, adv_rec_weight=-1.0)
+
+
+def test_blurred_reconstruction_anchor(ws):
+    """``adv_rec_blur``: the anchor compares Gaussian-blurred reconstructions with blurred real slices, so
+    pixel-scale texture is not pulled to the average; it is a different, smaller number than the sharp one."""
+    torch.manual_seed(0)
+    stage = _stage(ws, adv_rec_weight=10.0, adv_rec_blur=1.5, pretrain_steps=0, batch_size=2, noise_low=0.5,
+                   noise_high=0.5)
+    batch = load_rows(stage.ds, stage.val_rows[:2], stage.device)
+    inp = stage.g_input(batch["structure"], batch["mask"], batch["label"])
+    with torch.no_grad():
+        rec = generate_modalities(stage.G, inp, stage.n_mod).float()
+    x, m = batch["image"], batch["mask"]
+    blurred = ((F.mse_loss(gaussian_blur(rec, 1.5), gaussian_blur(x, 1.5))
+                + F.mse_loss(gaussian_blur(rec * m, 1.5), gaussian_blur(x * m, 1.5))) * stage.n_mod).item()
+    sharp = ((F.mse_loss(rec, x) + F.mse_loss(rec * m, x * m)) * stage.n_mod).item()
+    out = stage._adversarial_step(batch, np.random.default_rng(0))
+    assert out["adv_rec"] == pytest.approx(blurred, rel=1e-4)
+    assert blurred < sharp
+    for bad in (-0.5, 9.0):
+        with pytest.raises(ConfigError, match="adv_rec_blur"):
+            _stage(ws, adv_rec_blur=bad)

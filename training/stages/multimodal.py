@@ -85,7 +85,7 @@ from synth_core.structure_model import generate_structures
 from training.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
-from training.losses import class_mse, hard_dice, lsgan_fake, lsgan_real
+from training.losses import class_mse, gaussian_blur, lsgan_fake, lsgan_real, mean_dice
 from training.pretrained import LoadedRun, load_run, resolve_run
 from training.stage_configs import SWITCHES, MultimodalConfig
 from training.stages.base import Stage
@@ -428,8 +428,9 @@ class MultimodalStage(Stage):
                 out["reg_cross"] = cross.item()
         if anchor:
             m_real = batch["mask"]
-            rec = rec.float()
-            adv_rec = (F.mse_loss(rec, x) + F.mse_loss(rec * m_real, x * m_real)) * m_count
+            rec, tgt, sigma = rec.float(), x.float(), cfg.adv_rec_blur
+            adv_rec = (F.mse_loss(gaussian_blur(rec, sigma), gaussian_blur(tgt, sigma))
+                       + F.mse_loss(gaussian_blur(rec * m_real, sigma), gaussian_blur(tgt * m_real, sigma))) * m_count
             g_total = g_total + cfg.adv_rec_weight * adv_rec
             out["adv_rec"] = adv_rec.item()
         g_total.backward()
@@ -466,7 +467,7 @@ class MultimodalStage(Stage):
             out["reg_err"] = reg_sum / max(count, 1)
         if self.segmenters is not None and self.n_classes > 1:
             lab = torch.cat(labels)
-            dice = [float(hard_dice(torch.cat(preds[m]), lab, self.n_classes).mean()) for m in self.mods]
+            dice = [mean_dice(torch.cat(preds[m]), lab, self.n_classes) for m in self.mods]
             out["les_dice"] = float(np.mean(dice))
             out["score"] = out["les_dice"]
         else:

@@ -15,7 +15,7 @@ from synth_core.nets import UNet
 from synth_core.render import grid
 from training.data import load_rows
 from training.distributed import wrap
-from training.losses import hard_dice, segmentation_loss
+from training.losses import mean_dice, segmentation_loss
 from training.stage_configs import SegmenterConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
@@ -92,7 +92,7 @@ class SegmenterStage(Stage):
         for m, pairs in scores.items():
             pred = torch.cat([p for p, _ in pairs])
             lab = torch.cat([t for _, t in pairs])
-            out[f"val_dice_{m}"] = float(hard_dice(pred, lab, self.n_classes).mean())
+            out[f"val_dice_{m}"] = mean_dice(pred, lab, self.n_classes)
         out["score"] = float(np.mean(list(out.values())))
         return out
 
