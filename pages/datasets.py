@@ -24,6 +24,10 @@ c[1].metric("Slices", summary["slices"])
 c[2].metric("Modalities", len(summary["modalities"]))
 c[3].metric("Size", f"{summary['size']} px")
 c[4].metric("Lesions", summary["lesions"])
+unlabelled = ds.spec.params.get("layout", {}).get("unlabelled_cases", [])
+if unlabelled:
+    st.warning(f"{len(unlabelled)} case(s) had no segmentation file and were ingested without lesion labels "
+               f"(--allow-unlabelled): {', '.join(unlabelled)}. Their slices show no tumour even where there is one.")
 
 left, right = st.columns([1, 3])
 with left:

@@ -5,8 +5,9 @@ Layout of ``workspace/datasets/NAME/``::
     dataset.json     what the dataset is (modalities, label names, kind, size, parameters,
                      counts, fingerprint, content_sha256, content_summary)
     index.parquet    one row per slice: slice_id, case_id, slice_index, spacing_row/col/slice,
-                     source_path (relative to the ingested folder), split, organ_pixels,
-                     lesion_pixels, n_lesions
+                     source_path (relative to the ingested folder), subject (the case id, or
+                     for DICOM a keyed hash of the PatientID: one patient's cases share a split),
+                     split, organ_pixels, lesion_pixels, n_lesions
     images.npy       (N, C, H, W) float32 in [0, 1]
     masks.npy        (N, H, W) uint8 {0,1}, 1 = inside the organ
     labels.npy       (N, H, W) uint8 lesion classes (0 = no lesion)
@@ -105,21 +106,32 @@ class DatasetSpec:
         return cls(**d)
 
 
-def assign_splits(case_ids: list[str], fractions: tuple[float, float, float], seed: int) -> dict[str, str]:
+def assign_splits(case_ids: list[str], fractions: tuple[float, float, float], seed: int,
+                  subjects: dict[str, str] | None = None) -> dict[str, str]:
     """Seeded split of cases into train/val/test. With >= 3 cases each non-zero fraction gets at
-    least one case; with fewer, all cases go to train."""
+    least one case; with fewer, all cases go to train.
+
+    ``subjects`` (case -> subject, e.g. a keyed hash of the DICOM PatientID): the cases of one
+    subject always share a split, and the fractions count subjects. Subjects are ordered by their
+    smallest case id, so the split does not depend on how the subject names were made; with one
+    case per subject (or no ``subjects``) the split is exactly the per-case one."""
     cases = sorted(case_ids)
+    members: dict[str, list[str]] = {}
+    for c in cases:
+        members.setdefault((subjects or {}).get(c) or f"case:{c}", []).append(c)
+    units = sorted(members.values(), key=lambda m: m[0])  # by smallest case id (cases are sorted)
     rng = np.random.default_rng(seed)
-    order = [cases[i] for i in rng.permutation(len(cases))]
+    order = [units[i] for i in rng.permutation(len(units))]
     n = len(order)
-    if n < 3:
-        return {c: "train" for c in order}
+    if len(cases) < 3 or n < 3:
+        return {c: "train" for c in cases}
     n_val = max(1, int(round(fractions[1] * n))) if fractions[1] > 0 else 0
     n_test = max(1, int(round(fractions[2] * n))) if fractions[2] > 0 else 0
     n_train = n - n_val - n_test
     out = {}
-    for i, c in enumerate(order):
-        out[c] = "train" if i < n_train else ("val" if i < n_train + n_val else "test")
+    for i, unit in enumerate(order):
+        for c in unit:
+            out[c] = "train" if i < n_train else ("val" if i < n_train + n_val else "test")
     return out
 
 
@@ -232,6 +244,7 @@ class DatasetWriter:
         self._hash = hashlib.sha256()
         self._cases: list[str] = []
         self._summary: list[list[float]] = []
+        self._subjects: dict[str, str] = {}
 
     def __enter__(self) -> "DatasetWriter":
         self._ctx = atomic_dir(self.final, overwrite=self._overwrite)
@@ -254,8 +267,12 @@ class DatasetWriter:
         slice_indices: np.ndarray | list[int],
         spacing: tuple[float, float, float],
         source_path: str,
+        subject: str | None = None,
     ) -> int:
         """Append the kept slices of one case; returns the number of slices written.
+
+        ``subject``: the (already pseudonymised) subject the case belongs to; cases of one subject
+        share a split (:func:`assign_splits`). None: the case is its own subject.
 
         ``images (S,C,H,W)`` float in [0,1]; ``masks (S,H,W)`` {0,1}; ``labels (S,H,W)`` integer
         classes present in ``spec.label_names``. The structure map is computed here (Algorithm 1 on
@@ -305,12 +322,15 @@ class DatasetWriter:
                     "spacing_col": float(spacing[1]),
                     "spacing_slice": float(spacing[2]),
                     "source_path": str(source_path),
+                    "subject": str(subject) if subject else str(case_id),
                     "organ_pixels": int(masks[j].sum()),
                     "lesion_pixels": int(lesion.sum()),
                     "n_lesions": int(ndimage.label(lesion)[1]) if lesion.any() else 0,
                 }
             )
         self._cases.append(case_id)
+        if subject:
+            self._subjects[case_id] = str(subject)
         return n
 
     def __exit__(self, exc_type, exc, tb) -> bool | None:
@@ -329,7 +349,7 @@ class DatasetWriter:
 
     def _finalise(self) -> None:
         sp = self.spec
-        splits = assign_splits(self._cases, sp.split_fractions, sp.seed)
+        splits = assign_splits(self._cases, sp.split_fractions, sp.seed, self._subjects)
         index = pd.DataFrame(self._rows)
         index["split"] = index["case_id"].map(splits)
         self._hash.update(json.dumps(sp.to_json(), sort_keys=True).encode())
@@ -406,6 +426,13 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def subjects(self) -> pd.Series:
+        """Subject of each slice (index order): the ``subject`` column (cases of one patient share
+        it), or the case id for datasets written before it existed."""
+        if "subject" in self.index.columns:
+            return self.index["subject"].astype(str)
+        return self.index["case_id"].astype(str)
 
     def split_indices(self, split: str) -> np.ndarray:
         if split not in SPLITS:

@@ -26,6 +26,9 @@ class CaseVolume:
     ``spacing``: ``(row, col, slice)`` in mm of the raw arrays.
     ``source_path``: path of the main file relative to the ingested folder (no absolute paths:
     they may contain patient names).
+    ``subject``: an identifier shared by the cases of one patient (DICOM: the *PatientID*) or None
+    (the case is its own subject). Used only to keep a patient's cases in one split; the pipeline
+    stores a keyed hash of it (:mod:`synth_core.pseudonym`), never the identifier.
     """
 
     case_id: str
@@ -34,6 +37,7 @@ class CaseVolume:
     organ: np.ndarray | None
     spacing: tuple[float, float, float]
     source_path: str
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4:

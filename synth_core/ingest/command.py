@@ -93,7 +93,8 @@ def add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", metavar="TRAIN,VAL,TEST", help="case fractions (default 0.7,0.15,0.15)")
     parser.add_argument("--max-pixels", type=int, default=d.max_pixels, help=f"refuse images with more rows or columns (default {d.max_pixels})")
     parser.add_argument("--max-slices", type=int, default=d.max_slices, help=f"refuse volumes with more slices (default {d.max_slices})")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset of the same name")
+    parser.add_argument("--allow-unlabelled", action="store_true", help="lits: ingest volumes that have no segmentation file (without tumour labels; each is named in a warning); without it they are refused")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset of the same name (it stays in place, complete, until the new one is ready)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -115,6 +116,7 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
         seed=args.seed,
         max_pixels=args.max_pixels,
         max_slices=args.max_slices,
+        allow_unlabelled=args.allow_unlabelled,
     )
     split = _split(args.split)
     if split is not None:

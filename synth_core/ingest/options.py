@@ -37,6 +37,7 @@ class IngestOptions:
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train / val / test fractions of cases
     max_pixels: int = 4096  # refuse an image with more rows or columns than this (checked from the header, before reading)
     max_slices: int = 2000  # refuse a volume with more slices than this (checked from the header, before reading)
+    allow_unlabelled: bool = False  # LiTS: ingest volumes that have no segmentation file (each named in a warning); else refused
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -127,6 +128,8 @@ class IngestOptions:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name == "allow_unlabelled" and not v:
+                continue  # recorded only when used, so datasets made before it keep their fingerprint
             if isinstance(v, tuple):
                 v = list(v)
             elif isinstance(v, dict):

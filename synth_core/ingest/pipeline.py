@@ -37,6 +37,7 @@ from synth_core.ingest.layouts import LayoutInfo, check_source, get_layout
 from synth_core.ingest.options import IngestOptions
 from synth_core.io.windows import DEFAULT_CT_WINDOW, parse_window, percentile_scale
 from synth_core.structure import mask_preset, organ_mask, structure_preset
+from synth_core.pseudonym import pseudonym, workspace_secret
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,12 @@ def _progress(cases, info: LayoutInfo, progress: bool):
     return tqdm(cases, total=total, unit="case", desc="ingest", file=sys.stderr, disable=None if progress else True)
 
 
+def workspace_root_of(dest: Path) -> Path:
+    """The workspace holding the dataset folder ``dest`` (``ROOT/datasets/NAME``; elsewhere its parent)."""
+    dest = Path(dest).resolve()
+    return dest.parent.parent if dest.parent.name == "datasets" else dest.parent
+
+
 def run_ingest(
     layout: str,
     src: str | Path,
@@ -269,13 +276,18 @@ def run_ingest(
     spec = build_spec(dest.name, layout, info, options, norm)
     result = IngestResult(path=dest, spec=spec)
     log.info("ingest %s (%s) -> %s: %s", src, layout, dest, spec.modalities)
+    secret: bytes | None = None
     with DatasetWriter(dest, spec, overwrite=overwrite) as writer:
         for case in _progress(module.iter_cases(src, options), info, progress):
             result.cases_read += 1
             case_id, source_path = str(case.case_id), str(case.source_path)
+            subject = None
+            if case.subject:  # e.g. a DICOM PatientID: only its keyed hash is kept
+                secret = secret or workspace_secret(workspace_root_of(dest))
+                subject = "subj-" + pseudonym(secret, "subject", case.subject, n=16)
             images, masks, labels, keep, spacing = prepare_case(case, spec, norm, options)
             del case  # at most one raw case alive at a time
-            n = writer.add_case(case_id, images, masks, labels, keep, spacing, source_path)
+            n = writer.add_case(case_id, images, masks, labels, keep, spacing, source_path, subject=subject)
             if n:
                 result.cases_written += 1
                 result.slices_written += n

@@ -42,7 +42,9 @@ Pixels
     file and the syntax (name and UID), never a raw pydicom message.
 
 No patient identifiers leave this module: case ids come from the modality, the *SeriesNumber* and
-a hash of the *SeriesInstanceUID*; names, IDs, dates and descriptions are never read into results.
+a hash of the *SeriesInstanceUID*; names, dates and descriptions are never read into results. The
+*PatientID* is read only to keep one patient's series in one split: the dataset stores a keyed
+hash of it (HMAC with the workspace's secret, :mod:`synth_core.pseudonym`), never the ID.
 Size limits (rows, columns, slices) are checked by the caller from :class:`DicomSeries` before
 :func:`read_series` decodes anything.
 """
@@ -121,6 +123,9 @@ class DicomSeries:
     columns: int
     slices: tuple[DicomSlice, ...]
     spacing: tuple[float, float, float]  # (row, col, slice) in mm
+    #: PatientID of the series ("" when absent), only for grouping a patient's series into one split
+    #: (the ingest pipeline keeps a keyed hash of it, :mod:`synth_core.pseudonym`); never in outputs
+    patient: str = ""
 
     @property
     def kind(self) -> str:
@@ -165,6 +170,7 @@ class _Header:
     pixel_spacing: tuple[float, float] | None
     between: float | None  # SpacingBetweenSlices
     thickness: float | None  # SliceThickness
+    patient: str = ""  # PatientID ("" when absent): grouping only, never written anywhere
 
 
 def iter_headers(src: Path) -> Iterator[_Header]:
@@ -317,6 +323,7 @@ def _image_header(ds: Dataset, path: Path, rel: str) -> _Header | None:
         pixel_spacing=pixel_spacing,
         between=_positive(between if between is not None else ds.get("SpacingBetweenSlices")),
         thickness=_positive(thickness if thickness is not None else ds.get("SliceThickness")),
+        patient=str(ds.get("PatientID", "") or "").strip(),
     )
 
 
@@ -368,6 +375,7 @@ def _build_series(uid: str, headers: list[_Header]) -> DicomSeries:
         columns=first.columns,
         slices=slices,
         spacing=(float(row_sp), float(col_sp), float(slice_gap)),
+        patient=first.patient,
     )
 
 

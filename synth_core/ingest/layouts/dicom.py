@@ -12,7 +12,10 @@ files are read or skipped). This layout adds the dataset view:
   has ``label=None`` and ``organ=None`` (the pipeline computes the Algorithm 2 mask), there are no
   lesion contours to erase, and ``label_names`` options are refused (ConfigError);
 - case ids from the modality, *SeriesNumber* and a hash of the *SeriesInstanceUID*, never from
-  patient names or IDs, so the dataset carries no patient identifiers (``source_path`` is the
+  patient names or IDs, so the dataset carries no patient identifiers;
+- series of one *PatientID* are one subject: they always land in the same split (train, val or
+  test), so no patient is both trained on and tested on. The dataset keeps only a keyed hash of
+  the ID (column ``subject`` of the index); a series without PatientID is a subject of its own (``source_path`` is the
   path of the series' first file relative to the ingested folder, as the user named it).
 
 :func:`describe` reads every header once (no pixels), so a bad file, a series with mixed image
@@ -81,4 +84,5 @@ def iter_cases(src: Path, options: IngestOptions) -> Iterator[CaseVolume]:
             organ=None,
             spacing=series.spacing,
             source_path=series.first_path,
+            subject=series.patient or None,  # no PatientID: the series is its own subject
         )

@@ -3,8 +3,12 @@
 Files may sit in sub-folders (the challenge ships "Training Batch 1" and "Training Batch 2").
 Segmentation values: 0 background, 1 liver, 2 tumour. The organ mask is the liver (label >= 1);
 the lesion label is the tumour (label == 2) as class 1 "tumour". CT in Hounsfield units, windowed
-with the liver window [-100, 200] unless ``--window`` says otherwise. A volume without a
-segmentation (the challenge's test set) is ingested without a label, with an Algorithm 2 mask.
+with the liver window [-100, 200] unless ``--window`` says otherwise.
+
+A volume without a segmentation file (the challenge's test set, or a file that went missing) is
+refused, naming each such volume, unless ``--allow-unlabelled`` (``IngestOptions.allow_unlabelled``)
+says to ingest it without a label (Algorithm 2 mask, no tumour pixels); then each such volume is
+named in a warning and listed in the dataset's parameters (``unlabelled_cases``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth_core.errors import InputError
+from synth_core.errors import InputError, warn_user
 from synth_core.ingest.case import CaseVolume
 from synth_core.ingest.layouts import LayoutInfo, check_source, select_modalities
 from synth_core.ingest.options import IngestOptions
@@ -54,6 +58,20 @@ def describe(src: Path, options: IngestOptions) -> LayoutInfo:
         raise InputError(src, "no LiTS cases found (expected volume-K.nii[.gz] with segmentation-K.nii[.gz])")
     select_modalities(("ct",), options)  # only checks the names
     read_header_shape(cases[0][1], options)
+    unlabelled = [(c, v) for c, v, seg in cases if seg is None]
+    rel = lambda p: p.relative_to(src).as_posix()  # noqa: E731
+    if unlabelled and not options.allow_unlabelled:
+        k = [c.split("-", 1)[1] for c, _ in unlabelled]
+        names = ", ".join(rel(v) for _, v in unlabelled)
+        raise InputError(unlabelled[0][1], f"no segmentation file for {len(unlabelled)} volume(s) ({names}; expected "
+                                           f"segmentation-{k[0]}.nii[.gz] beside it); add --allow-unlabelled to ingest "
+                                           "them without tumour labels, or add the missing files")
+    for _, v in unlabelled:
+        warn_user(f"{rel(v)}: no segmentation file; ingested without a label (organ mask by Algorithm 2, no tumour)")
+    params = {"n_cases": len(cases), "n_labelled": sum(s is not None for _, _, s in cases),
+              "source_labels": {str(k): v for k, v in LABELS.items()}}
+    if unlabelled:
+        params["unlabelled_cases"] = [c for c, _ in unlabelled]
     return LayoutInfo(
         kind=options.kind or "ct",
         modalities=("ct",),
@@ -61,7 +79,7 @@ def describe(src: Path, options: IngestOptions) -> LayoutInfo:
         structure_modality=0,
         erase_lesion_contours=True,
         window=WINDOW_PRESETS["liver"],
-        params={"n_cases": len(cases), "n_labelled": sum(s is not None for _, _, s in cases), "source_labels": {str(k): v for k, v in LABELS.items()}},
+        params=params,
     )
 
 
