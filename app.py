@@ -11,6 +11,7 @@ PAGES = [
     st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("pages/lesions.py", title="Lesion augmentation", icon=":material/healing:"),
     st.Page("pages/quality.py", title="Quality", icon=":material/analytics:"),
+    st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
     st.Page("pages/export.py", title="Export", icon=":material/ios_share:"),
     st.Page("pages/reader_study.py", title="Reader study", icon=":material/visibility:"),
 ]

@@ -84,6 +84,15 @@ def overlay(
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
+def outline(rgb: np.ndarray, region: np.ndarray, colour: tuple[int, int, int] = (255, 220, 0)) -> np.ndarray:
+    """A copy of the RGB image ``rgb (H,W,3)`` uint8 with the boundary pixels of ``region (H,W)``
+    (e.g. a lesion label > 0) painted in ``colour``: the outline leaves the tissue inside visible."""
+    m = np.asarray(region) > 0
+    out = np.array(rgb, dtype=np.uint8, copy=True)
+    out[m & ~_erode(m)] = colour
+    return out
+
+
 def _erode(m: np.ndarray) -> np.ndarray:
     out = m.copy()
     out[1:, :] &= m[:-1, :]
