@@ -152,7 +152,11 @@ class MultimodalConfig(CommonConfig):
     norm: str = param("instance", "normalisation of G: instance | batch | group | none")
     condition_at: str = param("decoder", "where G sees the modality one-hot: decoder (FiLM in every decoder block) | "
                                          "bottleneck (thesis code); see the module docstring")
-    d_norm: str = param("instance", "normalisation of D: instance | batch | group | none")
+    d_norm: str = param("instance", "normalisation of D: instance | batch | group | none. With instance norm every "
+                                    "channel of every image is normalised alone, so D's pooled class logits and the "
+                                    "mean of its real/fake map barely depend on the image: measured on the demo data "
+                                    "(120 steps, real vs blurred real), D's modality accuracy 0.42 with instance, 0.76 "
+                                    "with batch norm")
     d_base_channels: int = param(0, "D width of the first stage (0 = same as base_channels)")
     d_n_down: int = param(4, "D down-sampling stages (thesis code: 4, heads on /16 features)")
     g_adv_weight: float = param(3.0, "weight of G's adversarial term (eq. 14; thesis code 3)")
@@ -161,6 +165,10 @@ class MultimodalConfig(CommonConfig):
     reg_cross_weight: float = param(5.0, "weight of the agreement of translations into one target (thesis code 5)")
     reg_pairs: int = param(0, "ordered modality pairs translated per step for eq. 16 (0 = all M(M-1), as the "
                               "thesis; fewer = a random subset each step, scaled up to estimate the full sum)")
+    reg_blur: float = param(0.0, "Gaussian blur (sigma, pixels) applied to both sides of eq. 16 (0 = thesis: "
+                                 "none). The frozen translator's output is smooth while real modalities carry "
+                                 "independent acquisition noise, so a pixel-exact registration term penalises "
+                                 "realistic texture; blurred, it still aligns the anatomy")
     les_weight: float = param(5.0, "weight of the lesion-guidance loss (eq. 15; thesis code 5)")
     les_class_weights: tuple[float, ...] = param(
         (0.5, 5.0, 25.0, 25.0, 25.0),
@@ -222,8 +230,9 @@ class MultimodalConfig(CommonConfig):
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.condition_at not in ("bottleneck", "decoder"):
             raise ConfigError(f'condition_at must be "bottleneck" or "decoder", not "{self.condition_at}"')
-        if not (0.0 <= self.adv_rec_blur <= 8.0):
-            raise ConfigError(f"adv_rec_blur must be in [0, 8] pixels, not {self.adv_rec_blur}")
+        for name in ("adv_rec_blur", "reg_blur"):
+            if not (0.0 <= getattr(self, name) <= 8.0):
+                raise ConfigError(f"{name} must be in [0, 8] pixels, not {getattr(self, name)}")
         if not (0.0 <= self.structure_min_realness < 1.5):
             raise ConfigError(f"structure_min_realness must be in [0, 1.5), not {self.structure_min_realness}")
         for name in ("norm", "d_norm"):

@@ -35,6 +35,12 @@ Two phases, one run (``phase()``):
   code does; each summand is a mean over batch and pixels. ``placed`` (not a loss) is the fraction
   of generated samples that received a lesion.
 
+Texture (``cpu-demo``): pre-training with eq. 18 teaches ``G`` the average of the acquisition noise
+(a smooth image); in the adversarial phase ``adv_rec_blur`` and ``reg_blur`` compare Gaussian-blurred
+images in the reconstruction anchor and in eq. 16, so those pixel terms hold the anatomy without
+pulling fine texture back to that average, and ``d_norm = "batch"`` gives ``D`` a real/fake map
+and class head that depend on the image (see ``d_norm``'s help).
+
 Ablation switches (thesis Table 1; ``ablation`` = "A".."F" sets all five, one off, F = all on):
 A ``use_structure=false`` — the structure channel is noise ``U(0, 1)`` instead of ``s'``;
 B ``mask_filter=false`` — lesions are placed anywhere in the frame, ignoring the organ mask;
@@ -319,6 +325,8 @@ class MultimodalStage(Stage):
         """(eq. 16 summed over ordered pairs, agreement of translations into one target summed over
         source pairs or None) for ``fake (B, M, H, W)``; one batched translator call.
 
+        ``reg_blur`` > 0 compares Gaussian-blurred images (the translator's output is smooth; the
+        acquisition noise of real modalities is independent, so a pixel-exact eq. 16 penalises it).
         With ``reg_pairs`` below ``M(M-1)`` a random subset of pairs (the same for the whole batch)
         is translated and the sum scaled by ``M(M-1) / reg_pairs``; the agreement term needs every
         pair and is then left out."""
@@ -333,7 +341,10 @@ class MultimodalStage(Stage):
         tgt = torch.tensor([i for _, i in pairs], device=fake.device).repeat_interleave(b)
         out = translate(self.translator, src, tgt).float().view(len(pairs), b, *fake.shape[-2:])
         ref = torch.stack([fake[:, i] for _, i in pairs]).float()
-        reg = ((out - ref) ** 2).mean(dim=(1, 2, 3)).sum() * scale
+        diff = out - ref
+        if self.cfg.reg_blur:  # blur is linear: blur(out) - blur(ref) = blur(out - ref)
+            diff = gaussian_blur(diff.reshape(-1, 1, *diff.shape[-2:]), self.cfg.reg_blur).view_as(diff)
+        reg = (diff**2).mean(dim=(1, 2, 3)).sum() * scale
         if not self.all_pairs or m < 3:
             return reg, None
         cross = fake.new_zeros((), dtype=torch.float32)
