@@ -196,7 +196,7 @@ def _mark(row) -> str:
         return "✓ kept"
     if row["review"] == "rejected":
         return f"✗ {row['review_reason']}"
-    return "·"
+    return "not reviewed"
 
 
 def _fmt(v) -> str:
