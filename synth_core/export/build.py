@@ -2,8 +2,10 @@
 
 ``workspace/exports/<out>/`` holds ``imagesTr``/``labelsTr`` (real train + val slices and the
 selected synthetic samples), ``imagesTs``/``labelsTs`` (the real test split only: synthetic
-samples never enter it, so test scores stay scores on real patients), ``dataset.json`` and the
-manifest (:mod:`synth_core.export.manifest`). Each 2-D slice is one case (nnU-Net 2-D).
+samples never enter it, so test scores stay scores on real patients), ``dataset.json``, the
+manifest (:mod:`synth_core.export.manifest`) and ``splits_final.json`` (nnU-Net folds grouped by
+subject, synthetic cases only in training folds: :mod:`synth_core.export.folds`). Each 2-D slice
+is one case (nnU-Net 2-D); real case names are keyed hashes (:mod:`synth_core.export.naming`).
 
 The folder is written under a temporary name and renamed when complete
 (:func:`synth_core.atomic.atomic_dir`): an interrupted export leaves nothing, and an existing
@@ -28,10 +30,13 @@ from synth_core.dataset import ContentMatch, Dataset
 from synth_core.errors import ConfigError, ExistsError
 from synth_core.export import manifest
 from synth_core.export.formats import PARTS, case_files, dataset_json
-from synth_core.export.naming import real_case_name, synthetic_case_name
+from synth_core.export.folds import FILE as FOLDS_FILE
+from synth_core.export.folds import subject_folds
+from synth_core.export.naming import is_synthetic_case, real_case_name, synthetic_case_name
 from synth_core.export.options import FORMAT_VERSION, ExportFormat, ExportOptions, ExportResult
 from synth_core.export.selection import Selection, select_synthetic
 from synth_core.synthesis.setstore import SyntheticSet
+from synth_core.pseudonym import workspace_secret
 from synth_core.workspace import Workspace
 
 Progress = Callable[[int, int], None]
@@ -86,7 +91,8 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     ref = idx.iloc[train_rows] if len(train_rows) else idx
     syn_spacing = tuple(float(v) for v in ref[spacing_cols].median().to_numpy())
 
-    real_names = [real_case_name(ds.fingerprint, str(c), int(k)) for c, k in zip(idx["case_id"], idx["slice_index"])]
+    secret = workspace_secret(ws.root)  # never written into the export
+    real_names = [real_case_name(secret, ds.fingerprint, str(c), int(k)) for c, k in zip(idx["case_id"], idx["slice_index"])]
     if len(set(real_names)) != len(real_names):
         raise ConfigError(f"dataset {ds.name!r} has two slices with the same case id and slice index; "
                           "cannot name the export's cases uniquely")
@@ -124,7 +130,15 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
             n_blocked=sel.n_blocked, n_filtered_out=sel.n_filtered_out, n_not_drawn=sel.n_not_drawn,
             n_wanted=sel.n_wanted, n_rejected=sel.n_rejected, n_files=writer.n_files, notes=sel.notes,
         )
+        subjects = ds.subjects().to_numpy()
+        syn_cases = [c for c in writer.cases["train"] if is_synthetic_case(c)]
+        folds = subject_folds([real_names[i] for i in train_rows], [subjects[i] for i in train_rows], syn_cases,
+                              seed=options.seed)
+        if folds:
+            (tmp / FOLDS_FILE).write_text(json.dumps(folds, indent=1) + "\n")
         medsynth = _medsynth_block(options, ds, st, result, match)
+        medsynth["splits_final"] = {"file": FOLDS_FILE if folds else None, "folds": len(folds),
+                                    "grouped_by": "subject", "copy_to": "nnUNet_preprocessed/DatasetXXX/"}
         info = dataset_json(options.fmt, name=options.out, modalities=ds.modalities, label_names=ds.label_names,
                             train_cases=writer.cases["train"], test_cases=writer.cases["test"], medsynth=medsynth)
         # not sort_keys: label and channel order is meaningful to readers ("10" must not precede "2")

@@ -13,6 +13,7 @@ from synth_core.dataset import Dataset
 from synth_core.export import check_export, export
 from synth_core.export.encode import read_array
 from synth_core.export.naming import real_case_name, synthetic_case_name
+from synth_core.pseudonym import workspace_secret
 from synth_core.ingest.options import IngestOptions
 from synth_core.io.nifti import read_nifti
 from synth_core.synthesis.setstore import SyntheticSet
@@ -40,7 +41,7 @@ def test_nnunet_layout_round_trips_real_and_synthetic_slices(ws):
     # a real slice: shape (H, W, 1), float32, the dataset's spacing; the project's reader gives it back
     i = int(ds.split_indices("train")[0])
     row = ds.index.iloc[i]
-    case = real_case_name(ds.fingerprint, row.case_id, row.slice_index)
+    case = real_case_name(workspace_secret(ws.root), ds.fingerprint, row.case_id, row.slice_index)
     f = r.path / "imagesTr" / f"{case}_0001.nii.gz"
     arr = read_array(f)
     assert arr.shape == (32, 32, 1) and arr.dtype == np.float32
@@ -74,7 +75,7 @@ def test_msd_and_png_layouts(ws):
     assert info["file_ending"] == ".png" and info["numTraining"] == 16
     i = int(ds.split_indices("test")[0])
     row = ds.index.iloc[i]
-    case = real_case_name(ds.fingerprint, row.case_id, row.slice_index)
+    case = real_case_name(workspace_secret(ws.root), ds.fingerprint, row.case_id, row.slice_index)
     img = read_array(r.path / "imagesTs" / f"{case}_0000.png")
     assert img.dtype == np.uint16 and img.shape == (32, 32)
     np.testing.assert_allclose(img / 65535.0, ds.images[i, 0], atol=1 / 65535)
