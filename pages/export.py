@@ -108,6 +108,11 @@ try:
 except SynthCoreError as err:
     st.error(str(err))
     st.stop()
+rejected = cat["review"].astype(str).eq("rejected") if "review" in cat else pd.Series(False, index=cat.index)
+if rejected.any():  # the export leaves them out whatever the filter says (synth_core.export.selection)
+    passing = passing & ~rejected
+    st.caption(f"{int(rejected.sum())} sample(s) rejected on the Review page are left out of every export "
+               "(catalog column `review`; `review == 'kept'` in the extra condition takes only the kept ones).")
 n_pass = int(passing.sum())
 c = st.columns(3)
 c[0].metric("Pass the filter", f"{n_pass} / {len(cat)}")

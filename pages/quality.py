@@ -1,8 +1,9 @@
 """Quality: set-level metric tables (FRD, FID, KID, diversity, lesion validity, reconstructions)
 per set, run and modality, side by side; the realism table (classifier two-sample test and
 precision/recall/density/coverage, each beside its real-vs-real control); per-sample figures from
-the catalogs; the usability experiment's table when one exists; CSV downloads; and a form to
-evaluate a set."""
+the catalogs; the human review (how many were kept and rejected, why, and whether the automatic
+figures would have caught the rejections); the usability experiment's table when one exists; CSV
+downloads; and a form to evaluate a set."""
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,8 @@ import streamlit as st
 
 from synth_core.errors import SynthCoreError, warnings_to
 from synth_core.evaluation.table import METRIC_HELP, load_evaluations, realism_table  # no torch: no network
+from synth_core.review import REASONS, ReviewLog
+from synth_core.review.analysis import rejection_signals, review_counts
 from synth_core.synthesis.realness import REALNESS_FILE
 from synth_core.synthesis.setstore import SyntheticSet
 from ui.state import workspace_selector
@@ -109,14 +112,16 @@ st.caption("Lesion Dice of the frozen segmenters (higher is better), registratio
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def catalog_of(path: str, stamp: tuple[float, float]) -> pd.DataFrame:
+def catalog_of(path: str, stamp: tuple) -> pd.DataFrame:
     return SyntheticSet(path).catalog
 
 
-def _stamp(p) -> tuple[float, float]:
-    """Cache key of a set's catalog: set.json and the realness side table (written by evaluate)."""
+def _stamp(p) -> tuple:
+    """Cache key of a set's catalog: set.json, the realness side table (written by evaluate) and the
+    review log (appended on the Review page)."""
     side = p / REALNESS_FILE
-    return (p / "set.json").stat().st_mtime, side.stat().st_mtime if side.exists() else 0.0
+    return ((p / "set.json").stat().st_mtime, side.stat().st_mtime if side.exists() else 0.0,
+            ReviewLog(p).stamp())
 
 
 rows, cats = [], {}
@@ -149,6 +154,44 @@ if cats:
                         key="quality_hist")
     st.download_button("Download the per-sample summary (CSV)", fig_table.to_csv(index=False).encode(),
                        "quality-per-sample.csv", "text/csv", key="quality_fig_csv")
+
+# ---- human review ------------------------------------------------------------------------------------------
+st.subheader("Human review: what people kept and rejected")
+reviewed = {n: c for n, c in cats.items() if "review" in c and (c["review"] != "").any()}
+if not reviewed:
+    st.info("No sample has been reviewed yet. Keep or reject samples on the Review page (or `python -m synth_core "
+            "review SET --reject ID --reason artefact`); the counts, reasons and whether the automatic figures "
+            "would have caught the rejections appear here.")
+else:
+    rset = st.selectbox("Set", list(reviewed), key="quality_review_set")
+    rcat = reviewed[rset]
+    counts = review_counts(rcat)
+    c = st.columns(4)
+    c[0].metric("Reviewed", f"{counts.reviewed} / {counts.total}")
+    c[1].metric("Kept", counts.kept)
+    c[2].metric("Rejected", counts.rejected)
+    c[3].metric("Not reviewed", counts.unreviewed)
+    if counts.reasons:
+        why = pd.DataFrame({"reason": list(counts.reasons), "rejected": list(counts.reasons.values())})
+        why["meaning"] = why["reason"].map(REASONS).fillna("")
+        st.dataframe(why, hide_index=True, key="quality_review_reasons")
+    signals = rejection_signals(rcat)
+    if signals.empty:
+        st.caption("Whether the automatic figures agree with the reviewers needs both kept and rejected samples.")
+    else:
+        st.caption("Would a filter on an automatic figure have caught the rejected samples? AUC: how well the figure "
+                   "separates rejected from kept samples (0.5 = not at all, 1.0 = perfectly); 'filter' keeps 90 % of "
+                   "the kept samples, and 'caught' is the share of rejected samples it would have left out.")
+        st.dataframe(signals, hide_index=True, width="stretch", key="quality_review_signals",
+                     column_config={"auc": st.column_config.NumberColumn(format="%.2f"),
+                                    "caught": st.column_config.NumberColumn(format="percent"),
+                                    "median_kept": st.column_config.NumberColumn(format="%.4g"),
+                                    "median_rejected": st.column_config.NumberColumn(format="%.4g")})
+        fig_col = st.selectbox("Compare kept and rejected on", signals["figure"].tolist(), key="quality_review_figure")
+        both = rcat[rcat["review"].isin(["kept", "rejected"])]
+        st.plotly_chart(px.box(both, x="review", y=fig_col, color="review", points="all", height=300,
+                               color_discrete_map={"kept": "#2ca02c", "rejected": "#d62728"}),
+                        key="quality_review_plot")
 
 # ---- usability -------------------------------------------------------------------------------------------
 st.subheader("Usability: does synthetic data help a segmenter?")

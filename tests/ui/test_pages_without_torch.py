@@ -19,7 +19,7 @@ from training.experiments.ablation import ROW_OFF, summary_frame
 from training.experiments.results import ExperimentStore
 from training.rundir import RunDir
 
-PAGES = ("home", "datasets", "training", "lesions", "quality", "export", "reader_study")
+PAGES = ("home", "datasets", "training", "lesions", "quality", "review", "export", "reader_study")
 
 SCRIPT = """
 import sys

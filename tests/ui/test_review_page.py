@@ -118,3 +118,24 @@ def test_bulk_actions_on_the_view_and_sorting(workspace):
     at.button(key="review_bulk_tag_go").click().run()
     assert all(s.tags == ("near copy",) for s in ReviewLog(path).state().values())
     assert SyntheticSet(path).select("review != 'rejected'").shape[0] == 12 - len(close)
+
+
+def test_export_page_leaves_rejected_samples_out(workspace):
+    from synth_core.export.manifest import read as read_manifest
+    from synth_core.review.setreview import SetReview
+    from synth_core.workspace import Workspace
+
+    make_tiny_dataset(workspace, cases=6)
+    make_fake_set(workspace, n=12)
+    SetReview.open(Workspace.open(workspace), "fake").reject(["syn-000002", "syn-000007"], reason="artefact")
+    at = AppTest.from_file(str(ROOT / "pages" / "export.py"), default_timeout=90).run()
+    assert not at.exception, at.exception
+    assert at.metric[0].value == "10 / 12"
+    assert any("2 sample(s) rejected on the Review page" in c.value for c in at.caption)
+    at.text_input(key="export_out").set_value("ex-reviewed")
+    at.button(key="export_go").click().run()
+    assert not at.exception, at.exception
+    assert any("10 synthetic" in s.value for s in at.success), [s.value for s in at.success]
+    m = read_manifest(workspace / "exports" / "ex-reviewed")
+    gone = m[m["sample_id"].isin(["syn-000002", "syn-000007"])]
+    assert (gone["decision"] == "rejected in review (artefact)").all() and (gone["path"] == "").all()
