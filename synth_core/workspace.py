@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,33 @@ def resolve_root(arg: str | Path | None = None) -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return Path("workspace").resolve()
+
+
+def workspace_problem(arg: str | Path) -> str | None:
+    """Why ``arg`` cannot be a workspace (one phrase), or None: it must be a folder you can write to,
+    or not exist yet below one. Tried for real (a temporary file is created and removed), so
+    read-only file systems and permissions are caught whoever runs it."""
+    p = resolve_root(arg)
+    if p.exists() and not p.is_dir():
+        return "is a file, not a folder"
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"cannot be created: {probe} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        return ("is not a folder you can write to" if probe == p else f"cannot be created in {probe}") + \
+            f" ({err.strerror or err})"
+    return None
+
+
+def missing_folders(arg: str | Path) -> list[str]:
+    """The workspace folders (of :data:`KINDS`) that opening ``arg`` would create."""
+    p = resolve_root(arg)
+    return [k for k in KINDS if not (p / k).is_dir()]
 
 
 @dataclass(frozen=True)

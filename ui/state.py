@@ -9,7 +9,7 @@ import sys
 import streamlit as st
 
 from synth_core.errors import SynthCoreError
-from synth_core.workspace import Workspace
+from synth_core.workspace import Workspace, missing_folders, resolve_root, workspace_problem
 
 
 def _cli_workspace() -> str | None:
@@ -40,16 +40,27 @@ def ensure_navigation() -> None:
 
 
 def workspace_selector() -> Workspace:
-    """Sidebar control to switch workspaces; returns the current one (every page calls it first)."""
+    """Sidebar control to switch workspaces; returns the current one (every page calls it first).
+
+    A typed path is refused when it is not a folder the user can write to; when it lacks the
+    workspace folders, they are created only after the user confirms (a button)."""
     ensure_navigation()
     ws = current_workspace()
     with st.sidebar:
         new = st.text_input("Workspace folder", value=str(ws.root), key="workspace_input",
                             help="Folder holding datasets/, runs/, synthetic/ and exports/.")
-        if new and new != str(ws.root):
-            try:
-                ws = Workspace.open(new)
-                st.session_state["workspace_root"] = str(ws.root)
-            except (OSError, SynthCoreError) as err:
-                st.error(f"Cannot open workspace {new}: {err}")
+        if new and str(resolve_root(new)) != str(ws.root):
+            problem = workspace_problem(new)
+            missing = [] if problem else missing_folders(new)
+            if problem:
+                st.error(f"Cannot use {new} as the workspace: it {problem}. Still showing {ws.root}.")
+            elif missing and not st.button(f"Create {len(missing)} folder(s) there", key="workspace_create"):
+                st.warning(f"{resolve_root(new)} is not a workspace yet: opening it creates the folders "
+                           f"{', '.join(missing)}. Still showing {ws.root}.")
+            else:
+                try:
+                    ws = Workspace.open(new)
+                    st.session_state["workspace_root"] = str(ws.root)
+                except (OSError, SynthCoreError) as err:
+                    st.error(f"Cannot open workspace {new}: {err}")
     return ws
