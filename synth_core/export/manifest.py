@@ -14,8 +14,9 @@ Written twice with the same content: ``manifest.parquet`` (typed, for code) and 
     provenance    JSON: set name, the set's runs, the sample's provenance columns ("" for real)
     decision      "exported", "filtered out", "blocked: memorisation (...)", "not drawn: ..."
     sha256        of the file's bytes ("" for a sample left out)
-    <figures>     the set catalog's per-sample figures (has_lesion, dice_<m>, nn_dist, ...),
-                  empty for real files
+    <figures>     the set catalog's per-sample figures (has_lesion, dice_<m>, nn_dist, ..., and the
+                  review decision: review, review_reason), empty for real files; never the
+                  reviewer's free-text tags
 
 A synthetic case can be regenerated from its provenance (runs + seeds + lesion parameters).
 """
@@ -60,9 +61,15 @@ def provenance_json(set_name: str, runs: dict[str, Any], row: dict[str, Any]) ->
     return json.dumps(json_safe(prov), sort_keys=True, allow_nan=False)
 
 
+#: catalog columns an export never carries: free text a reviewer typed stays in the workspace
+#: (the review decision and its reason, ``review`` and ``review_reason``, do go into the manifest)
+NOT_EXPORTED = ("review_tags",)
+
+
 def figure_columns(catalog: pd.DataFrame) -> list[str]:
-    """Catalog columns that are per-sample figures (everything but the provenance columns)."""
-    return [c for c in catalog.columns if c not in PROVENANCE_COLUMNS]
+    """Catalog columns that are per-sample figures (everything but the provenance columns and
+    :data:`NOT_EXPORTED`)."""
+    return [c for c in catalog.columns if c not in PROVENANCE_COLUMNS and c not in NOT_EXPORTED]
 
 
 def row(*, path: str, case: str, kind: str, channel: str, source: str, split: str, dataset_split: str = "",

@@ -2,8 +2,9 @@
 
 :attr:`SyntheticSet.catalog <synth_core.synthesis.setstore.SyntheticSet.catalog>` adds them to
 every set (a set nobody reviewed has ``""`` everywhere), so a filter can always say
-``review != 'rejected'`` or ``review == 'kept'``, and the Export page and the export manifest see
-them like any other column.
+``review != 'rejected'`` or ``review == 'kept'``, and the Export page sees them like any other column;
+the export manifest takes ``review`` and ``review_reason`` (a reviewer's free-text tags stay in the
+workspace).
 """
 
 from __future__ import annotations

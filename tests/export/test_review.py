@@ -1,5 +1,6 @@
 """A person's review in exports: a rejected sample never appears (with or without a filter), the
-manifest records every sample's review decision, and `review` is a column filters can use."""
+manifest records every sample's review decision (never the free-text tags), and `review` is a column
+filters can use."""
 
 from __future__ import annotations
 
@@ -40,10 +41,10 @@ def test_a_rejected_sample_never_appears(ws):
         assert len(left) == 2 and (left["path"] == "").all()
         assert left["decision"].tolist() == ["rejected in review (artefact)"] * 2
         assert left["review"].tolist() == ["rejected"] * 2 and left["review_reason"].tolist() == ["artefact"] * 2
-        # the manifest records each sample's review: kept, tags, and '' for samples nobody looked at
+        # the manifest records each sample's review ('' for samples nobody looked at), never the free-text tags
         by_id = syn.drop_duplicates("sample_id").set_index("sample_id")
-        assert by_id.loc["syn-000001", "review"] == "kept" and by_id.loc["syn-000001", "review_tags"] == "bright rim"
-        assert by_id.loc["syn-000000", "review"] == ""
+        assert by_id.loc["syn-000001", "review"] == "kept" and by_id.loc["syn-000000", "review"] == ""
+        assert "review_tags" not in m.columns
         info = json.loads((r.path / "dataset.json").read_text())
         assert info["medsynth"]["counts"]["rejected_in_review"] == 2
         assert check_export(r.path) == []
