@@ -253,13 +253,16 @@ else:
 st.subheader("Report for clinicians")
 st.caption("One self-contained HTML file (images embedded, nothing loaded from the internet): sample images, these "
            "tables, training curves and reader-study results, in plain words first. The same as "
-           "`python -m synth_core report --out report.html`.")
+           "`python -m synth_core report --out report.html`. Synthetic samples only unless you tick the box below.")
+real_images = st.checkbox("Include real scans (patient images)", value=False, key="quality_report_real",
+                          help="Off: the report pictures synthetic samples only and says so. On: real test-split "
+                               "slices too (`--real-images`); share that file only where patient images may go.")
 if st.button("Build the report", key="quality_report_build"):
     from synth_core.report import build_report
 
     try:
         with st.spinner("Building the report…"):
-            st.session_state["quality_report_html"] = build_report(ws)
+            st.session_state["quality_report_html"] = build_report(ws, real_images=real_images)
     except SynthCoreError as err:
         st.error(str(err))
 if st.session_state.get("quality_report_html"):

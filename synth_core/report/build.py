@@ -4,8 +4,12 @@
 control), lesion validity, ablation, usability, reader studies, training curves — and the details.
 
 Self-contained: CSS inline, pictures as base64 PNG, charts as inline SVG, no scripts and no
-URLs, so the file opens offline and can be mailed. Every section that has nothing to show says
-which command would fill it. No patient identifiers: see :mod:`synth_core.report.gather`.
+URLs, so the file opens offline. Every section that has nothing to show says which command would
+fill it. No patient identifiers: see :mod:`synth_core.report.gather`.
+
+Pictures of real scans (test-split slices) are included only when asked for (``real_images=True``,
+``report --real-images``, the Quality page's checkbox): the default report pictures synthetic
+samples only and says so visibly, so it can be passed on without thinking about patient images.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ h3{margin-top:1.4em}.meta{color:#5b6776;font-size:.9em}
 .found li{margin:.35em 0}.bad{color:#a03020}.good{color:#2d7a3a}
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em}th,td{border:1px solid #d8dee6;padding:.25em .5em;
 text-align:left;vertical-align:top}th{background:#f2f5f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.best{font-weight:bold}.missing{background:#fff7e0;border-left:4px solid #e0b000;padding:.5em .8em}
+td.best{font-weight:bold}.missing{background:#fff7e0;border-left:4px solid #e0b000;padding:.5em .8em}.note{background:#e8f4ff;border-left:4px solid #2a7ab8;padding:.5em .8em}
 code{background:#f2f5f8;padding:0 .25em;border-radius:3px;font-size:.92em}
 figure{margin:1em 0}figcaption{color:#5b6776;font-size:.88em;margin-top:.3em}img{max-width:100%;height:auto;
 image-rendering:pixelated;border:1px solid #d8dee6}.charts{display:flex;flex-wrap:wrap;gap:.6em}
@@ -125,8 +129,10 @@ def _first_sentence(text: str) -> str:
 class _Report:
     """Collects the sections and the findings while reading the workspace once."""
 
-    def __init__(self, ws: Workspace, sets: list[str] | None, dataset: str | None, samples: int, seed: int):
+    def __init__(self, ws: Workspace, sets: list[str] | None, dataset: str | None, samples: int, seed: int,
+                 real_images: bool = False):
         self.ws, self.samples, self.seed = ws, samples, seed
+        self.real_images = real_images
         self.sel = gather.select(ws, sets, dataset)
         self.set_names = [s.name for s in self.sel.sets]
         self.explicit_sets = list(sets) if sets else None
@@ -150,8 +156,15 @@ class _Report:
                              for n, c in gather.label_legend(self.ws, ds))
             rows = ", ".join(mods) + (f", then {mods[0]} with the lesion label" if mods else "")
             out.append(f"<h3>Dataset {esc(ds)}</h3>")
-            png, split = gather.real_sheet(self.ws, ds, self.samples, self.seed)
-            if png is None:
+            png, split = (gather.real_sheet(self.ws, ds, self.samples, self.seed) if self.real_images
+                          else (None, ""))
+            if not self.real_images:
+                out.append(f'<p class="note" id="no-real-images"><b>No real scans are pictured in this report</b> '
+                           f"(synthetic samples only), so it holds no patient images. To show real test-split slices "
+                           f"beside them, build it with <code>python -m synth_core report --real-images ...</code> or "
+                           f"tick \"Include real scans\" on the Quality page, and share that file only where patient "
+                           f"images may go.</p>")
+            elif png is None:
                 out.append(missing(f"No real images to show: {split}."))
             else:
                 out.append(f'<figure>{image(png, f"real {split} slices of {ds}")}<figcaption>Real scans: '
@@ -653,8 +666,10 @@ def _as_ws(ws: Workspace | str | Path) -> Workspace:
 
 
 def build_report(ws: Workspace | str | Path, *, sets: list[str] | None = None, dataset: str | None = None,
-                 samples: int = gather.SAMPLES, seed: int = 0) -> str:
+                 samples: int = gather.SAMPLES, seed: int = 0, real_images: bool = False) -> str:
     """The report as one HTML string (see the module docstring).
+
+    ``real_images``: also picture real test-split slices (patient images); off by default.
 
     ``sets``: the synthetic sets to cover (default: every set, or every set of ``dataset``);
     ``dataset``: restrict to one real dataset; ``samples``: pictures per grid; ``seed``: which
@@ -662,15 +677,16 @@ def build_report(ws: Workspace | str | Path, *, sets: list[str] | None = None, d
     set or dataset and :class:`~synth_core.errors.ConfigError` for a set of another dataset."""
     if samples < 1:
         raise ConfigError(f"samples must be >= 1, not {samples}")
-    return _Report(_as_ws(ws), sets, dataset, samples, seed).render()
+    return _Report(_as_ws(ws), sets, dataset, samples, seed, real_images).render()
 
 
 def write_report(ws: Workspace | str | Path, out_path: str | Path, *, sets: list[str] | None = None,
-                 dataset: str | None = None, samples: int = gather.SAMPLES, seed: int = 0) -> Path:
+                 dataset: str | None = None, samples: int = gather.SAMPLES, seed: int = 0,
+                 real_images: bool = False) -> Path:
     """Write :func:`build_report` to ``out_path`` atomically; returns the path. The folder must
     exist (:class:`~synth_core.errors.InputError` otherwise; nothing is written)."""
     out = Path(out_path).expanduser()
     gather.ensure_dir_for(out)
-    text = build_report(ws, sets=sets, dataset=dataset, samples=samples, seed=seed)
+    text = build_report(ws, sets=sets, dataset=dataset, samples=samples, seed=seed, real_images=real_images)
     atomic_write_text(out, text)
     return out

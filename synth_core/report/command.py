@@ -1,9 +1,10 @@
 """``python -m synth_core report``: one self-contained HTML report of the workspace for clinicians.
 
     python -m synth_core report --out FILE.html [--sets a,b] [--dataset NAME] [--samples 6] [--seed 0]
+                                [--real-images]
 
-The file embeds its pictures and styles (no scripts, no URLs), so it opens offline and can be sent
-as it is. The folder of ``--out`` must exist; the file is written atomically.
+The file embeds its pictures and styles (no scripts, no URLs), so it opens offline. It pictures
+synthetic samples only (and says so) unless ``--real-images`` asks for real test-split slices too. The folder of ``--out`` must exist; the file is written atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", metavar="NAME", help="cover only this real dataset and the sets made from it")
     p.add_argument("--samples", type=int, default=6, help="pictures per sample grid (default 6)")
     p.add_argument("--seed", type=int, default=0, help="which slices and samples are pictured (default 0)")
+    p.add_argument("--real-images", action="store_true", help="also picture real test-split slices (patient images: "
+                                                              "share such a file only where those may go)")
 
 
 def _split(raw: str | None) -> list[str] | None:
@@ -36,6 +39,7 @@ def run_report_command(args: argparse.Namespace, ws: Workspace) -> int:
     from synth_core.report.build import write_report
 
     out = write_report(ws, args.out, sets=_split(args.sets), dataset=args.dataset or None, samples=args.samples,
-                       seed=args.seed)
-    print(f"report -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+                       seed=args.seed, real_images=args.real_images)
+    what = "with real scans" if args.real_images else "synthetic samples only, no real scans"
+    print(f"report -> {out} ({out.stat().st_size / 1e6:.1f} MB; {what})")
     return 0

@@ -5,6 +5,7 @@ to run, and the command refuses a bad --out in one line without writing anything
 from __future__ import annotations
 
 import argparse
+import base64
 import re
 import subprocess
 import sys
@@ -119,10 +120,28 @@ def test_is_self_contained_with_every_section_and_embedded_images(report):
     assert "http://" not in report and "https://" not in report and "<script" not in report.lower()
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", report)  # only data: pictures and in-page links
     assert "<link" not in report.lower() and "@import" not in report
-    assert report.count("data:image/png;base64,") == 2  # real test slices + the one set
+    assert report.count("data:image/png;base64,") == 1  # the one set; no real scans unless asked for
+    assert 'id="no-real-images"' in report and "No real scans are pictured in this report" in report
     for anchor in SECTIONS:
         assert f'<section id="{anchor}">' in report
     assert "What this is" in report and "What we found" in report
+
+
+def test_real_scans_only_on_explicit_choice(full_ws, report, tmp_path, capsys):
+    from synth_core.cli import main
+    from synth_core.report import gather
+
+    png, split = gather.real_sheet(Workspace.open(full_ws), "tiny", gather.SAMPLES, 0)
+    real_b64 = base64.b64encode(png).decode()
+    assert split == "test" and real_b64 not in report
+    with_real = build_report(full_ws, real_images=True)
+    assert with_real.count("data:image/png;base64,") == 2 and real_b64 in with_real
+    assert 'id="no-real-images"' not in with_real and "Real scans:" in with_real
+    out = tmp_path / "r.html"
+    assert main(["--workspace", str(full_ws), "report", "--out", str(out)]) == 0
+    assert real_b64 not in out.read_text() and "no real scans" in capsys.readouterr().out
+    assert main(["--workspace", str(full_ws), "report", "--out", str(out), "--real-images"]) == 0
+    assert real_b64 in out.read_text() and "with real scans" in capsys.readouterr().out
 
 
 def test_shows_the_injected_numbers_with_their_meaning(report):
@@ -176,7 +195,7 @@ def _command(ws: Path, *args: str) -> int:
 def test_command_writes_the_file_and_refuses_bad_inputs_in_one_line(full_ws, tmp_path, capsys):
     out = tmp_path / "r.html"
     assert _command(full_ws, "--out", str(out), "--sets", "fake", "--dataset", "tiny") == 0
-    assert out.read_text().count("data:image/png;base64,") == 2
+    assert out.read_text().count("data:image/png;base64,") == 1
     capsys.readouterr()
     for args, message in (((("--out", str(tmp_path / "nope" / "r.html"))), "folder does not exist"),
                           (("--out", str(tmp_path)), "is a folder"),

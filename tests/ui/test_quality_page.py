@@ -57,6 +57,12 @@ def test_quality_page_builds_the_report(workspace):
     html = at.session_state["quality_report_html"]
     assert html.startswith("<!DOCTYPE html>") or html.lstrip().lower().startswith("<!doctype html>")
     assert "data:image/png;base64" in html and "case0" not in html
+    assert html.count("data:image/png;base64") == 1 and "No real scans are pictured" in html  # synthetic only
+    at.checkbox(key="quality_report_real").check().run()
+    at.button(key="quality_report_build").click().run()
+    assert not at.exception, at.exception
+    html = at.session_state["quality_report_html"]
+    assert html.count("data:image/png;base64") == 2 and "No real scans are pictured" not in html
 
 
 def _ablation(ws, name: str, seeds: tuple[int, ...]) -> None:
