@@ -19,8 +19,17 @@ Time: with ``--n 64 --n-frd 8`` on runs from ``python -m training demo --set ste
 55 min of wall time (under 2 min of CPU time: a niced run beside two training processes on the
 2-core machine); FRD (radiomics, ~0.5 s per slice on a quiet core) and the synthesis dominate.
 
+``--baseline DIR`` (e.g. the runs of an older commit, ``git archive d972ad6 demo_assets/runs | tar -x
+-C /tmp/old``) also synthesises ``--n`` samples with those runs, in a workspace of their own with a
+copy of the same dataset, and prints FID and FRD of both against the same held-out real slices in
+one feature space — FID with the *candidate's* segmenter as the common extractor for both sets (each
+run's own extractor would make the numbers incomparable), FRD on radiomics features that no model
+shaped — with ``ratio = candidate / baseline`` (issue 12's target: at most 0.5), and the baseline's
+hand-made C2ST beside the candidate's.
+
     python -m benchmarks quality [--quick]
     python -m benchmarks.bench_quality [--n 256] [--runs DIR] [--workspace DIR] [--n-frd 32] [--seed 0]
+                                       [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -53,14 +62,18 @@ def _cli(main, argv: list[str]) -> None:
         raise RuntimeError(f"{' '.join(map(str, argv))} exited with {rc}")
 
 
-def prepare(ws_root: Path, runs: Path, n: int, seed: int) -> str:
-    """Demo dataset + runs in ``ws_root`` and a fresh set of ``n`` samples; returns the multimodal run."""
+def prepare(ws_root: Path, runs: Path, n: int, seed: int, *, dataset_from: Path | None = None) -> str:
+    """Demo dataset + runs in ``ws_root`` and a fresh set of ``n`` samples; returns the multimodal run.
+    ``dataset_from``: copy that workspace's demo dataset instead of building it (the same slices)."""
     from synth_core.cli import main as synth_main
     from training.cli import main as training_main
     from training.pretrained import find_runs
     from synth_core.workspace import Workspace
 
     _log("demo dataset")
+    if dataset_from is not None and not (ws_root / "datasets" / "demo").exists():
+        (ws_root / "datasets").mkdir(parents=True, exist_ok=True)
+        shutil.copytree(dataset_from / "datasets" / "demo", ws_root / "datasets" / "demo")
     _cli(synth_main, ["--workspace", ws_root, "demo-data", "--if-missing", "--no-progress"])
     _cli(training_main, ["--workspace", ws_root, "install-demo-runs", "--source", runs])
     ws = Workspace.open(ws_root)
@@ -148,8 +161,55 @@ def measure(ws_root: Path, n: int, n_frd: int, seed: int) -> list[Row]:
     return rows
 
 
+def baseline_rows(ws_root: Path, base_root: Path, n: int, n_frd: int, seed: int) -> list[Row]:
+    """The candidate (``ws_root``'s set) against the baseline (``base_root``'s set): FID in one feature
+    space (the candidate's segmenter) and FRD, both against the same held-out real slices, ratio =
+    candidate / baseline; and the baseline's hand-made C2ST beside the candidate's."""
+    from synth_core.dataset import Dataset
+    from synth_core.evaluation.c2st import c2st, handmade_features
+    from synth_core.evaluation.distances import fid_from_features
+    from synth_core.evaluation.features import EncoderFeatures
+    from synth_core.evaluation.frd import frd
+    from synth_core.evaluation.realism import HELD_OUT_SPLITS, real_slices
+    from synth_core.synthesis.setstore import SyntheticSet
+    from synth_core.workspace import Workspace
+    from training.pretrained import find_runs, load_run
+
+    ws, base_ws = Workspace.open(ws_root), Workspace.open(base_root)
+    ds = Dataset(ws.existing("datasets", "demo"))
+    mods = list(ds.modalities)
+    held = real_slices(ds, HELD_OUT_SPLITS, n, seed, stream=1)
+    sets = {"candidate": SyntheticSet(ws.existing("synthetic", SET)), "baseline": SyntheticSet(base_ws.existing("synthetic", SET))}
+    imgs = {k: np.array(v.images[: min(n, len(v))], dtype=np.float32) for k, v in sets.items()}
+    seg = find_runs(ws, "segmenter", "demo")
+    if not seg:
+        raise RuntimeError(f"no finished segmenter run in {ws_root}: no common FID extractor")
+    run = load_run(ws, seg[0], names=[f"seg_{m}" for m in mods])
+    view = f"candidate:{seg[0]}"
+    rows: list[Row] = []
+    for c, m in enumerate(mods):
+        ext = EncoderFeatures(run.nets[f"seg_{m}"], name=view)
+        fh = ext(held.images[:, c : c + 1])
+        fid = {k: fid_from_features(fh, ext(v[:, c : c + 1])) for k, v in imgs.items()}
+        rows.append(Row("quality", f"FID {m} vs baseline [{view}]", fid["candidate"], "", fid["baseline"],
+                        fid["candidate"] / fid["baseline"], "ratio <= 0.50", bool(fid["candidate"] <= 0.5 * fid["baseline"]),
+                        f"{held.describe()} vs {len(imgs['candidate'])} candidate / {len(imgs['baseline'])} baseline"))
+        _log(f"FRD {m} vs baseline ({n_frd} slices per side, twice)")
+        a = frd(held.images[:, c], imgs["candidate"][:, c], n=n_frd, seed=seed)
+        b = frd(held.images[:, c], imgs["baseline"][:, c], n=n_frd, seed=seed)
+        rows.append(Row("quality", f"FRD {m} vs baseline [radiomics]", a.value, "", b.value, a.value / b.value,
+                        "ratio <= 0.50", bool(a.value <= 0.5 * b.value),
+                        f"{a.n_real} held-out real vs {a.n_synthetic} candidate / {b.n_synthetic} baseline"))
+    for c, m in enumerate(mods):
+        fh = handmade_features(held.images[:, c])
+        auc = {k: c2st(fh, handmade_features(v[:, c]), held.groups, seed=seed).auc for k, v in imgs.items()}
+        rows.append(Row("quality", f"C2ST AUC {m} vs baseline [handmade]", auc["candidate"], "AUC", auc["baseline"],
+                        None, "", None, "candidate beside baseline, same held-out real slices"))
+    return rows
+
+
 def run(quick: bool, *, n: int | None = None, runs: Path | None = None, workspace: Path | None = None,
-        n_frd: int | None = None, seed: int = 0) -> list[Row]:
+        n_frd: int | None = None, seed: int = 0, baseline: Path | None = None) -> list[Row]:
     n = n or (64 if quick else 256)
     n_frd = n_frd or (16 if quick else 32)
     runs = Path(runs) if runs else ROOT / "demo_assets" / "runs"
@@ -159,7 +219,12 @@ def run(quick: bool, *, n: int | None = None, runs: Path | None = None, workspac
         workspace = tmp / "ws"
     try:
         prepare(Path(workspace), runs, n, seed)
-        return measure(Path(workspace), n, n_frd, seed)
+        rows = measure(Path(workspace), n, n_frd, seed)
+        if baseline is not None:
+            base_ws = Path(workspace).parent / f"{Path(workspace).name}-baseline"
+            prepare(base_ws, Path(baseline), n, seed, dataset_from=Path(workspace))
+            rows += baseline_rows(Path(workspace), base_ws, n, n_frd, seed)
+        return rows
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -176,8 +241,11 @@ def main(argv: list[str] | None = None) -> int:
                                                                  "temporary one; an existing demo dataset is reused")
     ap.add_argument("--n-frd", type=int, default=32, help="slices per side for FRD (default 32; ~0.5 s each)")
     ap.add_argument("--seed", type=int, default=0, help="synthesis and evaluation seed (default 0)")
+    ap.add_argument("--baseline", type=Path, default=None, help="folder of older runs to compare with (FID in one "
+                                                                "feature space, FRD, C2ST; ratio = candidate / baseline)")
     args = ap.parse_args(argv)
-    print_table(run(False, n=args.n, runs=args.runs, workspace=args.workspace, n_frd=args.n_frd, seed=args.seed))
+    print_table(run(False, n=args.n, runs=args.runs, workspace=args.workspace, n_frd=args.n_frd, seed=args.seed,
+                    baseline=args.baseline))
     return 0
 
 
