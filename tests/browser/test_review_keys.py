@@ -30,6 +30,9 @@ def _heading(page, sample: str) -> None:
     page.locator("h3", has_text=sample).first.wait_for(timeout=30000)
 
 
+@pytest.mark.xfail(strict=True, reason="known bug (issue 17 left open): in headless Chromium the first key press "
+                   "(K) records no decision within 30 s, on every commit since the test was added; the buttons' "
+                   "shortcut listener or the page focus needs investigating. strict: this fails once it works")
 def test_keyboard_review_flow(tmp_path, browser_page):
     ws = tmp_path / "ws"
     make_tiny_dataset(ws, cases=6)

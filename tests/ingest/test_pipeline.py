@@ -101,9 +101,9 @@ def test_cases_are_streamed_and_an_error_midway_leaves_nothing(tmp_path, monkeyp
     events: list[str] = []
     add_case = DatasetWriter.add_case
 
-    def recording_add_case(self, case_id, *args):
+    def recording_add_case(self, case_id, *args, **kwargs):
         events.append(f"write {case_id}")
-        return add_case(self, case_id, *args)
+        return add_case(self, case_id, *args, **kwargs)
 
     monkeypatch.setattr(DatasetWriter, "add_case", recording_add_case)
 
