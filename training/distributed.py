@@ -6,6 +6,7 @@ Without torchrun (no ``WORLD_SIZE`` in the environment) everything runs in one p
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -58,9 +59,20 @@ def setup(device_pref: str = "auto") -> DistInfo:
     return DistInfo(rank=rank, world=world, local_rank=local_rank, device=device)
 
 
-def cleanup() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def cleanup(info: DistInfo | None = None, *, finished: bool = False) -> None:
+    """Tear the process group down.
+
+    Collectives of the run may still be in flight on another rank (rank 0 writes the last sample
+    and status after the final barrier), and DDP reducers hold the group: the reducers are freed
+    first, then, after a clean finish, the ranks meet once more, so no rank destroys its group
+    while a peer still talks to it (gloo otherwise aborts a rank at exit). After a failure there
+    is no meeting: a peer may be stuck in a collective, and torchrun stops the others."""
+    if not dist.is_initialized():
+        return
+    gc.collect()
+    if finished and info is not None and info.distributed:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def wrap(module: nn.Module, info: DistInfo) -> nn.Module:

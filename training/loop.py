@@ -71,10 +71,13 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         info = distributed.setup(cfg.device)
+        finished = False
         try:
-            return self._run(info)
+            result = self._run(info)
+            finished = True
+            return result
         finally:
-            distributed.cleanup()
+            distributed.cleanup(info, finished=finished)
 
     # ---- internals -----------------------------------------------------------------------
     def _run(self, info: distributed.DistInfo) -> RunDir | None:

@@ -87,9 +87,16 @@ def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
         else:
             from synth_core.synthesis.distributed import synthesize_distributed
 
-            # rank 0's bar counts its own samples times the world size (an estimate of the whole)
-            synthesize_distributed(models, lesions, dest, info=info, progress=lambda k: bar.update(k * info.world),
-                                   **common)
+            from training.distributed import cleanup
+
+            finished = False
+            try:
+                # rank 0's bar counts its own samples times the world size (an estimate of the whole)
+                synthesize_distributed(models, lesions, dest, info=info,
+                                       progress=lambda k: bar.update(k * info.world), **common)
+                finished = True
+            finally:
+                cleanup(info, finished=finished)
             if not main:
                 return 0
     from synth_core.synthesis.setstore import SyntheticSet
