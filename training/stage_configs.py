@@ -183,6 +183,14 @@ class MultimodalConfig(CommonConfig):
                                      "anatomy at coarse scale only and leaves fine texture (acquisition noise, "
                                      "grey/white detail that the structure map does not carry) to the adversarial "
                                      "terms; a pixel-exact anchor rewards the smooth average of that texture")
+    patch_weight: float = param(0.0, "adversarial phase: weight of a local texture term (0 = thesis: none). A "
+                                     "second, PatchGAN discriminator D_p (Isola et al.) with a small receptive field "
+                                     "(patch_layers) judges local patches of real and generated images, each with its "
+                                     "modality as constant planes; G gets g_patch = ||d_p(x_g,i) - 1||^2 summed over "
+                                     "modalities. D's /16 map and pooled class head do not see acquisition noise and "
+                                     "fine grey/white detail; D_p does, and G draws that texture from eq. 12's noise")
+    patch_layers: int = param(2, "D_p's stride-2 layers: 1, 2, 3 give receptive fields of 16, 34, 70 pixels")
+    patch_base_channels: int = param(0, "D_p width of the first layer (0 = same as D)")
     pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
     pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
     d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
@@ -220,12 +228,14 @@ class MultimodalConfig(CommonConfig):
             off = ABLATIONS[self.ablation]
             for name in SWITCHES:
                 object.__setattr__(self, name, name != off)
-        for name in ("base_channels", "depth", "d_n_down", "lesion_tries", "structure_tries"):
+        for name in ("base_channels", "depth", "d_n_down", "lesion_tries", "structure_tries", "patch_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
         if self.d_n_down > 5:
             raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
-        for name in ("d_base_channels", "pretrain_steps", "val_slices", "reg_pairs", "pretrain_lr"):
+        if self.patch_layers > 4:
+            raise ConfigError(f"patch_layers must be at most 4 (receptive field 142 px), not {self.patch_layers}")
+        for name in ("d_base_channels", "patch_base_channels", "pretrain_steps", "val_slices", "reg_pairs", "pretrain_lr"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.condition_at not in ("bottleneck", "decoder"):
@@ -238,7 +248,7 @@ class MultimodalConfig(CommonConfig):
         for name in ("norm", "d_norm"):
             if getattr(self, name) not in ("instance", "batch", "group", "none"):
                 raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')
-        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight", "adv_rec_weight",
+        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight", "adv_rec_weight", "patch_weight",
                      "pre_mse_weight", "pre_masked_weight", "d_real_weight", "d_fake_weight", "d_cls_weight"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")

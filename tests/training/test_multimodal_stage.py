@@ -35,7 +35,7 @@ from training.config import make_config
 from training.data import load_rows
 from training.distributed import DistInfo
 from training.rundir import RunDir
-from training.stages.multimodal import MultimodalConfig, MultimodalStage
+from training.stages.multimodal import MultimodalConfig, MultimodalStage, with_modality_planes
 
 COMMON = ["--no-progress", "--set", "threads=1", "--set", "sample_every=0", "--set", "batch_size=2"]
 STRUCTURE = ["--set", "mask_steps=1", "--set", "latent_dim=8", "--set", "base_channels=4", "--set", "n_down=2",
@@ -338,7 +338,7 @@ def test_reconstruction_anchor_in_the_adversarial_phase(ws):
                 "--set", "pretrain_steps=1", "--set", "adv_rec_weight=10") == 0
     rows = _metrics(ws, "mm-anchor")
     assert "adv_rec" not in rows[0] and all(r["adv_rec"] > 0 for r in rows[1:])
-    assert "adv_rec" not in _metrics(ws, "mm-full")[-1]  # the default keeps the thesis's losses
+    assert "adv_rec" not in _stage(ws).loss_names  # the default keeps the thesis's losses
     torch.manual_seed(0)
     # a constant fusion noise (low = high) makes G's input a pure function of the real slice
     stage = _stage(ws, adv_rec_weight=10.0, pretrain_steps=0, batch_size=2, noise_low=0.5, noise_high=0.5)
@@ -374,3 +374,53 @@ def test_blurred_reconstruction_anchor(ws):
     for bad in (-0.5, 9.0):
         with pytest.raises(ConfigError, match="adv_rec_blur"):
             _stage(ws, adv_rec_blur=bad)
+
+
+def test_modality_planes_known_answer():
+    images = torch.arange(8, dtype=torch.float32).view(2, 1, 2, 2)
+    out = with_modality_planes(images, torch.tensor([2, 0]), 3)
+    assert out.shape == (2, 4, 2, 2)
+    assert torch.equal(out[:, :1], images)
+    assert out[0, 1:].flatten(1).tolist() == [[0.0] * 4, [0.0] * 4, [1.0] * 4]
+    assert out[1, 1:].flatten(1).tolist() == [[1.0] * 4, [0.0] * 4, [0.0] * 4]
+    assert with_modality_planes(images, torch.tensor([0, 0]), 1) is images  # one modality: the image alone
+
+
+def test_patch_discriminator_for_local_texture(ws):
+    """``patch_weight``: a PatchGAN ``D_p`` on every generated image with its modality planes trains beside
+    ``D``, logs ``d_patch``, and adds ``patch_weight * g_patch`` to G's total (eq. 17's sum otherwise);
+    off by default (thesis), and then neither the network nor its terms exist."""
+    plain = _stage(ws)
+    assert "D_p" not in plain.modules() and not {"g_patch", "d_patch"} & set(plain.loss_names)
+    torch.manual_seed(0)
+    stage = _stage(ws, patch_weight=2.0, patch_layers=1, pretrain_steps=0, batch_size=2)
+    assert set(stage.modules()) == set(stage.optimizers()) == {"G", "D", "D_p"}
+    assert {"g_patch", "d_patch"} <= set(stage.loss_names)
+    assert stage.D_p.in_channels == 1 + stage.n_mod
+    before = [p.detach().clone() for p in stage.D_p.parameters()]
+    batch = load_rows(stage.ds, stage.val_rows[:2], stage.device)
+    out = stage._adversarial_step(batch, np.random.default_rng(0))
+    assert set(stage.loss_names) - {"pre_mse", "pre_masked", "pre_total"} == set(out)
+    assert out["g_patch"] > 0 and out["d_patch"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, stage.D_p.parameters()))
+    cfg = stage.cfg
+    expected = (cfg.g_adv_weight * out["g_adv"] + cfg.g_cls_weight * out["g_cls"] + cfg.les_weight * out["les"]
+                + cfg.reg_weight * out["reg"] + cfg.patch_weight * out["g_patch"])
+    assert out["g_total"] == pytest.approx(expected, rel=1e-5)
+    for bad in ({"patch_weight": -1.0}, {"patch_layers": 0}, {"patch_layers": 5}, {"patch_base_channels": -1}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            _stage(ws, **bad)
+
+
+def test_patch_discriminator_run_checkpoints_and_resumes(ws):
+    assert _cli(ws, "multimodal", "--dataset", "tiny", "--steps", "2", "--run-name", "mm-patch", *MM,
+                "--set", "pretrain_steps=1", "--set", "patch_weight=1", "--set", "patch_layers=1",
+                "--set", "checkpoint_every=2") == 0
+    rows = _metrics(ws, "mm-patch")
+    assert "g_patch" not in rows[0] and all(r["g_patch"] > 0 and r["d_patch"] > 0 for r in rows[1:])
+    ck = load_checkpoint(RunDir.open(Workspace.open(ws), "mm-patch").checkpoint_path("last"))
+    assert {"G", "D", "D_p"} <= set(ck["models"])
+    from training.stages.multimodal import build_networks
+
+    nets = build_networks(make_config(MultimodalConfig, ck["config"]), ck["meta"])
+    nets["D_p"].load_state_dict({k: v.float() for k, v in ck["models"]["D_p"].items()})

@@ -43,6 +43,13 @@ and class head that depend on the image (see ``d_norm``'s help). Tried on the de
 steps, all three on): the images stayed as smooth as without them, so the shipped demo run does not
 use them yet (docs/TRAINING_RECIPES.md).
 
+Local texture (``patch_weight`` > 0, off in the thesis): ``D``'s real/fake map sits on /16 features
+and its class head pools globally, so neither sees acquisition noise or fine grey/white detail. A
+second discriminator ``D_p`` (PatchGAN, ``patch_layers`` stride-2 layers, receptive field 16/34/70
+px) judges each real and generated image with its modality one-hot as constant planes: ``d_patch``
+``||d_p(x_i) - 1||^2 + ||d_p(x_g,i)||^2`` and, in G's loss, ``g_patch`` ``||d_p(x_g,i) - 1||^2``,
+summed over modalities, weight ``patch_weight``.
+
 Ablation switches (thesis Table 1; ``ablation`` = "A".."F" sets all five, one off, F = all on):
 A ``use_structure=false`` — the structure channel is noise ``U(0, 1)`` instead of ``s'``;
 B ``mask_filter=false`` — lesions are placed anywhere in the frame, ignoring the organ mask;
@@ -87,7 +94,7 @@ from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError, NotFoundError
 from synth_core.lesions import AugmentRanges, LesionBank, augment_batch
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
-from synth_core.nets import UNet, VGGDiscriminator
+from synth_core.nets import PatchGANDiscriminator, UNet, VGGDiscriminator
 from synth_core.render import grid, overlay
 from synth_core.structure_model import generate_structures
 from training.checkpoint import unwrap
@@ -115,11 +122,32 @@ def build_discriminator(cfg: MultimodalConfig, n_modalities: int) -> VGGDiscrimi
                             n_down=cfg.d_n_down, n_classes=n_modalities if n_modalities > 1 else 0, norm=cfg.d_norm)
 
 
+def build_patch_discriminator(cfg: MultimodalConfig, n_modalities: int) -> PatchGANDiscriminator:
+    """``D_p`` (``patch_weight > 0``): a PatchGAN on one image plus its modality one-hot as constant
+    planes (none for one modality)."""
+    return PatchGANDiscriminator(in_channels=1 + (n_modalities if n_modalities > 1 else 0),
+                                 base_channels=cfg.patch_base_channels or cfg.d_base_channels or cfg.base_channels,
+                                 n_layers=cfg.patch_layers, norm="instance")
+
+
 def build_networks(cfg: MultimodalConfig, meta: dict[str, Any]) -> dict[str, nn.Module]:
-    """Rebuild ``G`` and ``D`` from a checkpoint's config and meta (``modalities``, ``label_names``)."""
+    """Rebuild ``G``, ``D`` (and ``D_p`` when ``patch_weight > 0``) from a checkpoint's config and
+    meta (``modalities``, ``label_names``)."""
     n_mod = len(meta["modalities"])
     n_classes = max(int(k) for k in meta["label_names"]) + 1
-    return {"G": build_generator(cfg, n_mod, n_classes), "D": build_discriminator(cfg, n_mod)}
+    nets: dict[str, nn.Module] = {"G": build_generator(cfg, n_mod, n_classes), "D": build_discriminator(cfg, n_mod)}
+    if cfg.patch_weight > 0:
+        nets["D_p"] = build_patch_discriminator(cfg, n_mod)
+    return nets
+
+
+def with_modality_planes(images: torch.Tensor, classes: torch.Tensor, n_modalities: int) -> torch.Tensor:
+    """``images (N, 1, H, W)`` and their modality indices ``(N,)`` -> ``(N, 1 + M, H, W)``: the image
+    followed by its modality one-hot as constant planes (the image alone for one modality)."""
+    if n_modalities < 2:
+        return images
+    planes = F.one_hot(classes, n_modalities).to(images.dtype)[:, :, None, None]
+    return torch.cat([images, planes.expand(-1, -1, *images.shape[-2:])], dim=1)
 
 
 def class_weights(weights: tuple[float, ...], n_classes: int) -> torch.Tensor:
@@ -178,6 +206,9 @@ class MultimodalStage(Stage):
         self.G = wrap(build_generator(cfg, self.n_mod, self.n_classes), dist)
         self.D = wrap(build_discriminator(cfg, self.n_mod), dist)
         self.opts = {"G": adam(self.G.parameters(), cfg), "D": adam(self.D.parameters(), cfg)}
+        self.D_p = wrap(build_patch_discriminator(cfg, self.n_mod), dist) if cfg.patch_weight > 0 else None
+        if self.D_p is not None:
+            self.opts["D_p"] = adam(self.D_p.parameters(), cfg)
 
         adv = ["g_adv"] + (["g_cls"] if self.n_mod > 1 else [])
         adv += (["les"] if self.use_les else []) + (["reg"] if self.use_reg else [])
@@ -185,7 +216,10 @@ class MultimodalStage(Stage):
         self.all_pairs = not cfg.reg_pairs or cfg.reg_pairs >= n_pairs
         adv += ["reg_cross"] if self.use_reg and self.n_mod > 2 and self.all_pairs else []
         adv += ["adv_rec"] if cfg.adv_rec_weight > 0 else []
-        adv += ["g_total", "d_real", "d_fake"] + (["d_cls"] if self.n_mod > 1 else []) + ["d_total", "placed"]
+        adv += ["g_patch"] if self.D_p is not None else []
+        adv += ["g_total", "d_real", "d_fake"] + (["d_cls"] if self.n_mod > 1 else []) + ["d_total"]
+        adv += ["d_patch"] if self.D_p is not None else []
+        adv += ["placed"]
         self.loss_names = ("pre_mse", "pre_masked", "pre_total", *adv)
         self.progress_names = ("pre_total", "g_total", "d_total")
 
@@ -242,7 +276,7 @@ class MultimodalStage(Stage):
         return "pretrain" if step < self.cfg.pretrain_steps else "adversarial"
 
     def modules(self):
-        return {"G": self.G, "D": self.D}
+        return {"G": self.G, "D": self.D, **({"D_p": self.D_p} if self.D_p is not None else {})}
 
     def optimizers(self):
         return self.opts
@@ -357,7 +391,14 @@ class MultimodalStage(Stage):
         return reg, cross
 
     def _d_no_sync(self):
-        return self.D.no_sync() if self.dist.distributed else contextlib.nullcontext()
+        """``D`` (and ``D_p``) inside G's loss: no gradient all-reduce under DDP (their gradients from
+        G's step are cleared before their own next step)."""
+        stack = contextlib.ExitStack()
+        if self.dist.distributed:
+            for net in (self.D, self.D_p):
+                if net is not None:
+                    stack.enter_context(net.no_sync())
+        return stack
 
     # ---- steps ----------------------------------------------------------------------------------
     def train_step(self, step, batch, rng):
@@ -415,15 +456,30 @@ class MultimodalStage(Stage):
             out["d_cls"] = d_cls.item()
         d_total.backward()
         opt_d.step()
+        if self.D_p is not None:  # local texture: real and generated patches, each with its modality
+            opt_p = self.opts["D_p"]
+            opt_p.zero_grad(set_to_none=True)
+            p_in = with_modality_planes(torch.cat([real_flat, fake_flat.detach().to(real_flat.dtype)]),
+                                        torch.cat([cls, cls]), m_count)
+            p_map = self.D_p(p_in).float()
+            d_patch = (lsgan_real(p_map[:n]) + lsgan_fake(p_map[n:])) * m_count
+            d_patch.backward()
+            opt_p.step()
+            out["d_patch"] = d_patch.item()
 
         # G (eqs. 14-17)
         opt_g = self.opts["G"]
         opt_g.zero_grad(set_to_none=True)
         with self._d_no_sync():
             g_map, g_logits = self.D(fake_flat)
+            p_map = self.D_p(with_modality_planes(fake_flat, cls, m_count)) if self.D_p is not None else None
         g_adv = lsgan_real(g_map.float()) * m_count
         g_total = cfg.g_adv_weight * g_adv
         out["g_adv"] = g_adv.item()
+        if p_map is not None:
+            g_patch = lsgan_real(p_map.float()) * m_count
+            g_total = g_total + cfg.patch_weight * g_patch
+            out["g_patch"] = g_patch.item()
         if m_count > 1:
             g_cls = class_mse(g_logits.float(), cls, m_count) * m_count
             g_total = g_total + cfg.g_cls_weight * g_cls
