@@ -102,7 +102,7 @@ class Case:
         self.size = ds.spec.size
         import torch
 
-        from training.config import build_config
+        from synth_core.runs.config import build_config
         from training.data import SliceBatches
         from training.distributed import DistInfo
         from training.loop import autocast_for, init_seed
@@ -192,7 +192,7 @@ class Peak:
 def _make_helpers(ws, ds) -> dict[str, str]:
     """Structure, segmenter and translator runs at cpu-demo sizes (frozen helpers of the
     multimodal stage), with untrained weights."""
-    from training.config import build_config
+    from synth_core.runs.config import build_config
     from training.loop import Trainer
     from training.stages import get_stage
 

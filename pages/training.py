@@ -22,7 +22,7 @@ st.caption("Every stage writes one row per step: each named loss, learning rates
 
 
 def new_run_form() -> None:
-    from training.config import describe_fields, list_presets
+    from synth_core.runs.config import describe_fields, list_presets
     from training.stages import STAGES, get_config_class
 
     datasets = ws.list("datasets")
@@ -35,7 +35,7 @@ def new_run_form() -> None:
     preset = c3.selectbox("Preset", ["(defaults)"] + list_presets(), index=1 + list_presets().index("cpu-demo")
                           if "cpu-demo" in list_presets() else 0, key="new_preset")
     try:
-        from training.config import build_config
+        from synth_core.runs.config import build_config
 
         cls = get_config_class(stage)
         cfg = build_config(cls, stage, None if preset == "(defaults)" else preset, {"dataset": dataset})

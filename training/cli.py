@@ -13,7 +13,7 @@ from pathlib import Path
 from synth_core.cli_edge import run_at_edge
 from synth_core.errors import ConfigError
 from synth_core.workspace import Workspace
-from training.config import build_config, describe_fields, list_presets, make_config, parse_overrides
+from synth_core.runs.config import build_config, describe_fields, list_presets, make_config, parse_overrides
 from training.stages import STAGES, get_config_class, get_stage
 
 DEMO_RUNS = Path(__file__).resolve().parents[1] / "demo_assets" / "runs"

@@ -16,7 +16,7 @@ from typing import Any
 
 from synth_core.workspace import Workspace
 from training.checkpoint import load_checkpoint
-from training.config import build_config
+from synth_core.runs.config import build_config
 from training.ema import ema_name
 from training.loop import Trainer
 from training.rundir import RunDir

@@ -19,7 +19,7 @@ from torch import nn
 from synth_core.errors import ConfigError, NotFoundError
 from synth_core.workspace import Workspace
 from training.checkpoint import file_sha256, load_checkpoint, load_weights
-from training.config import make_config
+from synth_core.runs.config import make_config
 from training.ema import ema_name
 from training.rundir import RunDir
 from training.stages import STAGES

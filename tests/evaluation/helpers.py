@@ -11,7 +11,7 @@ import torch
 from synth_core.dataset import Dataset
 from synth_core.workspace import Workspace
 from training.checkpoint import save_checkpoint
-from training.config import config_to_dict, make_config
+from synth_core.runs.config import config_to_dict, make_config
 from training.rundir import RunDir
 from training.stages import STAGES
 

@@ -16,7 +16,7 @@ from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
 from synth_core.workspace import Workspace
 from training.checkpoint import load_checkpoint
-from training.config import make_config
+from synth_core.runs.config import make_config
 from training.distributed import DistInfo
 from training.ema import EMA, ema_name
 from training.loop import Trainer

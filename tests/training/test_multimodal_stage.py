@@ -31,7 +31,7 @@ from tests.training.conftest import make_tiny_dataset
 from training.checkpoint import file_sha256, load_checkpoint
 from training.losses import gaussian_blur
 from training.cli import main
-from training.config import make_config
+from synth_core.runs.config import make_config
 from training.data import load_rows
 from training.distributed import DistInfo
 from training.rundir import RunDir

@@ -10,7 +10,7 @@ import importlib
 import pytest
 import torch
 
-from training.config import build_config
+from synth_core.runs.config import build_config
 from training.stages import STAGES
 
 SIZE = 256

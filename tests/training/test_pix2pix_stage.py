@@ -19,7 +19,7 @@ from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from training.checkpoint import load_checkpoint
 from training.cli import main
-from training.config import make_config
+from synth_core.runs.config import make_config
 from training.pretrained import load_run
 from training.rundir import RunDir
 from training.stages.pix2pix import (Pix2PixConfig, build_networks, freeze_idle_bottleneck_norms, gan_loss,

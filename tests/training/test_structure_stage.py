@@ -27,7 +27,7 @@ from tests.conftest import ROOT
 from tests.training.conftest import make_tiny_dataset
 from training.checkpoint import load_checkpoint
 from training.cli import main
-from training.config import make_config
+from synth_core.runs.config import make_config
 from training.data import SliceBatches
 from training.distributed import DistInfo
 from training.pretrained import load_run

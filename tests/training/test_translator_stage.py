@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 from tests.training.conftest import make_tiny_dataset
 from training.checkpoint import load_checkpoint
 from training.cli import main
-from training.config import make_config
+from synth_core.runs.config import make_config
 from training.distributed import DistInfo
 from training.pretrained import load_run
 from training.rundir import RunDir

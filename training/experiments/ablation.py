@@ -82,12 +82,12 @@ import pandas as pd
 
 from synth_core.errors import ConfigError, InputError, NotFoundError
 from synth_core.workspace import Workspace, validate_name
-from training.config import config_to_dict, make_config, param
+from synth_core.runs.config import config_to_dict, make_config, param
 from training.experiments.results import ExperimentStore, mean_sd
 
 KIND = "ablation"
 ROWS = ("A", "B", "C", "D", "E", "F")
-#: thesis Table 1: the switch each row turns off (as ``training.stage_configs.ABLATIONS``)
+#: thesis Table 1: the switch each row turns off (as ``synth_core.runs.stage_configs.ABLATIONS``)
 ROW_SWITCH = {"A": "use_structure", "B": "mask_filter", "C": "noise_fusion", "D": "registration",
               "E": "lesion_guidance", "F": None}
 #: what each row switches off, in words
@@ -148,7 +148,7 @@ class AblationConfig:
     dataset: str = param("demo", "real dataset in the workspace (must have lesion labels)")
     name: str = param("", "experiment folder name under workspace/experiments (default ablation-<dataset>)")
     rows: tuple[str, ...] = param(ROWS, "thesis Table 1 rows to run, of A B C D E F")
-    preset: str = param("cpu-demo", "training preset (training/configs) whose multimodal section every row uses")
+    preset: str = param("cpu-demo", "training preset (synth_core/runs/configs) whose multimodal section every row uses")
     steps: int = param(120, "adversarial steps of every row (cpu-demo preset: ~0.6 s each on 2 CPU cores at "
                             "128 px; the module docstring has the whole budget)")
     pretrain_steps: int = param(100, "self-supervised pre-training steps of every row (eq. 18)")
@@ -274,10 +274,10 @@ def split_settings(items: typing.Iterable[str]) -> tuple[dict[str, str], list[st
 def row_config(cfg: AblationConfig, row: str, helpers: dict[str, str], seed: int | None = None) -> Any:
     """The :class:`~training.stages.multimodal.MultimodalConfig` of ``row`` trained with ``seed``
     (default ``cfg.seed``; imports torch)."""
-    from training.config import build_config
-    from training.stage_configs import ABLATIONS, MultimodalConfig
+    from synth_core.runs.config import build_config
+    from synth_core.runs.stage_configs import ABLATIONS, MultimodalConfig
 
-    assert ABLATIONS == ROW_SWITCH, "training.stage_configs.ABLATIONS changed; update ROW_SWITCH"
+    assert ABLATIONS == ROW_SWITCH, "synth_core.runs.stage_configs.ABLATIONS changed; update ROW_SWITCH"
     values: dict[str, Any] = dict(multimodal_overrides(cfg.multimodal))
     values.update(dataset=cfg.dataset, steps=cfg.steps, pretrain_steps=cfg.pretrain_steps,
                   seed=cfg.seed if seed is None else seed, device=cfg.device, ablation=row)
@@ -331,7 +331,7 @@ def prepare(ws: Workspace, cfg: AblationConfig, recorded: dict[str, str] | None 
         raise ConfigError(f"dataset {ds.name!r} has no lesion labels in its training split; the ablation compares "
                           "lesion placement and lesion guidance (rows B and E), so it needs a dataset with lesions")
     given = multimodal_overrides(cfg.multimodal)
-    from training.stage_configs import MultimodalConfig
+    from synth_core.runs.stage_configs import MultimodalConfig
 
     unknown = sorted(set(given) - {f.name for f in fields(MultimodalConfig)})
     if unknown:

@@ -67,7 +67,7 @@ def _split_list(raw: str | None, what: str) -> list[str] | None:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`UsabilityConfig` the arguments describe (one-line errors for bad values)."""
-    from training.config import parse_overrides
+    from synth_core.runs.config import parse_overrides
     from training.experiments.config import build_usability_config
 
     names = [s for s in args.set_items if "=" not in s]

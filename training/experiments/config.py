@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_core.errors import ConfigError
-from training.config import make_config, param
+from synth_core.runs.config import make_config, param
 
 PRESET_DIR = Path(__file__).parent / "presets"
 SECTION = "usability"

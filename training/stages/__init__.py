@@ -1,7 +1,7 @@
 """Training stages. ``STAGES`` maps a CLI name to the module that defines its Stage class.
 
 Modules are imported lazily so a broken optional dependency of one stage cannot stop the others.
-A stage's settings class is in :mod:`training.stage_configs` (no torch): :func:`get_config_class`.
+A stage's settings class is in :mod:`synth_core.runs.stage_configs` (no torch): :func:`get_config_class`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def get_stage(name: str):
 def get_config_class(name: str) -> type:
     """The settings dataclass of stage ``name`` without importing the stage (or torch)."""
     from synth_core.errors import ConfigError
-    from training.stage_configs import CONFIGS
+    from synth_core.runs.stage_configs import CONFIGS
 
     if name not in CONFIGS:
         raise ConfigError(f"unknown stage {name!r}; available: {', '.join(CONFIGS)}")

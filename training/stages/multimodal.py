@@ -102,7 +102,7 @@ from training.data import load_rows
 from training.distributed import wrap
 from training.losses import class_mse, gaussian_blur, lsgan_fake, lsgan_real, mean_dice
 from training.pretrained import LoadedRun, load_run, resolve_run
-from training.stage_configs import SWITCHES, MultimodalConfig
+from synth_core.runs.stage_configs import SWITCHES, MultimodalConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
 from training.stages.translator import registration_error, translate

@@ -67,7 +67,7 @@ from synth_core.whitening import lesion_box, whiten
 from training.data import SliceBatches, load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real
-from training.stage_configs import MAX_UNET_DEPTH, Pix2PixConfig
+from synth_core.runs.stage_configs import MAX_UNET_DEPTH, Pix2PixConfig
 from training.stages.base import Stage
 from training.stages.common import adam
 

@@ -16,7 +16,7 @@ from synth_core.render import grid
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import mean_dice, segmentation_loss
-from training.stage_configs import SegmenterConfig
+from synth_core.runs.stage_configs import SegmenterConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
 

@@ -63,7 +63,7 @@ from training.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real
-from training.stage_configs import StructureConfig
+from synth_core.runs.stage_configs import StructureConfig
 from training.stages.base import Stage
 from training.stages.common import fixed_rows, set_requires_grad
 

@@ -53,7 +53,7 @@ from training.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import class_mse, lsgan_fake, lsgan_real
-from training.stage_configs import TranslatorConfig
+from synth_core.runs.stage_configs import TranslatorConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
 

@@ -2,7 +2,7 @@
 
 The same dataclasses feed the CLI (``--preset``, ``--set key=value``), the run folder's
 ``config.json`` and the dashboard's forms (:func:`describe_fields`). Presets live in
-``training/configs/<name>.json`` as ``{"<stage>": {field: value}}``.
+``synth_core/runs/configs/<name>.json`` as ``{"<stage>": {field: value}}``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from synth_core.errors import ConfigError
-from training.config import CommonConfig, param
+from synth_core.runs.config import CommonConfig, param
 
 
 # ---- structure ------------------------------------------------------------------------------------
