@@ -1,14 +1,13 @@
 """Load trained networks from run folders (frozen helpers for later stages, synthesis, pages).
 
-Each stage module exposes ``build_networks(cfg, meta) -> {name: module}``; a checkpoint holds the
-config and meta needed to call it, so a run rebuilds itself with no other input.
+``synth_core.runs.networks.build_networks(stage, cfg, meta)`` builds a stage's networks; a
+checkpoint holds the config and meta needed to call it, so a run rebuilds itself with no other input.
 Network names: structure ``G_m, E_s, G_s, D_z, D_s``; segmenter ``seg_<modality>``; translator
 ``G_t, D_t``; multimodal ``G, D``; pix2pix ``G, D``.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,10 @@ from synth_core.errors import ConfigError, NotFoundError
 from synth_core.workspace import Workspace
 from training.checkpoint import file_sha256, load_checkpoint, load_weights
 from synth_core.runs.config import make_config
+from synth_core.runs.networks import build_networks
+from synth_core.runs.stage_configs import CONFIGS
 from training.ema import ema_name
 from training.rundir import RunDir
-from training.stages import STAGES
 
 
 @dataclass
@@ -84,11 +84,10 @@ def load_run(ws: Workspace, run_id: str, *, which: str = "last", names: list[str
         path = run.checkpoint_path("last")  # no better checkpoint was kept (or slim copies deduplicated it)
     ck = load_checkpoint(path)
     stage = ck["stage"]
-    if stage not in STAGES:
+    if stage not in CONFIGS:
         raise ConfigError(f"{path}: unknown stage {stage!r}")
-    mod = importlib.import_module(STAGES[stage])
-    cfg = make_config(mod.STAGE.config_cls, ck["config"])
-    nets = mod.build_networks(cfg, ck["meta"])
+    cfg = make_config(CONFIGS[stage], ck["config"])
+    nets = build_networks(stage, cfg, ck["meta"])
     if names is not None:
         missing = [n for n in names if n not in nets]
         if missing:

@@ -3,7 +3,6 @@ of untrained, narrow networks, written in milliseconds instead of training."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import torch
@@ -12,8 +11,9 @@ from synth_core.dataset import Dataset
 from synth_core.workspace import Workspace
 from training.checkpoint import save_checkpoint
 from synth_core.runs.config import config_to_dict, make_config
+from synth_core.runs.networks import build_networks
+from synth_core.runs.stage_configs import CONFIGS
 from training.rundir import RunDir
-from training.stages import STAGES
 
 TINY = {
     "segmenter": {"base_channels": 4, "depth": 2},
@@ -27,13 +27,12 @@ def fake_run(ws_root, stage: str, run_id: str, dataset: str = "tiny", *, fingerp
     """A finished ``stage`` run on ``dataset`` with randomly initialised (seeded) networks."""
     ws = Workspace.open(ws_root)
     ds = Dataset(ws.existing("datasets", dataset))
-    mod = importlib.import_module(STAGES[stage])
-    cfg = make_config(mod.STAGE.config_cls, {"dataset": dataset, **TINY.get(stage, {}), **overrides})
+    cfg = make_config(CONFIGS[stage], {"dataset": dataset, **TINY.get(stage, {}), **overrides})
     meta = {"dataset": ds.name, "image_size": ds.spec.size, "modalities": list(ds.modalities),
             "label_names": {str(k): v for k, v in ds.label_names.items()}, "kind": ds.spec.kind,
             "dataset_content": ds.content_record()}  # as training.loop records it
     torch.manual_seed(seed)
-    nets = mod.build_networks(cfg, meta)
+    nets = build_networks(stage, cfg, meta)
     run = RunDir.create(ws, stage, run_id)
     run.write_config({"stage": stage, "config": config_to_dict(cfg), "dataset": ds.name,
                       "fingerprint": fingerprint or ds.fingerprint})

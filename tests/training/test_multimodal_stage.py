@@ -420,7 +420,7 @@ def test_patch_discriminator_run_checkpoints_and_resumes(ws):
     assert "g_patch" not in rows[0] and all(r["g_patch"] > 0 and r["d_patch"] > 0 for r in rows[1:])
     ck = load_checkpoint(RunDir.open(Workspace.open(ws), "mm-patch").checkpoint_path("last"))
     assert {"G", "D", "D_p"} <= set(ck["models"])
-    from training.stages.multimodal import build_networks
+    from synth_core.runs.networks.multimodal import build_networks
 
     nets = build_networks(make_config(MultimodalConfig, ck["config"]), ck["meta"])
     nets["D_p"].load_state_dict({k: v.float() for k, v in ck["models"]["D_p"].items()})

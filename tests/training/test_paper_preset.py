@@ -5,13 +5,12 @@ of megabytes; the training loop itself is tested at small sizes elsewhere.)"""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
 from synth_core.runs.config import build_config
-from training.stages import STAGES
+from synth_core.runs.networks import build_networks
+from synth_core.runs.stage_configs import CONFIGS
 
 SIZE = 256
 META = {"image_size": SIZE, "modalities": ["t1", "t1ce", "t2", "flair"],
@@ -19,9 +18,8 @@ META = {"image_size": SIZE, "modalities": ["t1", "t1ce", "t2", "flair"],
 
 
 def _nets(stage: str):
-    mod = importlib.import_module(STAGES[stage])
-    cfg = build_config(mod.STAGE.config_cls, stage, "paper", {"dataset": "x"})
-    return cfg, mod.build_networks(cfg, META)
+    cfg = build_config(CONFIGS[stage], stage, "paper", {"dataset": "x"})
+    return cfg, build_networks(stage, cfg, META)
 
 
 def _backward(out) -> None:

@@ -22,8 +22,8 @@ from training.cli import main
 from synth_core.runs.config import make_config
 from training.pretrained import load_run
 from training.rundir import RunDir
-from training.stages.pix2pix import (Pix2PixConfig, build_networks, freeze_idle_bottleneck_norms, gan_loss,
-                                     patch_output_size, unet_depth)
+from synth_core.runs.networks.pix2pix import build_networks, patch_output_size, unet_depth
+from training.stages.pix2pix import Pix2PixConfig, freeze_idle_bottleneck_norms, gan_loss
 
 TINY = ["--set", "base_channels=4", "--set", "d_channels=4", "--set", "threads=1", "--no-progress"]
 LOSSES = {"g_adv", "g_l1", "g_total", "d_real", "d_fake", "d_total"}

@@ -26,8 +26,8 @@ from synth_core.runs.config import make_config
 from training.distributed import DistInfo
 from training.pretrained import load_run
 from training.rundir import RunDir
-from training.stages.translator import (TranslatorConfig, TranslatorStage, build_networks, pair_schedule,
-                                        registration_error, translate)
+from synth_core.runs.networks.translator import build_networks
+from training.stages.translator import TranslatorConfig, TranslatorStage, pair_schedule, registration_error, translate
 
 TINY = ["--set", "batch_size=2", "--set", "base_channels=4", "--set", "depth=2", "--set", "threads=1",
         "--set", "val_slices=4", "--no-progress"]

@@ -61,43 +61,16 @@ import torch.nn.functional as F
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
 from synth_core.metrics import psnr, ssim
-from synth_core.nets import PatchGANDiscriminator, UNet
+from synth_core.nets import UNet
 from synth_core.render import grid, overlay, to_uint8
 from synth_core.whitening import lesion_box, whiten
 from training.data import SliceBatches, load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real
-from synth_core.runs.stage_configs import MAX_UNET_DEPTH, Pix2PixConfig
+from synth_core.runs.networks.pix2pix import build_networks, patch_output_size, unet_depth
+from synth_core.runs.stage_configs import Pix2PixConfig
 from training.stages.base import Stage
 from training.stages.common import adam
-
-
-def unet_depth(cfg: Pix2PixConfig, size: int) -> int:
-    """``cfg.depth``, or with 0 the number of times ``size`` halves evenly (capped at 10): 7 at
-    128 px (1×1 bottleneck), 9 at 512 px, 3 at 184 px."""
-    if cfg.depth:
-        return cfg.depth
-    d = 0
-    while d < MAX_UNET_DEPTH and size % 2 ** (d + 1) == 0:
-        d += 1
-    return d
-
-
-def patch_output_size(size: int, n_layers: int) -> int:
-    """Side of the PatchGAN's output map for a ``size`` px input (30 at 256/3 and 512/4)."""
-    for _ in range(n_layers):
-        size = (size + 2 - 4) // 2 + 1
-    return size - 2
-
-
-def build_networks(cfg: Pix2PixConfig, meta: dict[str, Any]) -> dict[str, torch.nn.Module]:
-    """``G`` (U-Net, whitened slice → slice) and ``D`` (PatchGAN on the (input, image) pair) for
-    ``meta["image_size"]``."""
-    depth = unet_depth(cfg, int(meta["image_size"]))
-    G = UNet(in_channels=1, out_channels=1, base_channels=cfg.base_channels, depth=max(depth, 1),
-             norm=cfg.norm, dropout=cfg.dropout, out_activation="sigmoid", max_channels=cfg.max_channels)
-    D = PatchGANDiscriminator(in_channels=2, base_channels=cfg.d_channels, n_layers=cfg.n_layers, norm=cfg.norm)
-    return {"G": G, "D": D}
 
 
 def freeze_idle_bottleneck_norms(G: UNet, size: int) -> int:

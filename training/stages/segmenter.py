@@ -4,32 +4,19 @@ for evaluation). Validation: per-class hard Dice on the validation split."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
-from synth_core.nets import UNet
 from synth_core.render import grid
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import mean_dice, segmentation_loss
+from synth_core.runs.networks.segmenter import build_segmenter
 from synth_core.runs.stage_configs import SegmenterConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
-
-
-def build_segmenter(cfg: SegmenterConfig, n_classes: int) -> UNet:
-    return UNet(in_channels=1, out_channels=n_classes, base_channels=cfg.base_channels, depth=cfg.depth,
-                norm=cfg.norm, out_activation="none")
-
-
-def build_networks(cfg: SegmenterConfig, meta: dict[str, Any]) -> dict[str, torch.nn.Module]:
-    """Rebuild the per-modality segmenters from a checkpoint's config and meta."""
-    k = max(int(v) for v in meta["label_names"]) + 1
-    return {f"seg_{m}": build_segmenter(cfg, k) for m in meta["modalities"]}
 
 
 class SegmenterStage(Stage):

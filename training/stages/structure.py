@@ -47,8 +47,6 @@ the 'best' checkpoint always comes from the VAE+GAN phase.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -56,13 +54,14 @@ from torch import nn
 
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
-from synth_core.nets import LatentDiscriminator, StructureDecoder, StructureEncoder, UNet, VGGDiscriminator, reparameterize
+from synth_core.nets import reparameterize
 from synth_core.render import grid, overlay
 from synth_core.structure_model import sample_latents
 from training.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real
+from synth_core.runs.networks.structure import build_networks
 from synth_core.runs.stage_configs import StructureConfig
 from training.stages.base import Stage
 from training.stages.common import fixed_rows, set_requires_grad
@@ -71,23 +70,6 @@ NET_NAMES = ("G_m", "E_s", "G_s", "D_z", "D_s")
 MASK_LOSSES = ("mask",)
 GEN_LOSSES = ("rec_mse", "rec_l1", "rec_dice", "rec_bce", "outside_rec", "outside_gen", "g_dz", "mean_reg", "std_reg", "g_ds", "kl")
 VAEGAN_LOSSES = GEN_LOSSES + ("g_total", "d_z", "d_s")
-
-
-# ---- networks ------------------------------------------------------------------------------
-def build_networks(cfg: StructureConfig, meta: dict[str, Any]) -> dict[str, nn.Module]:
-    """The five networks for images of ``meta["image_size"]`` px (also rebuilds a saved run)."""
-    size = int(meta["image_size"])
-    return {
-        "G_m": UNet(in_channels=1, out_channels=1, base_channels=cfg.mask_channels, depth=cfg.mask_depth,
-                    norm=cfg.norm, out_activation="sigmoid"),
-        "E_s": StructureEncoder(image_size=size, in_channels=1, latent_dim=cfg.latent_dim, base_channels=cfg.base_channels,
-                                n_down=cfg.n_down, max_channels=cfg.max_channels, norm=cfg.norm),
-        "G_s": StructureDecoder(image_size=size, out_channels=1, latent_dim=cfg.latent_dim, base_channels=cfg.base_channels,
-                                n_up=cfg.n_down, max_channels=cfg.max_channels, norm=cfg.norm),
-        "D_z": LatentDiscriminator(latent_dim=cfg.latent_dim, hidden=cfg.dz_hidden, n_layers=cfg.dz_layers),
-        "D_s": VGGDiscriminator(in_channels=1, base_channels=cfg.d_channels, n_down=cfg.d_n_down, n_classes=0,
-                                norm=cfg.norm),
-    }
 
 
 # ---- loss terms (pure functions, unweighted) -----------------------------------------------

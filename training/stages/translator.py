@@ -37,48 +37,22 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
-from synth_core.nets import UNet, VGGDiscriminator
 from synth_core.render import grid
 from synth_core.translator_model import registration_error, translate  # noqa: F401  (re-exported: the stage API)
 from training.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import class_mse, lsgan_fake, lsgan_real
+from synth_core.runs.networks.translator import build_networks
 from synth_core.runs.stage_configs import TranslatorConfig
 from training.stages.base import Stage
 from training.stages.common import adam, fixed_rows, tile, validation_rows
-
-
-# ---- networks -----------------------------------------------------------------------------------
-def build_translator(cfg: TranslatorConfig, n_modalities: int) -> UNet:
-    return UNet(in_channels=1, out_channels=1, base_channels=cfg.base_channels, depth=cfg.depth, norm=cfg.norm,
-                condition_dim=n_modalities, out_activation="sigmoid", condition_at=cfg.condition_at)
-
-
-def build_discriminator(cfg: TranslatorConfig, n_modalities: int) -> VGGDiscriminator:
-    return VGGDiscriminator(in_channels=1, base_channels=cfg.d_base_channels or cfg.base_channels,
-                            n_down=cfg.d_n_down, n_classes=n_modalities, norm=cfg.norm)
-
-
-def build_networks(cfg: TranslatorConfig, meta: dict[str, Any]) -> dict[str, nn.Module]:
-    """Rebuild ``G_t`` and ``D_t`` from a checkpoint's config and meta (``modalities``, ``image_size``)."""
-    mods = list(meta["modalities"])
-    size = int(meta["image_size"])
-    if len(mods) < 2:
-        raise ConfigError(f"a translator needs at least 2 modalities, the checkpoint lists {mods}")
-    if size % cfg.size_factor:
-        raise ConfigError(f"image size {size} is not divisible by {cfg.size_factor} (U-Net depth {cfg.depth}, "
-                          f"D_t stages {cfg.d_n_down})")
-    return {"G_t": build_translator(cfg, len(mods)), "D_t": build_discriminator(cfg, len(mods))}
 
 
 # ---- pure helpers (also used by the multimodal stage and the synthesis catalog) ---------------------

@@ -1,0 +1,40 @@
+"""Networks of a ``multimodal`` run: ``G``, ``D`` and, with ``patch_weight > 0``, ``D_p``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from synth_core.nets import PatchGANDiscriminator, UNet, VGGDiscriminator
+from synth_core.runs.stage_configs import MultimodalConfig
+
+
+def build_generator(cfg: MultimodalConfig, n_modalities: int, n_classes: int) -> UNet:
+    return UNet(in_channels=1 + n_classes - 1, out_channels=1, base_channels=cfg.base_channels, depth=cfg.depth,
+                norm=cfg.norm, condition_dim=n_modalities if n_modalities > 1 else 0, out_activation="sigmoid",
+                condition_at=cfg.condition_at)
+
+
+def build_discriminator(cfg: MultimodalConfig, n_modalities: int) -> VGGDiscriminator:
+    return VGGDiscriminator(in_channels=1, base_channels=cfg.d_base_channels or cfg.base_channels,
+                            n_down=cfg.d_n_down, n_classes=n_modalities if n_modalities > 1 else 0, norm=cfg.d_norm)
+
+
+def build_patch_discriminator(cfg: MultimodalConfig, n_modalities: int) -> PatchGANDiscriminator:
+    """``D_p`` (``patch_weight > 0``): a PatchGAN on one image plus its modality one-hot as constant
+    planes (none for one modality)."""
+    return PatchGANDiscriminator(in_channels=1 + (n_modalities if n_modalities > 1 else 0),
+                                 base_channels=cfg.patch_base_channels or cfg.d_base_channels or cfg.base_channels,
+                                 n_layers=cfg.patch_layers, norm="instance")
+
+
+def build_networks(cfg: MultimodalConfig, meta: dict[str, Any]) -> dict[str, nn.Module]:
+    """Rebuild ``G``, ``D`` (and ``D_p`` when ``patch_weight > 0``) from a checkpoint's config and
+    meta (``modalities``, ``label_names``)."""
+    n_mod = len(meta["modalities"])
+    n_classes = max(int(k) for k in meta["label_names"]) + 1
+    nets: dict[str, nn.Module] = {"G": build_generator(cfg, n_mod, n_classes), "D": build_discriminator(cfg, n_mod)}
+    if cfg.patch_weight > 0:
+        nets["D_p"] = build_patch_discriminator(cfg, n_mod)
+    return nets
