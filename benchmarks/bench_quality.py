@@ -67,7 +67,7 @@ def prepare(ws_root: Path, runs: Path, n: int, seed: int, *, dataset_from: Path 
     ``dataset_from``: copy that workspace's demo dataset instead of building it (the same slices)."""
     from synth_core.cli import main as synth_main
     from training.cli import main as training_main
-    from training.pretrained import find_runs
+    from synth_core.runs.loading import find_runs
     from synth_core.workspace import Workspace
 
     _log("demo dataset")
@@ -97,7 +97,7 @@ def measure(ws_root: Path, n: int, n_frd: int, seed: int) -> list[Row]:
     from synth_core.evaluation.realism import CONTROL_SPLIT, HELD_OUT_SPLITS, real_slices
     from synth_core.synthesis.setstore import SyntheticSet
     from synth_core.workspace import Workspace
-    from training.pretrained import load_run
+    from synth_core.runs.loading import load_run
 
     ws = Workspace.open(ws_root)
     _log("evaluate_set (C2ST, PRDC and the rest; FRD here below)")
@@ -173,7 +173,7 @@ def baseline_rows(ws_root: Path, base_root: Path, n: int, n_frd: int, seed: int)
     from synth_core.evaluation.realism import HELD_OUT_SPLITS, real_slices
     from synth_core.synthesis.setstore import SyntheticSet
     from synth_core.workspace import Workspace
-    from training.pretrained import find_runs, load_run
+    from synth_core.runs.loading import find_runs, load_run
 
     ws, base_ws = Workspace.open(ws_root), Workspace.open(base_root)
     ds = Dataset(ws.existing("datasets", "demo"))

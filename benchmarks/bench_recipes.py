@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from synth_core.evaluation.c2st import c2st, handmade_features
     from synth_core.evaluation.realism import real_slices
     from synth_core.workspace import Workspace
-    from training.checkpoint import load_checkpoint
-    from training.ema import ema_name
-    from training.pretrained import load_run
+    from synth_core.runs.checkpoint import load_checkpoint
+    from synth_core.runs.checkpoint import ema_name
+    from synth_core.runs.loading import load_run
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     ws = Workspace.open(a.workspace, create=False)

@@ -9,8 +9,8 @@ from plotly.subplots import make_subplots
 
 from synth_core.errors import SynthCoreError
 from training.launch import read_log, start_run, stop_run
-from training.rundir import RunDir
-from training.runs_view import checkpoints_table, eta_seconds, metrics_frame, runs_table, validation_frame
+from synth_core.runs.folder import RunDir
+from synth_core.runs.summary import checkpoints_table, eta_seconds, metrics_frame, runs_table, validation_frame
 from ui.state import workspace_selector
 
 NOT_LOSSES = {"step", "time", "sec_per_step", "images_per_sec", "phase"}

@@ -1,6 +1,6 @@
 """Inference with a trained structure-map VAE+GAN (METHOD.md §4; thesis Fig. 15).
 
-Given the networks of a ``structure`` run (rebuilt with ``training.pretrained.load_run``):
+Given the networks of a ``structure`` run (rebuilt with ``synth_core.runs.loading.load_run``):
 ``G_s`` (decoder: latent -> structure map), ``G_m`` (structure map -> organ mask), ``E_s``
 (encoder: structure map -> mean, log-variance) and ``D_s`` (structure-map discriminator).
 

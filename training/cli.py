@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_stage(name: str, args: argparse.Namespace, ws: Workspace) -> int:
     from training.loop import Trainer
-    from training.rundir import RunDir
+    from synth_core.runs.folder import RunDir
 
     stage_cls = get_stage(name)
     if args.resume:
@@ -106,7 +106,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "slim-copy":
         from training.demo import slim_copy
-        from training.rundir import RunDir
+        from synth_core.runs.folder import RunDir
 
         runs = [RunDir.open(ws, rid) for rid in args.runs]
         for run in runs:  # check every run first: nothing is written when one is not finished

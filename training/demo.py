@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from synth_core.workspace import Workspace
-from training.checkpoint import load_checkpoint
+from synth_core.runs.checkpoint import load_checkpoint
 from synth_core.runs.config import build_config
-from training.ema import ema_name
+from synth_core.runs.checkpoint import ema_name
 from training.loop import Trainer
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 from training.stages import get_stage
 
 ORDER = ("structure", "segmenter", "translator", "multimodal", "pix2pix")

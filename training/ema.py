@@ -5,7 +5,7 @@ their running average ``θ_ema ← d·θ_ema + (1 - d)·θ`` (buffers copied as 
 better samples for the same training, and costs one copy of the network. A stage lists the
 networks to average in ``Stage.ema_names``; the loop updates the copies after every step, saves
 them in checkpoints as ``<name>_ema`` and restores them on ``--resume``; readers of a run
-(``training.pretrained.load_run``) use the averaged weights when a checkpoint has them.
+(``synth_core.runs.loading.load_run``) use the averaged weights when a checkpoint has them.
 
 ``decay`` is warmed up as ``min(decay, (1 + k) / (10 + k))`` after ``k`` updates, so the average
 does not drag the random initial weights along for thousands of steps on short runs.
@@ -18,13 +18,7 @@ import copy
 import torch
 from torch import nn
 
-from training.checkpoint import unwrap
-
-SUFFIX = "_ema"
-
-
-def ema_name(name: str) -> str:
-    return f"{name}{SUFFIX}"
+from synth_core.runs.checkpoint import ema_name, unwrap
 
 
 class EMA:

@@ -16,7 +16,7 @@ from typing import Any
 
 from synth_core.errors import ConfigError, NotFoundError
 from synth_core.workspace import Workspace, validate_name
-from training.rundir import RunDir, new_run_id, training_process
+from synth_core.runs.folder import RunDir, new_run_id, training_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def stop_run(ws: Workspace, run_id: str) -> bool:
     """Ask a running run to checkpoint and stop (SIGTERM). Returns False if it was not running.
 
     The pid in ``status.json`` is signalled only when it is still that training process (same
-    start time as recorded, ``training`` in its command line: :func:`training.rundir.training_process`);
+    start time as recorded, ``training`` in its command line: :func:`synth_core.runs.folder.training_process`);
     after a crash the pid may belong to an unrelated process by now, which is left alone."""
     run = RunDir(ws.existing("runs", run_id))
     status = run.read_status()

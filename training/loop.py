@@ -26,11 +26,11 @@ from synth_core.errors import ConfigError, InputError
 from synth_core.render import png_bytes
 from synth_core.workspace import Workspace
 from training import distributed
-from training.checkpoint import load_checkpoint, load_weights, restore_rng, rng_state, save_checkpoint
+from synth_core.runs.checkpoint import load_checkpoint, load_weights, restore_rng, rng_state, save_checkpoint
 from synth_core.runs.config import config_to_dict
 from training.data import SliceBatches
-from training.ema import SUFFIX as EMA_SUFFIX
-from training.rundir import RunDir, now_iso
+from synth_core.runs.checkpoint import EMA_SUFFIX
+from synth_core.runs.folder import RunDir, now_iso
 from training.stages.base import Stage
 
 log = logging.getLogger(__name__)

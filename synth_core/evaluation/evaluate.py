@@ -119,7 +119,7 @@ def _which(entry: Any) -> str:
 def _load(ws: Workspace, run_id: str, names: list[str] | None, stage: str, ds: Dataset, device: Any,
           which: str = "last"):
     """``(LoadedRun, "")`` or ``(None, why)`` — never raises for a user-level problem."""
-    from training.pretrained import load_run
+    from synth_core.runs.loading import load_run
 
     try:
         run = load_run(ws, run_id, which=which, names=names, device=device)
@@ -138,7 +138,7 @@ def _load(ws: Workspace, run_id: str, names: list[str] | None, stage: str, ds: D
 
 
 def _newest(ws: Workspace, stage: str, dataset: str) -> str:
-    from training.pretrained import find_runs
+    from synth_core.runs.loading import find_runs
 
     found = find_runs(ws, stage, dataset)
     return found[0] if found else ""

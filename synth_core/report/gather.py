@@ -281,7 +281,7 @@ def run_ids_of(sets: list[SetInfo]) -> list[str]:
 
 def run_curves(ws: Workspace, run_ids: list[str]) -> tuple[list[RunCurves], list[str]]:
     """Main losses of each run (from ``metrics.jsonl``); ``(curves, run ids not found)``."""
-    from training.rundir import read_metrics_rows
+    from synth_core.runs.folder import read_metrics_rows
 
     found, missing = [], []
     for rid in run_ids:

@@ -114,7 +114,7 @@ def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def _newest_run(ws: Workspace, dataset: str) -> str:
-    from training.pretrained import resolve_run
+    from synth_core.runs.loading import resolve_run
 
     return resolve_run(ws, "multimodal", "", dataset or None)
 

@@ -110,7 +110,7 @@ class LatentExplorer:
     # ---- opening -------------------------------------------------------------------------------
     @classmethod
     def open(cls, ws: Workspace, structure_run: str, multimodal_run: str = "") -> "LatentExplorer":
-        from training.pretrained import load_run
+        from synth_core.runs.loading import load_run
 
         st = load_run(ws, structure_run, names=["E_s", "G_s", "G_m"])
         if st.stage != "structure":
@@ -335,16 +335,16 @@ def keep_side_files(old: str | Path, new: str | Path) -> list[str]:
 
 def structure_runs(ws: Workspace) -> list[str]:
     """Finished structure runs, newest first."""
-    from training.pretrained import find_runs
+    from synth_core.runs.loading import find_runs
 
     return find_runs(ws, "structure")
 
 
 def multimodal_runs(ws: Workspace, structure_run: str | None = None) -> list[str]:
     """Finished multimodal runs (trained with ``structure_run`` when given), newest first."""
-    from training.checkpoint import load_checkpoint
-    from training.pretrained import find_runs
-    from training.rundir import RunDir
+    from synth_core.runs.checkpoint import load_checkpoint
+    from synth_core.runs.loading import find_runs
+    from synth_core.runs.folder import RunDir
 
     out = []
     for rid in find_runs(ws, "multimodal"):

@@ -1,7 +1,7 @@
 """Rebuild :class:`SynthesisModels` from run folders.
 
 This is the one place where ``synth_core`` reaches into ``training``: checkpoints and the network
-builders of each stage live there (``training.pretrained``). The import is deferred to the call,
+builders of each stage live there (``synth_core.runs.loading``). The import is deferred to the call,
 so the library's other modules import without it.
 
 A multimodal run records the structure, segmenter and translator runs it was trained with
@@ -42,7 +42,7 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
                 device: torch.device | str = "cpu") -> SynthesisModels:
     """The multimodal run ``run_id`` (its ``which`` checkpoint, falling back to last) with its
     structure run and, when ``figures``, its segmenter and translator runs."""
-    from training.pretrained import load_run, resolve_run
+    from synth_core.runs.loading import load_run, resolve_run
 
     if which not in ("best", "last"):
         raise ConfigError(f"checkpoint must be best or last, not {which!r}")

@@ -1,4 +1,4 @@
-"""Tiny run folders for evaluation tests: real checkpoints (``training.checkpoint.save_checkpoint``)
+"""Tiny run folders for evaluation tests: real checkpoints (``synth_core.runs.checkpoint.save_checkpoint``)
 of untrained, narrow networks, written in milliseconds instead of training."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import torch
 
 from synth_core.dataset import Dataset
 from synth_core.workspace import Workspace
-from training.checkpoint import save_checkpoint
+from synth_core.runs.checkpoint import save_checkpoint
 from synth_core.runs.config import config_to_dict, make_config
 from synth_core.runs.networks import build_networks
 from synth_core.runs.stage_configs import CONFIGS
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 
 TINY = {
     "segmenter": {"base_channels": 4, "depth": 2},

@@ -32,7 +32,7 @@ from training.experiments.ablation import (
 )
 from training.experiments.ablation_command import main
 from training.experiments.results import list_experiments
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 
 #: tiny networks and schedules (32 px, 2 + 1 steps, 4 samples, no FRD): each row takes ~1-2 s
 TINY = ["--steps", "2", "--pretrain-steps", "1", "--n", "4", "--no-frd", "--device", "cpu", "--no-progress",

@@ -24,7 +24,7 @@ from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
 from training.experiments.ablation import ROW_OFF, SUMMARY_COLUMNS, summary_frame
 from training.experiments.results import ExperimentStore
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ("images", "quality", "realism", "validity", "ablation", "usability", "readers", "training", "details")

@@ -69,7 +69,7 @@ def test_two_experiment_results_appended_at_once_both_land(tmp_path):
 HOLD_RUN = """
     from synth_core.atomic import pause_point
     from synth_core.workspace import Workspace
-    from training.rundir import RunDir
+    from synth_core.runs.folder import RunDir
     run = RunDir.create(Workspace.open({ws!r}), "structure", "r1", hold=True)
     pause_point("test:holding")
     run.release()
@@ -78,7 +78,7 @@ HOLD_RUN = """
 
 def test_a_run_held_by_a_trainer_cannot_be_created_resumed_or_deleted_by_another_process(tmp_path):
     from training.experiments.ablation import train_row
-    from training.rundir import RunDir
+    from synth_core.runs.folder import RunDir
 
     ws = Workspace.open(tmp_path / "ws")
     holder = spawn(HOLD_RUN.format(ws=str(ws.root)), tmp_path, pause_at="test:holding")

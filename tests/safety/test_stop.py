@@ -16,7 +16,7 @@ TRAINER = """
     import signal, sys, pathlib
     from synth_core.atomic import pause_point
     from synth_core.workspace import Workspace
-    from training.rundir import RunDir
+    from synth_core.runs.folder import RunDir
     run = RunDir.create(Workspace.open({ws!r}), "structure", "r1")
     def stop(signum, frame):
         pathlib.Path({got!r}).write_text("SIGTERM")

@@ -12,7 +12,7 @@ from synth_core.structure_model import generate_structures, sample_latents
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from training.demo import install_demo_runs
-from training.pretrained import find_runs, load_run
+from synth_core.runs.loading import find_runs, load_run
 
 ASSETS = ROOT / "demo_assets" / "runs"
 

@@ -15,12 +15,13 @@ from torch import nn
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
 from synth_core.workspace import Workspace
-from training.checkpoint import load_checkpoint
+from synth_core.runs.checkpoint import load_checkpoint
 from synth_core.runs.config import make_config
 from training.distributed import DistInfo
-from training.ema import EMA, ema_name
+from synth_core.runs.checkpoint import ema_name
+from training.ema import EMA
 from training.loop import Trainer
-from training.pretrained import load_run
+from synth_core.runs.loading import load_run
 from training.stages.structure import StructureConfig, StructureStage, binary_cross_entropy, soft_dice_loss
 
 TINY = {"dataset": "tiny", "device": "cpu", "batch_size": 2, "base_channels": 4, "latent_dim": 8, "d_channels": 4,

@@ -28,13 +28,13 @@ from synth_core.structure import fuse_noise
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from tests.training.conftest import make_tiny_dataset
-from training.checkpoint import file_sha256, load_checkpoint
+from synth_core.runs.checkpoint import file_sha256, load_checkpoint
 from training.losses import gaussian_blur
 from training.cli import main
 from synth_core.runs.config import make_config
 from training.data import load_rows
 from training.distributed import DistInfo
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 from training.stages.multimodal import MultimodalConfig, MultimodalStage, with_modality_planes
 
 COMMON = ["--no-progress", "--set", "threads=1", "--set", "sample_every=0", "--set", "batch_size=2"]
@@ -157,7 +157,7 @@ def test_pretrain_then_adversarial_with_provenance(ws):
         assert helpers[stage]["sha256"] == file_sha256(ws / "runs" / rid / "checkpoints" / "last.pt")
     assert ck["meta"]["switches"] == dict.fromkeys(
         ("use_structure", "mask_filter", "noise_fusion", "registration", "lesion_guidance"), True)
-    from training.pretrained import load_run
+    from synth_core.runs.loading import load_run
 
     G = load_run(Workspace.open(ws), "mm-full", names=["G"]).nets["G"]
     assert G.in_channels == 3 and G.condition_dim == 2  # s' + 2 lesion classes; 2 modalities

@@ -17,11 +17,11 @@ from synth_core.nets import UNet
 from synth_core.whitening import WHITE, fill_lesions, lesion_box, whiten
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
-from training.checkpoint import load_checkpoint
+from synth_core.runs.checkpoint import load_checkpoint
 from training.cli import main
 from synth_core.runs.config import make_config
-from training.pretrained import load_run
-from training.rundir import RunDir
+from synth_core.runs.loading import load_run
+from synth_core.runs.folder import RunDir
 from synth_core.runs.networks.pix2pix import build_networks, patch_output_size, unet_depth
 from training.stages.pix2pix import Pix2PixConfig, freeze_idle_bottleneck_norms, gan_loss
 

@@ -8,7 +8,7 @@ import torch
 from synth_core.errors import ConfigError, InputError, NotFoundError
 from synth_core.workspace import Workspace
 from training.cli import main
-from training.pretrained import find_runs, load_run, resolve_run
+from synth_core.runs.loading import find_runs, load_run, resolve_run
 
 TINY = ["--set", "batch_size=2", "--set", "base_channels=4", "--set", "depth=2", "--set", "sample_every=0", "--no-progress"]
 

@@ -15,8 +15,8 @@ import pytest
 
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
-from training.checkpoint import load_checkpoint
-from training.rundir import RunDir
+from synth_core.runs.checkpoint import load_checkpoint
+from synth_core.runs.folder import RunDir
 
 TINY = ["--set", "batch_size=2", "--set", "base_channels=4", "--set", "depth=2", "--set", "threads=1",
         "--set", "sample_every=0", "--no-progress"]

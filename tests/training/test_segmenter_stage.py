@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from training.checkpoint import load_checkpoint
+from synth_core.runs.checkpoint import load_checkpoint
 from training.cli import main
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 from synth_core.workspace import Workspace
 
 

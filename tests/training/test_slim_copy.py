@@ -8,9 +8,9 @@ import torch
 
 from synth_core.workspace import Workspace
 from tests.training.test_ema_and_schedule import _train
-from training.checkpoint import load_checkpoint
+from synth_core.runs.checkpoint import load_checkpoint
 from training.cli import main
-from training.pretrained import load_run
+from synth_core.runs.loading import load_run
 
 
 def test_slim_copy_of_a_finished_run_and_refusal_of_an_unfinished_one(tiny_ws, tmp_path, capsys):

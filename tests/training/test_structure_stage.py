@@ -25,13 +25,13 @@ from synth_core.structure_model import (
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from tests.training.conftest import make_tiny_dataset
-from training.checkpoint import load_checkpoint
+from synth_core.runs.checkpoint import load_checkpoint
 from training.cli import main
 from synth_core.runs.config import make_config
 from training.data import SliceBatches
 from training.distributed import DistInfo
-from training.pretrained import load_run
-from training.rundir import RunDir
+from synth_core.runs.loading import load_run
+from synth_core.runs.folder import RunDir
 from training.stages.structure import (
     GEN_LOSSES,
     NET_NAMES,

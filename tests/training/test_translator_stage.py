@@ -20,12 +20,12 @@ from synth_core.errors import ConfigError
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from tests.training.conftest import make_tiny_dataset
-from training.checkpoint import load_checkpoint
+from synth_core.runs.checkpoint import load_checkpoint
 from training.cli import main
 from synth_core.runs.config import make_config
 from training.distributed import DistInfo
-from training.pretrained import load_run
-from training.rundir import RunDir
+from synth_core.runs.loading import load_run
+from synth_core.runs.folder import RunDir
 from synth_core.runs.networks.translator import build_networks
 from training.stages.translator import TranslatorConfig, TranslatorStage, pair_schedule, registration_error, translate
 

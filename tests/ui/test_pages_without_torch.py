@@ -17,7 +17,7 @@ from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
 from training.experiments.ablation import ROW_OFF, summary_frame
 from training.experiments.results import ExperimentStore
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 
 PAGES = ("home", "datasets", "training", "lesions", "quality", "review", "export", "reader_study")
 

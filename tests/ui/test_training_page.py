@@ -10,7 +10,7 @@ from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from tests.training.conftest import make_tiny_dataset
 from training.cli import main as train
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 
 PAGE = str(ROOT / "pages" / "training.py")
 TINY = ["--set", "batch_size=2", "--set", "base_channels=4", "--set", "depth=2", "--set", "sample_every=2",

@@ -302,7 +302,7 @@ class Prepared:
 
 
 def _resolve_helper(ws: Workspace, stage: str, given: str, dataset: str, purpose: str) -> str:
-    from training.pretrained import resolve_run
+    from synth_core.runs.loading import resolve_run
 
     try:
         return resolve_run(ws, stage, given, dataset)
@@ -399,7 +399,7 @@ class _Context:
     def judges(self) -> tuple[dict[str, Any], Any, dict[str, dict[str, Any]]]:
         """(segmenters by modality, translator or None, their provenance records)."""
         if self._judges is None:
-            from training.pretrained import load_run
+            from synth_core.runs.loading import load_run
 
             mods = list(self.prep.ds.modalities)
             seg = load_run(self.ws, self.prep.helpers["segmenter"], which="last", names=[f"seg_{m}" for m in mods],
@@ -427,7 +427,7 @@ def _record(run: Any) -> dict[str, Any]:
 
 
 def run_finished(ws: Workspace, run_id: str) -> bool:
-    from training.rundir import RunDir
+    from synth_core.runs.folder import RunDir
 
     path = ws.runs / run_id
     if not (path / "config.json").is_file():
@@ -439,7 +439,7 @@ def run_finished(ws: Workspace, run_id: str) -> bool:
 def train_row(ws: Workspace, mc: Any, run_id: str, *, progress: bool) -> None:
     """Train (or continue) the multimodal run ``run_id`` with configuration ``mc``."""
     from training.loop import Trainer
-    from training.rundir import RunDir
+    from synth_core.runs.folder import RunDir
     from training.stages.multimodal import MultimodalStage
 
     path = ws.runs / run_id
@@ -473,8 +473,8 @@ def train_row(ws: Workspace, mc: Any, run_id: str, *, progress: bool) -> None:
 def set_is_current(ws: Workspace, set_name: str, run_id: str, checkpoint: str) -> bool:
     """True when set ``set_name`` exists and was made from the current ``checkpoint`` of ``run_id``."""
     from synth_core.synthesis.setstore import SyntheticSet
-    from training.checkpoint import file_sha256
-    from training.rundir import RunDir
+    from synth_core.runs.checkpoint import file_sha256
+    from synth_core.runs.folder import RunDir
 
     path = ws.synthetic / set_name
     if not path.exists():

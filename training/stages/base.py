@@ -17,7 +17,7 @@ from torch import nn
 
 from synth_core.dataset import Dataset
 from synth_core.workspace import Workspace
-from training.checkpoint import unwrap
+from synth_core.runs.checkpoint import unwrap
 from training.distributed import DistInfo
 from training.ema import EMA
 

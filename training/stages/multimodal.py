@@ -96,11 +96,11 @@ from synth_core.lesions import AugmentRanges, LesionBank, augment_batch
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
 from synth_core.render import grid, overlay
 from synth_core.structure_model import generate_structures
-from training.checkpoint import unwrap
+from synth_core.runs.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import class_mse, gaussian_blur, lsgan_fake, lsgan_real, mean_dice
-from training.pretrained import LoadedRun, load_run, resolve_run
+from synth_core.runs.loading import LoadedRun, load_run, resolve_run
 from synth_core.runs.networks.multimodal import build_discriminator, build_generator, build_patch_discriminator
 from synth_core.runs.stage_configs import SWITCHES, MultimodalConfig
 from training.stages.base import Stage

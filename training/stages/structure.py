@@ -57,7 +57,7 @@ from synth_core.errors import ConfigError
 from synth_core.nets import reparameterize
 from synth_core.render import grid, overlay
 from synth_core.structure_model import sample_latents
-from training.checkpoint import unwrap
+from synth_core.runs.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real

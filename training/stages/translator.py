@@ -45,7 +45,7 @@ from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError
 from synth_core.render import grid
 from synth_core.translator_model import registration_error, translate  # noqa: F401  (re-exported: the stage API)
-from training.checkpoint import unwrap
+from synth_core.runs.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
 from training.losses import class_mse, lsgan_fake, lsgan_real

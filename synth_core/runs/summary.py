@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from synth_core.workspace import Workspace
-from training.rundir import RunDir
+from synth_core.runs.folder import RunDir
 
 STALE_SECONDS = 60.0  # a "running" run whose heartbeat is older than this is probably dead
 

@@ -16,13 +16,12 @@ import torch
 from torch import nn
 
 from synth_core.errors import ConfigError, NotFoundError
-from synth_core.workspace import Workspace
-from training.checkpoint import file_sha256, load_checkpoint, load_weights
+from synth_core.runs.checkpoint import ema_name, file_sha256, load_checkpoint, load_weights
 from synth_core.runs.config import make_config
+from synth_core.runs.folder import RunDir
 from synth_core.runs.networks import build_networks
 from synth_core.runs.stage_configs import CONFIGS
-from training.ema import ema_name
-from training.rundir import RunDir
+from synth_core.workspace import Workspace
 
 
 @dataclass

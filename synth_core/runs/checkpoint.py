@@ -23,6 +23,13 @@ from synth_core.atomic import atomic_write_bytes
 from synth_core.errors import InputError
 
 FORMAT = "medsynth-checkpoint/1"
+#: a network's weight average is stored beside it as ``<name>_ema`` (``training.ema``)
+EMA_SUFFIX = "_ema"
+
+
+def ema_name(name: str) -> str:
+    """The checkpoint name of network ``name``'s averaged weights."""
+    return f"{name}{EMA_SUFFIX}"
 
 
 def unwrap(module: nn.Module) -> nn.Module:
