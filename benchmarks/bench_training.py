@@ -104,7 +104,7 @@ class Case:
 
         from synth_core.runs.config import build_config
         from training.data import SliceBatches
-        from training.distributed import DistInfo
+        from synth_core.distributed import DistInfo
         from training.loop import autocast_for, init_seed
         from training.stages import get_stage
 
@@ -217,7 +217,7 @@ def run(quick: bool) -> list[Row]:
     import torch
 
     from synth_core.workspace import Workspace
-    from training.distributed import resolve_device
+    from synth_core.distributed import resolve_device
 
     device = resolve_device("auto")
     amp_bf16 = device.type == "cuda"  # cpu-demo keeps amp=true; the loop autocasts to bf16 on CUDA only

@@ -25,7 +25,7 @@ from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError, InputError
 from synth_core.render import png_bytes
 from synth_core.workspace import Workspace
-from training import distributed
+from synth_core import distributed
 from synth_core.runs.checkpoint import load_checkpoint, load_weights, restore_rng, rng_state, save_checkpoint
 from synth_core.runs.config import config_to_dict
 from training.data import SliceBatches

@@ -67,7 +67,7 @@ def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
     info = None
     device = args.device
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: split the batches across ranks
-        from training.distributed import setup
+        from synth_core.distributed import setup
 
         info = setup("cuda" if args.device.startswith("cuda") else "cpu")
         device = info.device
@@ -87,7 +87,7 @@ def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
         else:
             from synth_core.synthesis.distributed import synthesize_distributed
 
-            from training.distributed import cleanup
+            from synth_core.distributed import cleanup
 
             finished = False
             try:

@@ -46,8 +46,8 @@ def synthesize_distributed(models: SynthesisModels, lesions: LesionSource, dest:
                            real: RealReference | None = None, progress: Callable[[int], None] | None = None,
                            extra_meta: dict[str, Any] | None = None,
                            dataset_content: dict[str, Any] | None = None) -> Path:
-    """:func:`~.pipeline.synthesize` across the ranks of ``info`` (a ``training.distributed.DistInfo``)."""
-    from training.distributed import barrier, broadcast_flag
+    """:func:`~.pipeline.synthesize` across the ranks of ``info`` (a ``synth_core.distributed.DistInfo``)."""
+    from synth_core.distributed import barrier, broadcast_flag
 
     dest = Path(dest)
     staging = dest.parent / f".tmp-{dest.name}-parts"

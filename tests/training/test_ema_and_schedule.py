@@ -17,7 +17,7 @@ from synth_core.errors import ConfigError
 from synth_core.workspace import Workspace
 from synth_core.runs.checkpoint import load_checkpoint
 from synth_core.runs.config import make_config
-from training.distributed import DistInfo
+from synth_core.distributed import DistInfo
 from synth_core.runs.checkpoint import ema_name
 from training.ema import EMA
 from training.loop import Trainer

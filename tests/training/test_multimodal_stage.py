@@ -33,7 +33,7 @@ from training.losses import gaussian_blur
 from training.cli import main
 from synth_core.runs.config import make_config
 from training.data import load_rows
-from training.distributed import DistInfo
+from synth_core.distributed import DistInfo
 from synth_core.runs.folder import RunDir
 from training.stages.multimodal import MultimodalConfig, MultimodalStage, with_modality_planes
 

@@ -29,7 +29,7 @@ from synth_core.runs.checkpoint import load_checkpoint
 from training.cli import main
 from synth_core.runs.config import make_config
 from training.data import SliceBatches
-from training.distributed import DistInfo
+from synth_core.distributed import DistInfo
 from synth_core.runs.loading import load_run
 from synth_core.runs.folder import RunDir
 from training.stages.structure import (

@@ -23,7 +23,7 @@ from tests.training.conftest import make_tiny_dataset
 from synth_core.runs.checkpoint import load_checkpoint
 from training.cli import main
 from synth_core.runs.config import make_config
-from training.distributed import DistInfo
+from synth_core.distributed import DistInfo
 from synth_core.runs.loading import load_run
 from synth_core.runs.folder import RunDir
 from synth_core.runs.networks.translator import build_networks

@@ -646,7 +646,7 @@ def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -
     every finished row). See the module docstring."""
     import torch
 
-    from training.distributed import resolve_device
+    from synth_core.distributed import resolve_device
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

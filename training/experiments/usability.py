@@ -55,7 +55,7 @@ from synth_core.nets import UNet
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import Workspace, validate_name
 from synth_core.runs.config import config_to_dict
-from training.distributed import resolve_device
+from synth_core.distributed import resolve_device
 from training.experiments.config import (
     IDENTITY_FIELDS,
     Configuration,

@@ -18,7 +18,7 @@ from torch import nn
 from synth_core.dataset import Dataset
 from synth_core.workspace import Workspace
 from synth_core.runs.checkpoint import unwrap
-from training.distributed import DistInfo
+from synth_core.distributed import DistInfo
 from training.ema import EMA
 
 
