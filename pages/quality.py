@@ -195,7 +195,7 @@ else:
 
 # ---- usability -------------------------------------------------------------------------------------------
 st.subheader("Usability: does synthetic data help a segmenter?")
-from training.experiments import list_experiments, load_experiment  # noqa: E402  (no torch)
+from synth_core.experiments.results import list_experiments, load_experiment  # noqa: E402  (no torch)
 
 exps = list_experiments(ws)
 if not exps:
@@ -219,8 +219,8 @@ if not abls:
             "generator trained with one part switched off per row A-E, and in full as F; about 30 minutes on "
             "the demo with a 2-core CPU).")
 else:
-    from training.experiments.ablation import MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation
-    from training.experiments.results import mean_sd
+    from synth_core.experiments.ablation import MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation
+    from synth_core.experiments.results import mean_sd
 
     abl = st.selectbox("Ablation study", abls, key="quality_ablation")
     try:

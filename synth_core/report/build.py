@@ -353,7 +353,7 @@ class _Report:
         if not exps:
             return missing("No ablation study yet (thesis Table 1: the generator trained six times, each time with "
                            "one part switched off).", f"python -m training ablation --dataset {ds}")
-        from training.experiments.ablation import aggregate_ablation
+        from synth_core.experiments.ablation import aggregate_ablation
 
         out = ["<p>Each row trains the image generator again with one part switched off (row F: nothing off), makes a "
                "synthetic set from the same random seeds and scores it the same way. Best value per column in bold. "
@@ -406,7 +406,7 @@ class _Report:
 
     def _ablation_findings(self, name: str, summary: pd.DataFrame) -> None:
         """Plain-words comparison of each row with the full model; ``summary`` is the per-row mean
-        (and ``*_sd``, ``seeds``) of :func:`~training.experiments.ablation.aggregate_ablation`."""
+        (and ``*_sd``, ``seeds``) of :func:`~synth_core.experiments.ablation.aggregate_ablation`."""
         if "F" not in set(summary["row"]):
             self.findings.append(f"Ablation <b>{esc(name)}</b>: the full model (row F) has not finished yet, so the "
                                  "rows cannot be compared with it.")

@@ -196,7 +196,7 @@ def metric_help() -> dict[str, str]:
 
 def usability(ws: Workspace, datasets: list[str], sets: list[str] | None) -> list[tuple[str, dict, pd.DataFrame]]:
     """``(name, config, summary)`` of the usability experiments on ``datasets`` (and ``sets``)."""
-    from training.experiments.results import list_experiments, load_experiment
+    from synth_core.experiments.results import list_experiments, load_experiment
 
     out = []
     for name in list_experiments(ws):
@@ -211,8 +211,8 @@ def usability(ws: Workspace, datasets: list[str], sets: list[str] | None) -> lis
 
 def ablations(ws: Workspace, datasets: list[str]) -> list[tuple[str, dict, pd.DataFrame]]:
     """``(name, config, summary)`` of the ablation experiments on ``datasets``."""
-    from training.experiments.ablation import load_ablation
-    from training.experiments.results import list_experiments
+    from synth_core.experiments.ablation import load_ablation
+    from synth_core.experiments.results import list_experiments
 
     out = []
     for name in list_experiments(ws, "ablation"):

@@ -18,20 +18,12 @@ from tests.synthesis.conftest import COMMON, SMALL, STRUCTURE
 from tests.training.conftest import make_tiny_dataset
 from training.cli import main as training_main
 from training.experiments import ablation
-from training.experiments.ablation import (
-    ROW_OFF,
-    ROWS,
-    SUMMARY_NAMES,
-    aggregate_ablation,
-    build_ablation_config,
-    format_ablation,
-    load_ablation,
-    parse_rows,
-    row_config,
-    split_settings,
-)
+from synth_core.experiments.ablation import (ROW_OFF, ROWS, SUMMARY_NAMES, aggregate_ablation, format_ablation,
+                                             load_ablation, summary_frame)
+from synth_core.runs.stage_configs import ABLATIONS
+from training.experiments.ablation import build_ablation_config, parse_rows, row_config, split_settings
 from training.experiments.ablation_command import main
-from training.experiments.results import list_experiments
+from synth_core.experiments.results import list_experiments
 from synth_core.runs.folder import RunDir
 
 #: tiny networks and schedules (32 px, 2 + 1 steps, 4 samples, no FRD): each row takes ~1-2 s
@@ -92,7 +84,7 @@ def test_each_row_switches_off_exactly_its_part_with_the_same_helpers():
     for row in ROWS:
         mc = row_config(cfg, row, helpers)
         off = [s for s in switches if not getattr(mc, s)]
-        assert off == ([ablation.ROW_SWITCH[row]] if row != "F" else [])
+        assert off == ([ABLATIONS[row]] if row != "F" else [])
         assert (mc.structure_run, mc.segmenter_run, mc.translator_run) == ("st", "sg", "tr")
         assert (mc.steps, mc.pretrain_steps, mc.base_channels, mc.dataset) == (120, 100, 4, "tiny")
     assert set(ROW_OFF) == set(ROWS)
@@ -217,7 +209,7 @@ def test_seed_runs_are_named_and_configured_per_seed():
 
 
 def _summary(values: dict[tuple[str, int], float]) -> pd.DataFrame:
-    return ablation.summary_frame([{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"x-{r}", "set": f"x-{r}",
+    return summary_frame([{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"x-{r}", "set": f"x-{r}",
                                     "n": 4, "lesion_fidelity": v, "fid": 2.0 * s}
                                    for (r, s), v in values.items()])
 

@@ -7,9 +7,8 @@ import pytest
 
 from synth_core.errors import ConfigError
 from tests.experiments.conftest import small
+from synth_core.experiments.results import MODES, REAL_ONLY
 from training.experiments.config import (
-    MODES,
-    REAL_ONLY,
     build_grid,
     build_usability_config,
     n_real_for,

@@ -15,7 +15,8 @@ from synth_core.errors import ConfigError
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import Workspace
 from tests.experiments.conftest import SMALL_ARGS, small
-from training.experiments import load_experiment, usability
+from synth_core.experiments.results import load_experiment
+from training.experiments import usability
 from training.experiments.command import main
 from training.experiments.usability import augment_batch, run_usability
 

@@ -10,7 +10,7 @@ import pytest
 
 from synth_core.errors import NotFoundError
 from synth_core.workspace import Workspace
-from training.experiments.results import ExperimentStore, format_table, load_experiment, summarise
+from synth_core.experiments.results import ExperimentStore, format_table, load_experiment, summarise
 
 
 def _row(f, k, mode, aug, seed, dice, mse, hd95, n_real=10, n_syn=0):

@@ -22,8 +22,8 @@ from synth_core.report.command import add_report_arguments, run_report_command
 from synth_core.workspace import Workspace
 from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
-from training.experiments.ablation import ROW_OFF, SUMMARY_COLUMNS, summary_frame
-from training.experiments.results import ExperimentStore
+from synth_core.experiments.ablation import ROW_OFF, SUMMARY_COLUMNS, summary_frame
+from synth_core.experiments.results import ExperimentStore
 from synth_core.runs.folder import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ SAVE_EVAL = """
 
 APPEND = """
     from synth_core.workspace import Workspace
-    from training.experiments.results import ExperimentStore
+    from synth_core.experiments.results import ExperimentStore
     store = ExperimentStore.open(Workspace.open({ws!r}), "exp", must_exist=False)
     store.append_result({{"config": "f=1 k=0 mode=real-only aug=0", "real_fraction": 1.0, "synthetic_multiplier": 0.0,
                           "mode": "real-only", "augmentation": False, "n_real": 10, "n_synthetic": 0,

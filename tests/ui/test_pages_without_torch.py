@@ -15,8 +15,8 @@ from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
-from training.experiments.ablation import ROW_OFF, summary_frame
-from training.experiments.results import ExperimentStore
+from synth_core.experiments.ablation import ROW_OFF, summary_frame
+from synth_core.experiments.results import ExperimentStore
 from synth_core.runs.folder import RunDir
 
 PAGES = ("home", "datasets", "training", "lesions", "quality", "review", "export", "reader_study")

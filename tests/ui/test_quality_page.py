@@ -67,8 +67,8 @@ def test_quality_page_builds_the_report(workspace):
 
 def _ablation(ws, name: str, seeds: tuple[int, ...]) -> None:
     from synth_core.workspace import Workspace
-    from training.experiments.ablation import ROW_OFF, summary_frame
-    from training.experiments.results import ExperimentStore
+    from synth_core.experiments.ablation import ROW_OFF, summary_frame
+    from synth_core.experiments.results import ExperimentStore
 
     store = ExperimentStore(Workspace.open(ws).experiments / name)
     store.write_config({"kind": "ablation", "dataset": "tiny", "rows": ["E", "F"], "seeds": list(seeds),

@@ -1,12 +1,11 @@
-"""Downstream experiments on synthetic data: the usability study (thesis Table 5).
+"""Downstream experiments on synthetic data: the usability study (thesis Table 5) and the ablation
+(thesis Table 1). These modules run experiments and write their folders; reading the results is
+the library's (:mod:`synth_core.experiments`: the experiment folder, summaries, ``load_experiment``,
+``load_ablation``; no torch; pages and the report import that).
 
-- :mod:`training.experiments.config`: settings, presets, the configuration grid (no torch);
+- :mod:`training.experiments.config`: usability settings, presets, the configuration grid (no torch);
 - :mod:`training.experiments.usability`: data selection, training, scoring, resume (torch);
-- :mod:`training.experiments.results`: the experiment folder, summaries, ``load_experiment``
-  (no torch; pages and reports import this);
-- :mod:`training.experiments.command`: ``python -m training usability`` / ``usability-table``.
+- :mod:`training.experiments.command`: ``python -m training usability`` / ``usability-table``;
+- :mod:`training.experiments.ablation` and ``ablation_command``: ``python -m training ablation`` /
+  ``ablation-table``.
 """
-
-from training.experiments.results import list_experiments, load_experiment
-
-__all__ = ["list_experiments", "load_experiment"]

@@ -28,7 +28,8 @@ runs and sets of the first seed are ``<experiment>-<row>``, those of seed ``s`` 
 ``<experiment>-<row>-s<s>``, and each seed's set is made with that seed (so the spread covers the
 whole chain: training, latents, lesions, noise). Real reference slices for the evaluation are drawn
 with ``seed`` for every run. ``seeds`` is not part of the experiment's identity: rerunning a
-finished experiment with more seeds adds them. :func:`aggregate_ablation` gives mean and sd per row.
+finished experiment with more seeds adds them. :func:`~synth_core.experiments.ablation.aggregate_ablation` gives
+mean and sd per row.
 
 The per-sample figures are made by ONE pair of judges for all rows: the experiment's segmenter and
 translator runs score every set, also rows D and E whose generator trained without them (their
@@ -60,8 +61,9 @@ machine, 24 with light other work; other jobs on the two cores make it several t
 large effects, not the thesis's numbers; on a GPU use ``--preset paper`` and raise ``--steps``,
 ``--pretrain-steps`` and ``--n``.
 
-This module imports torch only inside the functions that train, synthesise and evaluate;
-:func:`load_ablation` (pages, the report) stays light.
+This module imports torch only inside the functions that train, synthesise and evaluate. The
+summary's columns, ``load_ablation`` and mean ± sd over seeds are the library's
+(:mod:`synth_core.experiments.ablation`), so pages and the report read results without training.
 """
 
 from __future__ import annotations
@@ -80,59 +82,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_core.errors import ConfigError, InputError, NotFoundError
+from synth_core.errors import ConfigError, NotFoundError
 from synth_core.workspace import Workspace, validate_name
-from synth_core.runs.config import config_to_dict, make_config, param
-from training.experiments.results import ExperimentStore, mean_sd
+from synth_core.runs.config import build_config, config_to_dict, make_config, param
+from synth_core.experiments.ablation import KIND, ROW_OFF, ROWS, SUMMARY_COLUMNS, summary_frame
+from synth_core.experiments.results import ExperimentStore
+from synth_core.runs.stage_configs import ABLATIONS, MultimodalConfig
 
-KIND = "ablation"
-ROWS = ("A", "B", "C", "D", "E", "F")
-#: thesis Table 1: the switch each row turns off (as ``synth_core.runs.stage_configs.ABLATIONS``)
-ROW_SWITCH = {"A": "use_structure", "B": "mask_filter", "C": "noise_fusion", "D": "registration",
-              "E": "lesion_guidance", "F": None}
-#: what each row switches off, in words
-ROW_OFF = {
-    "A": "structure map (G sees noise only)",
-    "B": "mask filtering (lesions placed anywhere in the frame)",
-    "C": "noise fusion (eq. 12)",
-    "D": "registration loss (eq. 16)",
-    "E": "lesion guidance (eq. 15)",
-    "F": "nothing (full model)",
-}
-SWITCHES = tuple(s for s in ROW_SWITCH.values() if s)
+SWITCHES = tuple(s for s in ABLATIONS.values() if s)
 HELPER_STAGES = ("structure", "segmenter", "translator")
 #: multimodal settings the experiment sets itself (``--rows`` picks the switches)
 RESERVED = ("ablation", "dataset", *SWITCHES, "structure_run", "segmenter_run", "translator_run")
 
-#: summary columns: (name, help, direction) with direction "lower", "higher" or "" (information)
-SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("row", "thesis Table 1 row", ""),
-    ("switched_off", "what this configuration switches off", ""),
-    ("seed", "training seed of the run and of its set", ""),
-    ("run", "the multimodal run trained for this row", ""),
-    ("set", "the synthetic set made from it", ""),
-    ("n", "samples in the set", ""),
-    ("lesion_fidelity", "per sample the mean over modalities of the frozen segmenter's Dice against the placed "
-                        "label, then the mean over samples with a lesion", "higher"),
-    ("registration_error", "mean over samples and modalities of the translator's reg_err (MSE between a modality "
-                           "and its rendering from the others)", "lower"),
-    ("with_lesion", "share of samples that received a lesion", ""),
-    ("lesion_outside_organ", "share of lesion pixels outside the generated organ mask", "lower"),
-    ("nn_dist", "mean distance to the nearest real training slice (small = possible copy)", ""),
-    ("fid", "FID in the segmenter encoder's feature space, mean over modalities", "lower"),
-    ("kid", "KID in the same feature space, mean over modalities", "lower"),
-    ("frd", "Fréchet Radiomics Distance of whole slices, mean over modalities", "lower"),
-    ("frd_lesion", "Fréchet Radiomics Distance inside the lesion, mean over modalities", "lower"),
-    ("diversity_ms_ssim", "mean MS-SSIM of random pairs of synthetic images (lower = more diverse)", "lower"),
-    ("diversity_ms_ssim_real", "the same for real test slices (the reference)", ""),
-    ("seg_dice_synthetic", "lesion Dice of the frozen segmenter on synthetic images (Table 4)", "higher"),
-    ("seg_dice_real", "the same on real test slices (the reference)", ""),
-    ("rec_psnr", "PSNR (dB) of G rebuilding real test slices from their own structure map and label", "higher"),
-    ("train_seconds", "wall-clock seconds of the training (all sessions)", ""),
-    ("synthesis_seconds", "wall-clock seconds of the synthesis", ""),
-    ("evaluation_seconds", "wall-clock seconds of the evaluation", ""),
-)
-SUMMARY_NAMES = tuple(c[0] for c in SUMMARY_COLUMNS)
 #: set-level metrics taken from the evaluation table: summary column -> (metric, region)
 EVAL_METRICS = {"fid": ("fid", "image"), "kid": ("kid", "image"), "frd": ("frd", "image"),
                 "frd_lesion": ("frd", "lesion"), "diversity_ms_ssim": ("diversity_ms_ssim", "image"),
@@ -272,12 +233,8 @@ def split_settings(items: typing.Iterable[str]) -> tuple[dict[str, str], list[st
 
 # ---- the rows' training configurations ------------------------------------------------------------
 def row_config(cfg: AblationConfig, row: str, helpers: dict[str, str], seed: int | None = None) -> Any:
-    """The :class:`~training.stages.multimodal.MultimodalConfig` of ``row`` trained with ``seed``
-    (default ``cfg.seed``; imports torch)."""
-    from synth_core.runs.config import build_config
-    from synth_core.runs.stage_configs import ABLATIONS, MultimodalConfig
-
-    assert ABLATIONS == ROW_SWITCH, "synth_core.runs.stage_configs.ABLATIONS changed; update ROW_SWITCH"
+    """The :class:`~synth_core.runs.stage_configs.MultimodalConfig` of ``row`` trained with ``seed``
+    (default ``cfg.seed``)."""
     values: dict[str, Any] = dict(multimodal_overrides(cfg.multimodal))
     values.update(dataset=cfg.dataset, steps=cfg.steps, pretrain_steps=cfg.pretrain_steps,
                   seed=cfg.seed if seed is None else seed, device=cfg.device, ablation=row)
@@ -331,8 +288,6 @@ def prepare(ws: Workspace, cfg: AblationConfig, recorded: dict[str, str] | None 
         raise ConfigError(f"dataset {ds.name!r} has no lesion labels in its training split; the ablation compares "
                           "lesion placement and lesion guidance (rows B and E), so it needs a dataset with lesions")
     given = multimodal_overrides(cfg.multimodal)
-    from synth_core.runs.stage_configs import MultimodalConfig
-
     unknown = sorted(set(given) - {f.name for f in fields(MultimodalConfig)})
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}: neither an ablation setting (`python -m training "
@@ -594,15 +549,6 @@ def summarise_row(ws: Workspace, cfg: AblationConfig, row: str, segmenter_run: s
     return out
 
 
-def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Summary rows as a table with columns :data:`SUMMARY_NAMES`, in Table 1 order, then by seed."""
-    df = pd.DataFrame(rows, columns=list(SUMMARY_NAMES))
-    if not df.empty:
-        df = df.assign(_o=df["row"].map(ROWS.index)).sort_values(["_o", "seed"], kind="stable")
-        df = df.drop(columns="_o").reset_index(drop=True)
-    return df
-
-
 def row_seconds(store: ExperimentStore, first_seed: int = 0) -> dict[tuple[str, int], dict[str, float]]:
     """(row, seed) -> phase -> wall-clock seconds, summed over the sessions in ``progress.jsonl``
     (entries written before seeds were recorded belong to ``first_seed``)."""
@@ -612,32 +558,6 @@ def row_seconds(store: ExperimentStore, first_seed: int = 0) -> dict[tuple[str, 
             d = out.setdefault((e["row"], int(e.get("seed", first_seed))), {})
             d[e["phase"]] = d.get(e["phase"], 0.0) + float(e.get("seconds", 0.0))
     return out
-
-
-#: summary columns that are measurements (averaged over seeds by :func:`aggregate_ablation`)
-MEASURES = tuple(n for n in SUMMARY_NAMES if n not in ("row", "switched_off", "seed", "run", "set", "n"))
-
-
-def aggregate_ablation(summary: pd.DataFrame) -> pd.DataFrame:
-    """One line per Table 1 row: ``row, switched_off, seeds`` (how many finished), ``n`` and, for
-    every measurement, its mean over seeds (column named as in the summary) and sample standard
-    deviation (``<name>_sd``; NaN with one seed). Seeds where a measurement is NaN are left out of
-    that measurement only."""
-    cols = ["row", "switched_off", "seeds", "n"] + [c for m in MEASURES for c in (m, f"{m}_sd")]
-    if summary is None or summary.empty:
-        return pd.DataFrame(columns=cols)
-    out = []
-    for row in [r for r in ROWS if r in set(summary["row"])]:
-        part = summary[summary["row"] == row]
-        line: dict[str, Any] = {"row": row, "switched_off": part["switched_off"].iloc[0], "seeds": len(part),
-                                "n": int(part["n"].iloc[0])}
-        for m in MEASURES:
-            v = part[m].to_numpy(dtype=float) if m in part else np.array([])
-            v = v[np.isfinite(v)]
-            line[m] = float(v.mean()) if len(v) else math.nan
-            line[f"{m}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
-        out.append(line)
-    return pd.DataFrame(out, columns=cols)
 
 
 # ---- the experiment -------------------------------------------------------------------------------
@@ -720,52 +640,3 @@ def _write_summary(ws: Workspace, cfg: AblationConfig, store: ExperimentStore, r
     df = summary_frame(done)
     store.write_summary(df)
     return df
-
-
-# ---- reading ------------------------------------------------------------------------------------
-def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    """``(config, summary)`` of ablation experiment ``name`` (no torch).
-
-    ``config`` is the saved ``config.json`` (``config["config"]`` the settings, ``config["columns"]``
-    each summary column's help and direction ``better`` = higher | lower | ""); ``summary`` has
-    one row per finished configuration and seed (columns :data:`SUMMARY_NAMES`; empty while none is
-    done; :func:`aggregate_ablation` gives mean and sd over seeds).
-    """
-    store = ExperimentStore.open(ws, validate_name(name, "experiment name"))
-    config = store.read_config()
-    if config.get("kind", "usability") != KIND:
-        raise ConfigError(f"experiment {name!r} is a {config.get('kind', 'usability')} experiment, not an ablation")
-    path = store.path / "summary.parquet"
-    if not path.is_file():
-        return config, summary_frame([])
-    try:
-        df = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises several types for a damaged file
-        raise InputError(path, f"unreadable ablation summary ({err})") from None
-    missing = sorted(set(SUMMARY_NAMES) - set(df.columns) - {"seed"})
-    if missing or "row" not in df:
-        raise InputError(path, f"ablation summary lacks column(s) {missing or ['row']}")
-    if "seed" not in df:  # written before seeds were recorded: every row is the first seed's
-        df["seed"] = int(config.get("config", {}).get("seed", 0))
-    return config, df[list(SUMMARY_NAMES)]
-
-
-#: the columns of the printed table: (summary column, label, digits)
-TABLE_COLUMNS = (("lesion_fidelity", "lesion Dice ↑", 3), ("registration_error", "reg err ↓", 4),
-                 ("lesion_outside_organ", "outside ↓", 3), ("fid", "FID ↓", 2), ("kid", "KID ↓", 4),
-                 ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3), ("rec_psnr", "rec PSNR ↑", 2))
-
-
-def format_ablation(summary: pd.DataFrame) -> str:
-    """The summary as a text table like thesis Table 1: one line per row, ``mean ± sd`` over seeds
-    when a row has more than one (the ``seeds`` column says how many)."""
-    if summary is None or summary.empty:
-        return "(no finished rows yet)"
-    agg = aggregate_ablation(summary)
-    show = pd.DataFrame({"row": agg["row"], "switched off": agg["switched_off"]})
-    if (agg["seeds"] > 1).any():
-        show["seeds"] = agg["seeds"]
-    for col, label, digits in TABLE_COLUMNS:
-        show[label] = [mean_sd(m, sd, digits, no_sd="")
-                       for m, sd in zip(agg[col].astype(float), agg[f"{col}_sd"].astype(float))]
-    return show.to_string(index=False)

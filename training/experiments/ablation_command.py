@@ -73,7 +73,8 @@ def run_ablation_command(args: argparse.Namespace, ws: Workspace) -> int:
             print(f"{f['name']:<16} {f['type']:<6} {getattr(cfg, f['name'])!s:<28} {f['help']}")
         return 0
     cfg = config_from_args(args)
-    from training.experiments.ablation import format_ablation, load_ablation, run_ablation
+    from synth_core.experiments.ablation import format_ablation, load_ablation
+    from training.experiments.ablation import run_ablation
 
     try:
         store = run_ablation(ws, cfg, progress=not args.no_progress)
@@ -86,7 +87,7 @@ def run_ablation_command(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def run_ablation_table_command(args: argparse.Namespace, ws: Workspace) -> int:
-    from training.experiments.ablation import ROWS, format_ablation, load_ablation
+    from synth_core.experiments.ablation import ROWS, format_ablation, load_ablation
 
     config, summary = load_ablation(ws, args.name)
     c = config.get("config", {})

@@ -104,7 +104,7 @@ def run_usability_command(args: argparse.Namespace, ws: Workspace) -> int:
             print(f"{f['name']:<22} {f['type']:<6} {getattr(cfg, f['name'])!s:<24} {f['help']}")
         return 0
     cfg = config_from_args(args)
-    from training.experiments.results import format_table, summarise
+    from synth_core.experiments.results import format_table, summarise
     from training.experiments.usability import run_usability
 
     try:
@@ -120,7 +120,7 @@ def run_usability_command(args: argparse.Namespace, ws: Workspace) -> int:
 
 def run_usability_table_command(args: argparse.Namespace, ws: Workspace) -> int:
     from synth_core.workspace import validate_name
-    from training.experiments.results import format_table, load_experiment, order_columns
+    from synth_core.experiments.results import format_table, load_experiment, order_columns
 
     validate_name(args.name, "experiment name")
     config, summary, per_seed = load_experiment(ws, args.name)

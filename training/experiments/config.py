@@ -31,14 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from synth_core.errors import ConfigError
+from synth_core.experiments.results import MODES, REAL_ONLY
 from synth_core.runs.config import make_config, param
 
 PRESET_DIR = Path(__file__).parent / "presets"
 SECTION = "usability"
-MODES = ("random", "real-first", "synthetic-first")
-REAL_ONLY = "real-only"
-#: Order of the mode column in tables.
-MODE_ORDER = (REAL_ONLY, *MODES)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ from training.experiments.config import (
     n_synthetic_for,
     plan_phases,
 )
-from training.experiments.results import ExperimentStore, summarise
+from synth_core.experiments.results import ExperimentStore, summarise
 from training.losses import segmentation_loss
 from training.loop import init_seed
 

@@ -1,4 +1,4 @@
-"""The experiment folder and its tables (no torch: pages and reports read them through here).
+"""The experiment folder and the usability tables (no torch: pages and reports read them here).
 
 ``workspace/experiments/NAME/``::
 
@@ -28,8 +28,12 @@ from synth_core.atomic import atomic_write_bytes, atomic_write_json, atomic_writ
 from synth_core.errors import InputError, NotFoundError
 from synth_core.locks import item_lock
 from synth_core.workspace import Workspace
-from training.experiments.config import MODE_ORDER
 
+#: how a usability configuration mixes real and synthetic data
+MODES = ("random", "real-first", "synthetic-first")
+REAL_ONLY = "real-only"
+#: Order of the mode column in tables.
+MODE_ORDER = (REAL_ONLY, *MODES)
 KEY_COLUMNS = ("real_fraction", "synthetic_multiplier", "mode", "augmentation")
 SIZE_COLUMNS = ("n_real", "n_synthetic")
 #: Metrics of each trained network on the real test split (definitions in training.experiments.usability).

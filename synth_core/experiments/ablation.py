@@ -1,0 +1,145 @@
+"""The ablation's results as the library reads them (thesis Table 1; no torch): the summary table
+written by ``python -m training ablation`` (``workspace/experiments/NAME/summary.parquet``), its
+columns and their directions, mean ± sd over seeds, and the printed table.
+
+The rows are :data:`synth_core.runs.stage_configs.ABLATIONS` (which switch each row turns off).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_core.errors import ConfigError, InputError
+from synth_core.experiments.results import ExperimentStore, mean_sd
+from synth_core.runs.stage_configs import ABLATIONS
+from synth_core.workspace import Workspace, validate_name
+
+KIND = "ablation"
+#: thesis Table 1 rows, A..F
+ROWS = tuple(ABLATIONS)
+#: what each row switches off, in words
+ROW_OFF = {
+    "A": "structure map (G sees noise only)",
+    "B": "mask filtering (lesions placed anywhere in the frame)",
+    "C": "noise fusion (eq. 12)",
+    "D": "registration loss (eq. 16)",
+    "E": "lesion guidance (eq. 15)",
+    "F": "nothing (full model)",
+}
+
+#: summary columns: (name, help, direction) with direction "lower", "higher" or "" (information)
+SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("row", "thesis Table 1 row", ""),
+    ("switched_off", "what this configuration switches off", ""),
+    ("seed", "training seed of the run and of its set", ""),
+    ("run", "the multimodal run trained for this row", ""),
+    ("set", "the synthetic set made from it", ""),
+    ("n", "samples in the set", ""),
+    ("lesion_fidelity", "per sample the mean over modalities of the frozen segmenter's Dice against the placed "
+                        "label, then the mean over samples with a lesion", "higher"),
+    ("registration_error", "mean over samples and modalities of the translator's reg_err (MSE between a modality "
+                           "and its rendering from the others)", "lower"),
+    ("with_lesion", "share of samples that received a lesion", ""),
+    ("lesion_outside_organ", "share of lesion pixels outside the generated organ mask", "lower"),
+    ("nn_dist", "mean distance to the nearest real training slice (small = possible copy)", ""),
+    ("fid", "FID in the segmenter encoder's feature space, mean over modalities", "lower"),
+    ("kid", "KID in the same feature space, mean over modalities", "lower"),
+    ("frd", "Fréchet Radiomics Distance of whole slices, mean over modalities", "lower"),
+    ("frd_lesion", "Fréchet Radiomics Distance inside the lesion, mean over modalities", "lower"),
+    ("diversity_ms_ssim", "mean MS-SSIM of random pairs of synthetic images (lower = more diverse)", "lower"),
+    ("diversity_ms_ssim_real", "the same for real test slices (the reference)", ""),
+    ("seg_dice_synthetic", "lesion Dice of the frozen segmenter on synthetic images (Table 4)", "higher"),
+    ("seg_dice_real", "the same on real test slices (the reference)", ""),
+    ("rec_psnr", "PSNR (dB) of G rebuilding real test slices from their own structure map and label", "higher"),
+    ("train_seconds", "wall-clock seconds of the training (all sessions)", ""),
+    ("synthesis_seconds", "wall-clock seconds of the synthesis", ""),
+    ("evaluation_seconds", "wall-clock seconds of the evaluation", ""),
+)
+SUMMARY_NAMES = tuple(c[0] for c in SUMMARY_COLUMNS)
+
+
+def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Summary rows as a table with columns :data:`SUMMARY_NAMES`, in Table 1 order, then by seed."""
+    df = pd.DataFrame(rows, columns=list(SUMMARY_NAMES))
+    if not df.empty:
+        df = df.assign(_o=df["row"].map(ROWS.index)).sort_values(["_o", "seed"], kind="stable")
+        df = df.drop(columns="_o").reset_index(drop=True)
+    return df
+
+
+#: summary columns that are measurements (averaged over seeds by :func:`aggregate_ablation`)
+MEASURES = tuple(n for n in SUMMARY_NAMES if n not in ("row", "switched_off", "seed", "run", "set", "n"))
+
+
+def aggregate_ablation(summary: pd.DataFrame) -> pd.DataFrame:
+    """One line per Table 1 row: ``row, switched_off, seeds`` (how many finished), ``n`` and, for
+    every measurement, its mean over seeds (column named as in the summary) and sample standard
+    deviation (``<name>_sd``; NaN with one seed). Seeds where a measurement is NaN are left out of
+    that measurement only."""
+    cols = ["row", "switched_off", "seeds", "n"] + [c for m in MEASURES for c in (m, f"{m}_sd")]
+    if summary is None or summary.empty:
+        return pd.DataFrame(columns=cols)
+    out = []
+    for row in [r for r in ROWS if r in set(summary["row"])]:
+        part = summary[summary["row"] == row]
+        line: dict[str, Any] = {"row": row, "switched_off": part["switched_off"].iloc[0], "seeds": len(part),
+                                "n": int(part["n"].iloc[0])}
+        for m in MEASURES:
+            v = part[m].to_numpy(dtype=float) if m in part else np.array([])
+            v = v[np.isfinite(v)]
+            line[m] = float(v.mean()) if len(v) else math.nan
+            line[f"{m}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+        out.append(line)
+    return pd.DataFrame(out, columns=cols)
+
+
+def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``(config, summary)`` of ablation experiment ``name`` (no torch).
+
+    ``config`` is the saved ``config.json`` (``config["config"]`` the settings, ``config["columns"]``
+    each summary column's help and direction ``better`` = higher | lower | ""); ``summary`` has
+    one row per finished configuration and seed (columns :data:`SUMMARY_NAMES`; empty while none is
+    done; :func:`aggregate_ablation` gives mean and sd over seeds).
+    """
+    store = ExperimentStore.open(ws, validate_name(name, "experiment name"))
+    config = store.read_config()
+    if config.get("kind", "usability") != KIND:
+        raise ConfigError(f"experiment {name!r} is a {config.get('kind', 'usability')} experiment, not an ablation")
+    path = store.path / "summary.parquet"
+    if not path.is_file():
+        return config, summary_frame([])
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise InputError(path, f"unreadable ablation summary ({err})") from None
+    missing = sorted(set(SUMMARY_NAMES) - set(df.columns) - {"seed"})
+    if missing or "row" not in df:
+        raise InputError(path, f"ablation summary lacks column(s) {missing or ['row']}")
+    if "seed" not in df:  # written before seeds were recorded: every row is the first seed's
+        df["seed"] = int(config.get("config", {}).get("seed", 0))
+    return config, df[list(SUMMARY_NAMES)]
+
+
+#: the columns of the printed table: (summary column, label, digits)
+TABLE_COLUMNS = (("lesion_fidelity", "lesion Dice ↑", 3), ("registration_error", "reg err ↓", 4),
+                 ("lesion_outside_organ", "outside ↓", 3), ("fid", "FID ↓", 2), ("kid", "KID ↓", 4),
+                 ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3), ("rec_psnr", "rec PSNR ↑", 2))
+
+
+def format_ablation(summary: pd.DataFrame) -> str:
+    """The summary as a text table like thesis Table 1: one line per row, ``mean ± sd`` over seeds
+    when a row has more than one (the ``seeds`` column says how many)."""
+    if summary is None or summary.empty:
+        return "(no finished rows yet)"
+    agg = aggregate_ablation(summary)
+    show = pd.DataFrame({"row": agg["row"], "switched off": agg["switched_off"]})
+    if (agg["seeds"] > 1).any():
+        show["seeds"] = agg["seeds"]
+    for col, label, digits in TABLE_COLUMNS:
+        show[label] = [mean_sd(m, sd, digits, no_sd="")
+                       for m, sd in zip(agg[col].astype(float), agg[f"{col}_sd"].astype(float))]
+    return show.to_string(index=False)
