@@ -15,6 +15,7 @@ from synth_core.errors import SynthCoreError
 from synth_core.lesions import LesionBank
 from synth_core.lesions.augment import AugmentRanges
 from synth_core.render import grid, overlay, to_uint8, upscale
+from synth_core.runs.folder import RunDir
 from synth_core.synthesis.explorer import LatentExplorer, multimodal_runs, structure_runs
 from synth_core.synthesis.lesions import LesionSource
 from synth_core.workspace import validate_name
@@ -45,7 +46,7 @@ m_run = "" if m_run.startswith("(none") else m_run
 
 
 def _mtime(run: str) -> float:
-    p = ws.runs / run / "checkpoints" / "last.pt"
+    p = RunDir(ws.runs / run).checkpoint_path("last")
     return p.stat().st_mtime if p.exists() else 0.0
 
 

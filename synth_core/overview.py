@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from synth_core.runs.folder import RunDir
 from synth_core.workspace import Workspace
 
 
@@ -39,7 +40,7 @@ def workspace_overview(ws: Workspace) -> dict[str, list[dict[str, Any]]]:
     out["datasets"] = datasets
     runs = []
     for name in ws.list("runs"):
-        status = _read_json(ws.runs / name / "status.json")
+        status = RunDir(ws.runs / name).read_status()
         runs.append({"name": name, "stage": status.get("stage", "?"), "state": status.get("state", "?"), "step": status.get("step")})
     out["runs"] = runs
     out["synthetic"] = [{"name": n} for n in ws.list("synthetic")]

@@ -93,6 +93,8 @@ class Workspace:
         """Remove temporaries whose writing process is gone (``synth_core.atomic.clean_stale``) at
         the places writers put them: the root, each kind's folder, each item's folder, and a run's
         ``checkpoints/`` and ``samples/``. Returns what was removed."""
+        from synth_core.runs.folder import CHECKPOINTS, SAMPLES  # the run folder imports this module
+
         removed = clean_stale(self.root)
         for kind in KINDS:
             folder = self.root / kind
@@ -104,7 +106,7 @@ class Workspace:
                     continue
                 removed += clean_stale(item)
                 if kind == "runs":
-                    for sub in ("checkpoints", "samples"):
+                    for sub in (CHECKPOINTS, SAMPLES):
                         removed += clean_stale(item / sub)
         return removed
 

@@ -75,14 +75,14 @@ def slim_copy(run: RunDir, dest: Path) -> Path:
     from synth_core.atomic import atomic_dir, atomic_write_bytes
 
     with atomic_dir(dest, overwrite=True) as tmp:
-        for name in ("config.json", "status.json", "metrics.jsonl", "validation.jsonl"):
-            if (run.path / name).exists():
-                shutil.copy2(run.path / name, tmp / name)
-        (tmp / "samples").mkdir()
+        for path in run.record_files():
+            shutil.copy2(path, tmp / path.name)
+        copy = RunDir(tmp)
+        copy.samples_dir.mkdir()
         samples = run.sample_files()
         for p in {samples[0], samples[len(samples) // 2], samples[-1]} if samples else set():
-            shutil.copy2(p, tmp / "samples" / p.name)
-        (tmp / "checkpoints").mkdir()
+            shutil.copy2(p, copy.samples_dir / p.name)
+        copy.checkpoints_dir.mkdir()
         steps = {}
         for which in ("last", "best"):
             src = run.checkpoint_path(which)
@@ -100,7 +100,7 @@ def slim_copy(run: RunDir, dest: Path) -> Path:
             ck["meta"] = {**ck.get("meta", {}), "slim": True}
             buf = io.BytesIO()
             torch.save(ck, buf)
-            atomic_write_bytes(tmp / "checkpoints" / f"{which}.pt", buf.getvalue())
+            atomic_write_bytes(copy.checkpoint_path(which), buf.getvalue())
     return dest
 
 

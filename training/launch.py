@@ -41,9 +41,9 @@ def start_run(ws: Workspace, stage: str, *, dataset: str, settings: dict[str, An
             cmd += ["--preset", preset]
         for k, v in (settings or {}).items():
             cmd += ["--set", f"{k}={v}"]
-    folder = ws.runs / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    log = open(folder / "train.log", "ab")
+    run = RunDir(ws.runs / run_id)
+    run.path.mkdir(parents=True, exist_ok=True)
+    log = open(run.log_path, "ab")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                      env=env, start_new_session=True)
@@ -72,7 +72,7 @@ def stop_run(ws: Workspace, run_id: str) -> bool:
 
 
 def read_log(ws: Workspace, run_id: str, max_bytes: int = 20_000) -> str:
-    path = ws.runs / validate_name(run_id, "run name") / "train.log"
+    path = RunDir(ws.runs / validate_name(run_id, "run name")).log_path
     if not path.exists():
         raise NotFoundError(f"{path}: no log (the run was not started from the dashboard)")
     with open(path, "rb") as fh:

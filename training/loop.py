@@ -112,7 +112,7 @@ class Trainer:
                 "stage": stage.name, "config": config_to_dict(cfg), "dataset": ds.name,
                 "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256, "world_size": info.world, "device": str(info.device),
                 "loss_names": list(stage.loss_names), "total_steps": total,
-                "created": run.read_config().get("created", now_iso()) if (run.path / "config.json").exists() else now_iso(),
+                "created": run.read_config().get("created", now_iso()) if run.has_config() else now_iso(),
             })
             run.write_status("running", stage=stage.name, step=start, total_steps=total, message="",
                              started=now_iso(), dataset=ds.name)
@@ -243,10 +243,7 @@ class Trainer:
             score = val.get("score")
             fields: dict[str, Any] = {"step": step, "last_checkpoint_step": step}
             if val:
-                with open(run.path / "validation.jsonl", "a", encoding="utf-8") as fh:
-                    import json
-
-                    fh.write(json.dumps({"step": step, **val}) + "\n")
+                run.append_validation(step, val)
             if score is not None and score > best:
                 best = float(score)
                 self._checkpoint(stage, run, step, info, "best")

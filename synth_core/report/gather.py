@@ -281,22 +281,19 @@ def run_ids_of(sets: list[SetInfo]) -> list[str]:
 
 def run_curves(ws: Workspace, run_ids: list[str]) -> tuple[list[RunCurves], list[str]]:
     """Main losses of each run (from ``metrics.jsonl``); ``(curves, run ids not found)``."""
-    from synth_core.runs.folder import read_metrics_rows
+    from synth_core.runs.folder import RunDir
 
     found, missing = [], []
     for rid in run_ids:
-        path = ws.runs / rid
+        run = RunDir(ws.runs / rid)
         try:
-            config = json.loads((path / "config.json").read_text())
+            config = run.read_config()
         except (OSError, ValueError):
             missing.append(rid)
             continue
-        try:
-            status = json.loads((path / "status.json").read_text())
-        except (OSError, ValueError):
-            status = {}
+        status = run.read_status()
         stage = str(config.get("stage", "?"))
-        rows = read_metrics_rows(path / "metrics.jsonl")
+        rows = run.read_metrics()
         df = pd.DataFrame(rows)
         names = [n for n in MAIN_LOSSES.get(stage, ()) if n in df]
         if not names:

@@ -1,5 +1,15 @@
 """Run folders: ``workspace/runs/<run-id>/`` — config, metrics log, status, samples, checkpoints.
 
+The one place that knows the folder's file names::
+
+    config.json         what the run is (stage, settings, dataset, loss names, total steps)
+    status.json         state, step, heartbeat, pid; replaced atomically
+    metrics.jsonl       one JSON line per training step
+    validation.jsonl    one JSON line per validation (at checkpoints)
+    train.log           stdout and stderr of a run started from the dashboard
+    samples/step-NNNNNNN.png
+    checkpoints/last.pt, checkpoints/best.pt
+
 Everything here is readable while training writes it: the metrics log is JSON Lines appended and
 flushed row by row (a reader skips an incomplete last line), the status file is replaced
 atomically with a heartbeat, checkpoints and sample grids appear under their final names only
@@ -9,7 +19,6 @@ when complete.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +31,22 @@ from synth_core.procs import ProcessId, command_line
 from synth_core.workspace import Workspace, validate_name
 
 STATES = ("running", "finished", "failed", "stopped")
+CONFIG = "config.json"
+STATUS = "status.json"
+METRICS = "metrics.jsonl"
+VALIDATION = "validation.jsonl"
+LOG = "train.log"
+SAMPLES = "samples"
+CHECKPOINTS = "checkpoints"
+#: checkpoint kinds: the latest one, and the one with the best validation score so far
+CHECKPOINT_KINDS = ("last", "best")
+
+
+def checkpoint_file(which: str) -> str:
+    """``last.pt`` / ``best.pt``."""
+    if which not in CHECKPOINT_KINDS:
+        raise ConfigError(f'checkpoint must be "last" or "best", not "{which}"')
+    return f"{which}.pt"
 
 
 def now_iso() -> str:
@@ -60,7 +85,7 @@ class MetricsLog:
 
 
 def read_metrics_rows(path: Path) -> list[dict[str, Any]]:
-    """All complete rows of a metrics log (an incomplete last line, being written, is skipped)."""
+    """All complete rows of a JSON Lines log (an incomplete last line, being written, is skipped)."""
     if not path.is_file():
         return []
     rows = []
@@ -80,7 +105,7 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.metrics = MetricsLog(self.path / "metrics.jsonl")
+        self.metrics = MetricsLog(self.path / METRICS)
         self._lock: Any = None
 
     # ---- creation / lookup -------------------------------------------------------------
@@ -94,9 +119,9 @@ class RunDir:
         lock = try_item_lock(path, what=f"run {run_id!r}")
         try:
             # a folder holding only the launcher's train.log is a run about to start, not a clash
-            if path.exists() and any(p.name != "train.log" for p in path.iterdir()):
+            if path.exists() and any(p.name != LOG for p in path.iterdir()):
                 raise ExistsError(f"run {run_id!r} already exists in {ws.runs}; use --resume {run_id} to continue it")
-            for sub in ("samples", "checkpoints"):
+            for sub in (SAMPLES, CHECKPOINTS):
                 (path / sub).mkdir(parents=True, exist_ok=True)
         except BaseException:
             lock.release()
@@ -127,7 +152,7 @@ class RunDir:
     @classmethod
     def open(cls, ws: Workspace, run_id: str) -> "RunDir":
         path = ws.existing("runs", run_id)
-        if not (path / "config.json").is_file():
+        if not (path / CONFIG).is_file():
             raise NotFoundError(f"{path}: not a training run (no config.json)")
         return cls(path)
 
@@ -138,22 +163,28 @@ class RunDir:
     # ---- files ---------------------------------------------------------------------------
     @property
     def samples_dir(self) -> Path:
-        return self.path / "samples"
+        return self.path / SAMPLES
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINTS
+
+    @property
+    def log_path(self) -> Path:
+        """``train.log``: output of a run started from the dashboard (``training.launch``)."""
+        return self.path / LOG
 
     def checkpoint_path(self, which: str = "last") -> Path:
-        if which not in ("last", "best"):
-            raise ConfigError(f'checkpoint must be "last" or "best", not "{which}"')
-        return self.checkpoints_dir / f"{which}.pt"
+        return self.checkpoints_dir / checkpoint_file(which)
+
+    def has_config(self) -> bool:
+        return (self.path / CONFIG).is_file()
 
     def write_config(self, meta: dict[str, Any]) -> None:
-        atomic_write_json(self.path / "config.json", meta)
+        atomic_write_json(self.path / CONFIG, meta)
 
     def read_config(self) -> dict[str, Any]:
-        return json.loads((self.path / "config.json").read_text())
+        return json.loads((self.path / CONFIG).read_text())
 
     def write_status(self, state: str, **fields: Any) -> None:
         if state not in STATES:
@@ -162,10 +193,11 @@ class RunDir:
         status.update(fields)
         me = ProcessId.current()
         status.update({"state": state, "heartbeat": now_iso(), "pid": me.pid, "pid_start": me.start})
-        atomic_write_json(self.path / "status.json", status)
+        atomic_write_json(self.path / STATUS, status)
 
     def read_status(self) -> dict[str, Any]:
-        p = self.path / "status.json"
+        """``status.json``, or ``{}`` while there is none (or it cannot be read)."""
+        p = self.path / STATUS
         try:
             return json.loads(p.read_text())
         except (OSError, ValueError):
@@ -181,6 +213,20 @@ class RunDir:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         return read_metrics_rows(self.metrics.path)
+
+    def append_validation(self, step: int, scores: dict[str, Any]) -> None:
+        """One line ``{"step": step, **scores}`` in ``validation.jsonl``."""
+        with open(self.path / VALIDATION, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"step": step, **scores}) + "\n")
+            fh.flush()
+
+    def read_validation(self) -> list[dict[str, Any]]:
+        return read_metrics_rows(self.path / VALIDATION)
+
+    def record_files(self) -> list[Path]:
+        """The run's record files that exist (config, status, metrics, validation): what a copy of
+        the run carries besides samples and checkpoints."""
+        return [self.path / n for n in (CONFIG, STATUS, METRICS, VALIDATION) if (self.path / n).exists()]
 
 
 def training_process(status: dict[str, Any]) -> int | None:

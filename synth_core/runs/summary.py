@@ -48,7 +48,7 @@ def runs_table(ws: Workspace) -> pd.DataFrame:
             cfg = {}
         st = run.read_status()
         age = heartbeat_age(st)
-        state = st.get("state", "starting" if (run.path / "train.log").exists() else "?")
+        state = st.get("state", "starting" if run.log_path.exists() else "?")
         if state == "running" and age is not None and age > STALE_SECONDS:
             state = "running? (no heartbeat)"
         out.append({
@@ -68,18 +68,7 @@ def metrics_frame(run: RunDir) -> pd.DataFrame:
 
 
 def validation_frame(run: RunDir) -> pd.DataFrame:
-    import json
-
-    path = run.path / "validation.jsonl"
-    if not path.exists():
-        return pd.DataFrame()
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return pd.DataFrame(rows)
+    return pd.DataFrame(run.read_validation())
 
 
 def checkpoints_table(run: RunDir) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synth_core.errors import ConfigError
+from synth_core.runs.folder import checkpoint_file
 from synth_core.workspace import Workspace
 
 
@@ -68,7 +69,7 @@ def regenerate(ws: Workspace, set_name: str, sample: str | int, *, device: str =
     i = _index(s, sample)
     row = s.catalog.iloc[i]
     runs = s.meta["runs"]
-    which = "best" if runs["multimodal"]["checkpoint"] == "best.pt" else "last"
+    which = "best" if runs["multimodal"]["checkpoint"] == checkpoint_file("best") else "last"
     models = load_models(ws, runs["multimodal"]["run_id"], which=which, figures=False, device=device)
     for stage in ("multimodal", "structure"):
         now, then = models.runs[stage], runs[stage]

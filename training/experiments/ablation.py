@@ -384,10 +384,9 @@ def _record(run: Any) -> dict[str, Any]:
 def run_finished(ws: Workspace, run_id: str) -> bool:
     from synth_core.runs.folder import RunDir
 
-    path = ws.runs / run_id
-    if not (path / "config.json").is_file():
+    run = RunDir(ws.runs / run_id)
+    if not run.has_config():
         return False
-    run = RunDir(path)
     return run.read_status().get("state") == "finished" and run.checkpoint_path("last").is_file()
 
 
@@ -401,7 +400,7 @@ def train_row(ws: Workspace, mc: Any, run_id: str, *, progress: bool) -> None:
     resume = None
     if path.exists():
         run = RunDir(path)
-        saved = run.read_config() if (path / "config.json").is_file() else {}
+        saved = run.read_config() if run.has_config() else {}
         if saved and (saved.get("stage") != "multimodal" or saved.get("config", {}).get("ablation") != mc.ablation):
             raise ConfigError(f"run {run_id!r} exists but is not ablation row {mc.ablation} of this experiment; "
                               "choose another --name or delete that run")
