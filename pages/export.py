@@ -12,10 +12,8 @@ from synth_core.errors import SynthCoreError
 from synth_core.export import FORMATS, check_export, export
 from synth_core.render import grid, overlay, upscale
 from synth_core.synthesis.query import apply_filter
-from synth_core.synthesis.realness import REALNESS_FILE
-from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import validate_name
-from ui.state import workspace_selector
+from ui.state import open_synthetic_set, synthetic_sets, workspace_selector
 from ui.widgets import make_window, open_dataset, show_warnings, window_control
 
 ws = workspace_selector()
@@ -24,28 +22,10 @@ st.caption("Choose which synthetic samples to keep — every filter is a query o
            "them next to the real data. Synthetic samples only ever go into the training part; the real test "
            "split is exported untouched.")
 
-sets = ws.list("synthetic")
-if not sets:
-    st.info("No synthetic set yet. Make one with `python -m synth_core synthesize --n 200 --name demo-set` "
-            "or on the Latent space page.")
-    st.stop()
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_set(path: str, stamp: tuple[float, float]) -> SyntheticSet:
-    return SyntheticSet(path)
-
-
-def _stamp(p) -> tuple[float, float]:
-    """Cache key of a set: set.json and the realness side table that evaluate writes beside it."""
-    side = p / REALNESS_FILE
-    return (p / "set.json").stat().st_mtime, side.stat().st_mtime if side.exists() else 0.0
-
-
+sets = synthetic_sets(ws)
 set_name = st.selectbox("Synthetic set", sets, key="export_set")
 try:
-    path = ws.existing("synthetic", set_name)
-    sset = get_set(str(path), _stamp(path))
+    sset = open_synthetic_set(ws, set_name)
     cat = sset.catalog
     ds = open_dataset(ws, sset.dataset)
 except SynthCoreError as err:

@@ -12,11 +12,9 @@ import streamlit as st
 
 from synth_core.errors import SynthCoreError, warnings_to
 from synth_core.evaluation.table import METRIC_HELP, load_evaluations, realism_table  # no torch: no network
-from synth_core.review import REASONS, ReviewLog
+from synth_core.review import REASONS
 from synth_core.review.analysis import rejection_signals, review_counts
-from synth_core.synthesis.realness import REALNESS_FILE
-from synth_core.synthesis.setstore import SyntheticSet
-from ui.state import workspace_selector
+from ui.state import open_synthetic_set, synthetic_sets, workspace_selector
 
 LOWER_BETTER = ("frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "seg_mse_real", "seg_mse_synthetic", "rec_mse",
                 "fill_mse", "reg_err_", "contour_outside")
@@ -27,11 +25,7 @@ st.caption("How close the synthetic images are to real ones, how varied they are
            "the labels say, and whether they help a segmenter. Every number here can be recomputed with "
            "`python -m synth_core evaluate` (and `python -m training usability`).")
 
-sets = ws.list("synthetic")
-if not sets:
-    st.info("No synthetic set yet. Make one with `python -m synth_core synthesize --n 200 --name demo-set`, then "
-            "evaluate it with `python -m synth_core evaluate --set demo-set --real demo`.")
-    st.stop()
+sets = synthetic_sets(ws, then="Then evaluate it with `python -m synth_core evaluate --set demo-set --real demo`.")
 
 
 def _better(metric: str) -> str:
@@ -111,24 +105,10 @@ st.caption("Lesion Dice of the frozen segmenters (higher is better), registratio
            "synthetic).")
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def catalog_of(path: str, stamp: tuple) -> pd.DataFrame:
-    return SyntheticSet(path).catalog
-
-
-def _stamp(p) -> tuple:
-    """Cache key of a set's catalog: set.json, the realness side table (written by evaluate) and the
-    review log (appended on the Review page)."""
-    side = p / REALNESS_FILE
-    return ((p / "set.json").stat().st_mtime, side.stat().st_mtime if side.exists() else 0.0,
-            ReviewLog(p).stamp())
-
-
 rows, cats = [], {}
 for name in sets:
     try:
-        p = ws.existing("synthetic", name)
-        cat = catalog_of(str(p), _stamp(p))
+        cat = open_synthetic_set(ws, name).catalog  # re-read when the review log grows
     except SynthCoreError as err:
         st.error(str(err))
         continue

@@ -13,9 +13,7 @@ from synth_core.review import REASONS
 from synth_core.review.analysis import review_counts
 from synth_core.review.setreview import SetReview
 from synth_core.review.view import SHOW, ViewSpec, default_sort, page_of, select_view, sort_columns, step
-from synth_core.synthesis.realness import REALNESS_FILE
-from synth_core.synthesis.setstore import SyntheticSet
-from ui.state import workspace_selector
+from ui.state import open_synthetic_set, synthetic_sets, workspace_selector
 from ui.widgets import make_window, open_dataset, window_control
 
 PER_ROW = 6
@@ -29,27 +27,10 @@ st.caption("Look at the samples yourself and keep or reject them. Every decision
            "`review`: rejected samples are never exported, and `review == 'kept'` selects only what you kept. "
            "The same from a terminal: `python -m synth_core review SET --reject ID --reason artefact`.")
 
-sets = ws.list("synthetic")
-if not sets:
-    st.info("No synthetic set yet. Make one with `python -m synth_core synthesize --n 200 --name demo-set` "
-            "or on the Latent space page.")
-    st.stop()
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_set(path: str, stamp: tuple[float, float]) -> SyntheticSet:
-    return SyntheticSet(path)  # its catalog re-reads the review log whenever the log grows
-
-
-def _stamp(p) -> tuple[float, float]:
-    side = p / REALNESS_FILE
-    return (p / "set.json").stat().st_mtime, side.stat().st_mtime if side.exists() else 0.0
-
-
+sets = synthetic_sets(ws)
 set_name = st.selectbox("Synthetic set", sets, key="review_set")
 try:
-    path = ws.existing("synthetic", set_name)
-    sset = get_set(str(path), _stamp(path))
+    sset = open_synthetic_set(ws, set_name)
     rv = SetReview(sset)
     cat = sset.catalog
 except SynthCoreError as err:

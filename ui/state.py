@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from synth_core.errors import SynthCoreError
 from synth_core.workspace import Workspace, missing_folders, resolve_root, workspace_problem
+
+if TYPE_CHECKING:
+    from synth_core.synthesis.setstore import SyntheticSet
 
 
 def _cli_workspace() -> str | None:
@@ -64,3 +69,36 @@ def workspace_selector() -> Workspace:
                 except (OSError, SynthCoreError) as err:
                     st.error(f"Cannot open workspace {new}: {err}")
     return ws
+
+
+def synthetic_sets(ws: Workspace, then: str = "") -> list[str]:
+    """Names of the workspace's synthetic sets. With none, the page says how to make one (and
+    ``then``: a sentence on what to do with it next) and stops there."""
+    sets = ws.list("synthetic")
+    if not sets:
+        st.info("No synthetic set yet. Make one with `python -m synth_core synthesize --n 200 --name demo-set` "
+                "or on the Latent space page." + (f" {then}" if then else ""))
+        st.stop()
+    return sets
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _open_set(path: str, stamp: tuple[float, float]) -> SyntheticSet:
+    from synth_core.synthesis.setstore import SyntheticSet
+
+    return SyntheticSet(path)  # its catalog re-reads the review log whenever the log grows
+
+
+def _set_stamp(path: Path) -> tuple[float, float]:
+    """Cache key of an open set: set.json and the realness side table that evaluate writes beside it."""
+    from synth_core.synthesis.realness import REALNESS_FILE
+
+    side = path / REALNESS_FILE
+    return (path / "set.json").stat().st_mtime, side.stat().st_mtime if side.exists() else 0.0
+
+
+def open_synthetic_set(ws: Workspace, name: str) -> SyntheticSet:
+    """The synthetic set ``name`` of the workspace, kept open between reruns and pages until its
+    set.json or realness table changes; raises :class:`SynthCoreError` for a missing or broken set."""
+    path = ws.existing("synthetic", name)
+    return _open_set(str(path), _set_stamp(path))

@@ -8,7 +8,6 @@ from streamlit.testing.v1 import AppTest
 from synth_core.export import check_export
 from synth_core.synthesis.setstore import SyntheticSet
 from tests.conftest import ROOT
-from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
 
 PAGE = str(ROOT / "pages" / "export.py")
@@ -26,9 +25,8 @@ def test_export_page_empty_state(workspace):
     assert any("synthesize" in i.value for i in at.info)
 
 
-def test_export_page_filters_and_exports(workspace):
-    make_tiny_dataset(workspace, cases=6)
-    make_fake_set(workspace, n=12)
+def test_export_page_filters_and_exports(workspace, fake_set):
+    fake_set()
     at = AppTest.from_file(PAGE, default_timeout=90).run()
     assert not at.exception, at.exception
     assert _passing(at) == (12, 12)
@@ -53,13 +51,12 @@ def test_export_page_filters_and_exports(workspace):
     assert any("already exists" in e.value for e in at.error)
 
 
-def test_export_page_offers_realness_as_a_filter(workspace):
+def test_export_page_offers_realness_as_a_filter(workspace, fake_set):
     import pandas as pd
 
     from synth_core.synthesis.realness import write_realness
 
-    make_tiny_dataset(workspace, cases=6)
-    make_fake_set(workspace, n=12)
+    fake_set()
     at = AppTest.from_file(PAGE, default_timeout=90).run()
     assert any("No `realness` column yet" in c.value for c in at.caption)
     sset = SyntheticSet(workspace / "synthetic" / "fake")

@@ -9,7 +9,6 @@ from synth_core.review import ReviewLog
 from synth_core.review.view import ViewSpec, default_sort, select_view
 from synth_core.synthesis.setstore import SyntheticSet
 from tests.conftest import ROOT
-from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
 
 PAGE = str(ROOT / "pages" / "review.py")
@@ -26,9 +25,8 @@ def test_review_page_empty_state(workspace):
     assert any("synthesize" in i.value for i in at.info)
 
 
-def test_keep_reject_tag_and_page_through(workspace):
-    make_tiny_dataset(workspace, cases=6)
-    path = make_fake_set(workspace, n=30)
+def test_keep_reject_tag_and_page_through(fake_set):
+    path = fake_set(n=30)
     sset = SyntheticSet(path)
     order = select_view(sset.catalog, ViewSpec(default_sort(sset.catalog), True)).sample_id.tolist()
     at = AppTest.from_file(PAGE, default_timeout=120).run()
@@ -90,9 +88,8 @@ def test_keep_reject_tag_and_page_through(workspace):
     assert any("No sample in this view" in i.value for i in at.info)
 
 
-def test_bulk_actions_on_the_view_and_sorting(workspace):
-    make_tiny_dataset(workspace, cases=6)
-    path = make_fake_set(workspace, n=12)
+def test_bulk_actions_on_the_view_and_sorting(fake_set):
+    path = fake_set()
     cat = SyntheticSet(path).catalog
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.selectbox(key="review_sort").set_value("nn_dist")
@@ -120,13 +117,12 @@ def test_bulk_actions_on_the_view_and_sorting(workspace):
     assert SyntheticSet(path).select("review != 'rejected'").shape[0] == 12 - len(close)
 
 
-def test_export_page_leaves_rejected_samples_out(workspace):
+def test_export_page_leaves_rejected_samples_out(workspace, fake_set):
     from synth_core.export.manifest import read as read_manifest
     from synth_core.review.setreview import SetReview
     from synth_core.workspace import Workspace
 
-    make_tiny_dataset(workspace, cases=6)
-    make_fake_set(workspace, n=12)
+    fake_set()
     SetReview.open(Workspace.open(workspace), "fake").reject(["syn-000002", "syn-000007"], reason="artefact")
     at = AppTest.from_file(str(ROOT / "pages" / "export.py"), default_timeout=90).run()
     assert not at.exception, at.exception
