@@ -7,7 +7,7 @@ st.set_page_config(page_title="MedSynth Studio", page_icon=":material/neurology:
 PAGES = [
     st.Page("pages/home.py", title="Workspace", icon=":material/home:", default=True),
     st.Page("pages/datasets.py", title="Datasets", icon=":material/folder_open:"),
-    st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+    st.Page("pages/training_runs.py", title="Training", icon=":material/monitoring:", url_path="training"),
     st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("pages/lesions.py", title="Lesion augmentation", icon=":material/healing:"),
     st.Page("pages/quality.py", title="Quality", icon=":material/analytics:"),

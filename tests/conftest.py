@@ -17,10 +17,6 @@ if os.environ.get("MEDSYNTH_TESTS_GPU") != "1":
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-# AppTest runs a page with pages/ on sys.path, where pages/training.py would shadow the training
-# package for any later `import training...`; importing the package first keeps the name taken.
-import training  # noqa: E402,F401
-
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]

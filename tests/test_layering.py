@@ -53,3 +53,9 @@ def test_no_synth_core_source_imports_training_or_streamlit():
              for pkg, line in sorted(_imported_packages(p)) if pkg in FORBIDDEN]
     assert not found, "\n".join(found)
 
+
+
+def test_no_page_file_shares_a_name_with_a_package():
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    clashes = sorted(p.name for p in (ROOT / "pages").glob("*.py") if p.stem in packages)
+    assert not clashes, f"pages/{clashes} would shadow a package when pages/ is first on sys.path"

@@ -19,11 +19,10 @@ from synth_core.experiments.ablation import ROW_OFF, summary_frame
 from synth_core.experiments.results import ExperimentStore
 from synth_core.runs.folder import RunDir
 
-PAGES = ("home", "datasets", "training", "lesions", "quality", "review", "export", "reader_study")
+PAGES = ("home", "datasets", "training_runs", "lesions", "quality", "review", "export", "reader_study")
 
 SCRIPT = """
 import sys
-import training  # as tests/conftest.py: the package, not pages/training.py
 from streamlit.testing.v1 import AppTest
 
 for page in sys.argv[1:]:

@@ -12,7 +12,7 @@ from tests.training.conftest import make_tiny_dataset
 from training.cli import main as train
 from synth_core.runs.folder import RunDir
 
-PAGE = str(ROOT / "pages" / "training.py")
+PAGE = str(ROOT / "pages" / "training_runs.py")
 TINY = ["--set", "batch_size=2", "--set", "base_channels=4", "--set", "depth=2", "--set", "sample_every=2",
         "--set", "checkpoint_every=2", "--no-progress"]
 
