@@ -172,12 +172,16 @@ class _Report:
                            f"a lesion first. Rows: {esc(rows)}. Labels: {legend or 'none'}. Cyan line: organ outline."
                            "</figcaption></figure>")
             for s in [s for s in self.sel.sets if s.dataset == ds]:
-                png = gather.set_sheet(self.ws, s.name, self.samples, self.seed)
+                png, rejected = gather.set_sheet(self.ws, s.name, self.samples, self.seed)
                 if png is None:
-                    out.append(missing(f"Set {s.name} could not be read."))
+                    out.append(missing(f"All {rejected} samples of set {s.name} were rejected in review; none is "
+                                       "pictured." if rejected else f"Set {s.name} could not be read."))
                     continue
+                left_out = (f" {rejected} sample{'s' if rejected != 1 else ''} rejected in review (the Review page) "
+                            f"{'are' if rejected != 1 else 'is'} left out." if rejected else "")
                 out.append(f'<figure>{image(png, f"synthetic samples of {s.name}")}<figcaption>Synthetic set '
-                           f"<b>{esc(s.name)}</b> ({s.n} samples): {self.samples} samples, those with a lesion first. "
+                           f"<b>{esc(s.name)}</b> ({s.n} samples): {min(self.samples, s.n - rejected)} samples, those "
+                           f"with a lesion first.{left_out} "
                            f"Same rows and colours; the lesion label is the one the generator was asked to draw, the "
                            f"organ outline the generated organ mask.</figcaption></figure>")
             if not any(s.dataset == ds for s in self.sel.sets):

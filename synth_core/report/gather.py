@@ -151,19 +151,26 @@ def real_sheet(ws: Workspace, dataset: str, k: int = SAMPLES, seed: int = 0) -> 
     return sample_sheet(np.asarray(ds.images[pick]), np.asarray(ds.labels[pick]), np.asarray(ds.masks[pick])), split
 
 
-def set_sheet(ws: Workspace, name: str, k: int = SAMPLES, seed: int = 0) -> bytes | None:
-    """Sheet of ``k`` samples of set ``name``, samples with a lesion first."""
+def set_sheet(ws: Workspace, name: str, k: int = SAMPLES, seed: int = 0) -> tuple[bytes | None, int]:
+    """Sheet of ``k`` samples of set ``name``, samples with a lesion first, never a sample whose
+    latest review decision is ``rejected`` (the catalog's ``review`` column, as for export).
+    ``(png, how many rejected samples were left out)``; png is None when the set cannot be read
+    (0 left out) or when every sample was rejected."""
     from synth_core.synthesis.setstore import SyntheticSet
 
     try:
         s = SyntheticSet(ws.existing("synthetic", name))
         cat = s.catalog
     except SynthCoreError:
-        return None
+        return None, 0
     idx = np.arange(len(s))
     has = cat["has_lesion"].astype(bool).to_numpy() if "has_lesion" in cat else np.asarray(s.labels).reshape(len(s), -1).any(1)
-    pick = _pick(idx, idx[has], k, seed)
-    return sample_sheet(np.asarray(s.images[pick]), np.asarray(s.labels[pick]), np.asarray(s.masks[pick]))
+    ok = (cat["review"].astype(str) != "rejected").to_numpy() if "review" in cat else np.ones(len(s), bool)
+    if not ok.any():
+        return None, len(s)
+    pick = _pick(idx[ok], idx[ok & has], k, seed)
+    return (sample_sheet(np.asarray(s.images[pick]), np.asarray(s.labels[pick]), np.asarray(s.masks[pick])),
+            int((~ok).sum()))
 
 
 def label_legend(ws: Workspace, dataset: str) -> list[tuple[str, tuple[int, int, int]]]:

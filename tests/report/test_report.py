@@ -184,6 +184,40 @@ def test_missing_parts_say_what_to_run(workspace):
     assert "Run folder(s) no longer in the workspace: fake-run" in html
 
 
+def test_sample_sheet_leaves_out_rejected_samples_and_says_how_many(workspace):
+    import numpy as np
+
+    from synth_core.report import gather
+    from synth_core.review.setreview import SetReview
+    from synth_core.synthesis.setstore import SyntheticSet
+
+    make_tiny_dataset(workspace, cases=6)
+    path = make_fake_set(workspace, n=12)
+    ws = Workspace.open(workspace)
+    before, none_left_out = gather.set_sheet(ws, "fake", 6, 0)
+    assert none_left_out == 0 and "rejected in review" not in build_report(workspace)
+    # reject 6 of the 12: with 6 tiles the sheet must now show exactly the other 6
+    rejected = [f"syn-{i:06d}" for i in (0, 2, 4, 6, 8, 10)]
+    SetReview.open(ws, "fake").reject(rejected, reason="artefact")
+    SetReview.open(ws, "fake").keep(["syn-000001"])  # a kept sample stays eligible
+    png, left_out = gather.set_sheet(ws, "fake", 6, 0)
+    s = SyntheticSet(path)
+    rest = np.array([i for i in range(12) if f"syn-{i:06d}" not in rejected])
+    assert left_out == 6 and png != before
+    assert png == gather.sample_sheet(np.asarray(s.images[rest]), np.asarray(s.labels[rest]), np.asarray(s.masks[rest]))
+    html = build_report(workspace)
+    assert "6 samples rejected in review (the Review page) are left out." in html
+    assert base64.b64encode(png).decode() in html
+    # a sample rejected and then kept again is back; every sample rejected: no sheet, and the report says why
+    SetReview.open(ws, "fake").keep(["syn-000000"])
+    assert gather.set_sheet(ws, "fake", 6, 0)[1] == 5
+    SetReview.open(ws, "fake").reject([f"syn-{i:06d}" for i in range(12)], reason="artefact")
+    assert gather.set_sheet(ws, "fake", 6, 0) == (None, 12)
+    html = build_report(workspace)
+    assert "All 12 samples of set fake were rejected in review; none is pictured." in html
+    assert "synthetic samples of fake" not in html
+
+
 def _command(ws: Path, *args: str) -> int:
     p = argparse.ArgumentParser()
     add_report_arguments(p)
