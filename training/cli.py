@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from synth_core.cli_edge import run_at_edge
 from synth_core.errors import ConfigError
@@ -17,6 +18,8 @@ from synth_core.runs.config import build_config, describe_fields, list_presets, 
 from training.stages import STAGES, get_config_class, get_stage
 
 DEMO_RUNS = Path(__file__).resolve().parents[1] / "demo_assets" / "runs"
+#: settings that ``--resume`` may change: how long, where and how often it writes, never what it learns
+RESUME_SETTINGS = ("steps", "device", "threads", "sample_every", "checkpoint_every", "val_every")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -27,7 +30,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="shorthand for --set steps=N")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="shorthand for --set device=...")
     p.add_argument("--run-name", help="name of the run folder (default: <stage>-<date>-<time>-<random>)")
-    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint with its saved settings; "
+                   f"only {', '.join(RESUME_SETTINGS)} may change (--steps N: train on to step N)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -71,23 +75,34 @@ def run_stage(name: str, args: argparse.Namespace, ws: Workspace) -> int:
     from synth_core.runs.folder import RunDir
 
     stage_cls = get_stage(name)
+    overrides = parse_overrides(args.overrides)
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.device:
+        overrides["device"] = args.device
     if args.resume:
         saved = RunDir.open(ws, args.resume).read_config()
-        cfg = make_config(stage_cls.config_cls, saved["config"])
+        cfg = resume_config(stage_cls.config_cls, saved["config"], overrides,
+                            given=[f"--{o}" for o in ("dataset", "preset", "run_name") if getattr(args, o)])
     else:
-        overrides = parse_overrides(args.overrides)
         if args.dataset:
             overrides["dataset"] = args.dataset
-        if args.steps is not None:
-            overrides["steps"] = args.steps
-        if args.device:
-            overrides["device"] = args.device
         cfg = build_config(stage_cls.config_cls, name, args.preset, overrides)
     run = Trainer(stage_cls, cfg, ws, run_id=args.run_name, resume=args.resume, progress=not args.no_progress).run()
     if run is not None and int(__import__("os").environ.get("RANK", "0")) == 0:
         status = run.read_status()
         print(f"{name}: run {run.run_id} {status.get('state')} at step {status.get('step')} -> {run.path}")
     return 0
+
+
+def resume_config(cls: type, saved: dict[str, Any], overrides: dict[str, Any], *, given: list[str]) -> Any:
+    """The saved settings of a run to resume with ``overrides`` applied; only :data:`RESUME_SETTINGS`
+    may change (a ConfigError names the others and what to do instead)."""
+    refused = [g.replace("_", "-") for g in given] + [f"--set {k}" for k in sorted(set(overrides) - set(RESUME_SETTINGS))]
+    if refused:
+        raise ConfigError(f"--resume continues a run with its saved settings; {', '.join(refused)} cannot change "
+                          f"(only {', '.join(RESUME_SETTINGS)} can): start a new run for other settings")
+    return make_config(cls, {**saved, **overrides})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -163,8 +163,10 @@ class Trainer:
                         last_beat = time.time()
                 if info.is_main and cfg.sample_every and step % cfg.sample_every == 0:
                     self._sample(stage, run, step)
-                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                    best = self._checkpoint_and_validate(stage, run, step, info, best)
+                checkpoint, validate = self._due(step)
+                if (checkpoint or validate) and step < total:
+                    best = self._checkpoint_and_validate(stage, run, step, info, best, checkpoint=checkpoint,
+                                                         validate=validate)
             best = self._checkpoint_and_validate(stage, run, step, info, best)
             if info.is_main:
                 self._sample(stage, run, step)
@@ -230,18 +232,31 @@ class Trainer:
             return -math.inf
         return float(run.read_status().get("best_score", -math.inf))
 
-    def _checkpoint_and_validate(self, stage: Stage, run: RunDir, step: int, info, best: float) -> float:
-        for m in stage.modules().values():
-            m.eval()
-        try:
-            val = stage.validate() if info.is_main else {}
-        finally:
+    def _due(self, step: int) -> tuple[bool, bool]:
+        """``(checkpoint, validate)`` after ``step``: the 'last' checkpoint every ``checkpoint_every``
+        steps; validation (and the 'best' checkpoint) every ``val_every`` steps, or at every
+        checkpoint when ``val_every`` is 0."""
+        cfg = self.cfg
+        checkpoint = bool(cfg.checkpoint_every) and step % cfg.checkpoint_every == 0
+        validate = (step % cfg.val_every == 0) if cfg.val_every else checkpoint
+        return checkpoint, validate
+
+    def _checkpoint_and_validate(self, stage: Stage, run: RunDir, step: int, info, best: float, *,
+                                 checkpoint: bool = True, validate: bool = True) -> float:
+        val: dict[str, Any] = {}
+        if validate and info.is_main:
             for m in stage.modules().values():
-                m.train()
-        self._checkpoint(stage, run, step, info, "last")
+                m.eval()
+            try:
+                val = stage.validate()
+            finally:
+                for m in stage.modules().values():
+                    m.train()
+        if checkpoint:
+            self._checkpoint(stage, run, step, info, "last")
         if info.is_main:
             score = val.get("score")
-            fields: dict[str, Any] = {"step": step, "last_checkpoint_step": step}
+            fields: dict[str, Any] = {"step": step, **({"last_checkpoint_step": step} if checkpoint else {})}
             if val:
                 run.append_validation(step, val)
             if score is not None and score > best:
@@ -279,6 +294,9 @@ class Trainer:
         stage.load_extra_state(ck["meta"].get("extra", {}))
         restore_rng(ck["rng"])
         step = int(ck["step"])
+        if step > stage.total_steps():
+            raise ConfigError(f"run {run.run_id} is at step {step}, past the {stage.total_steps()} steps asked for; "
+                              "--resume can only train on to a later step")
         kept = run.metrics.truncate_after(step)
         log.info("resuming %s at step %d (%d metric rows kept)", run.run_id, step, kept)
         return step
