@@ -1,12 +1,10 @@
-"""Rebuild :class:`SynthesisModels` from run folders.
-
-This is the one place where ``synth_core`` reaches into ``training``: checkpoints and the network
-builders of each stage live there (``synth_core.runs.loading``). The import is deferred to the call,
-so the library's other modules import without it.
+"""Rebuild :class:`SynthesisModels` from run folders (through :mod:`synth_core.runs.loading`).
 
 A multimodal run records the structure, segmenter and translator runs it was trained with
-(``meta["helpers"]``); synthesis uses exactly those. The sha256 of every checkpoint actually
-loaded goes into the set's provenance; ``regenerate`` refuses when one has changed since. The
+(``meta["helpers"]``, with each checkpoint's sha256); synthesis uses exactly those runs and warns
+when one's checkpoint is no longer the one recorded (:func:`check_helper`). The sha256 of every
+checkpoint actually loaded goes into the set's provenance; ``regenerate`` refuses when one has
+changed since. The
 multimodal run's record of its dataset (name, fingerprint, content) travels with the bundle so the
 dataset can be found and compared (:mod:`synth_core.datalink`).
 """
@@ -18,7 +16,8 @@ from typing import Any
 import torch
 
 from synth_core.datalink import run_content, same_dataset
-from synth_core.errors import ConfigError
+from synth_core.errors import ConfigError, warn_user
+from synth_core.runs.loading import load_run, resolve_run
 from synth_core.synthesis.models import GenerationSettings, SynthesisModels
 from synth_core.workspace import Workspace
 
@@ -27,6 +26,23 @@ def _record(run: Any) -> dict[str, Any]:
     content = run_content(run.meta) or {}
     return {"run_id": run.run_id, "stage": run.stage, "checkpoint": run.checkpoint.name, "sha256": run.sha256(),
             "step": run.step, "fingerprint": run.fingerprint, "dataset_sha256": content.get("sha256")}
+
+
+def check_helper(multimodal_run: str, stage: str, recorded: dict[str, Any], loaded: Any) -> bool:
+    """Warn when helper run ``loaded`` is not the checkpoint the multimodal run trained with (its
+    recorded ``sha256``): e.g. the structure run was resumed and trained on since, so its maps are
+    not the ones ``G`` learned from. A slim copy of the same step (float16 weights, other bytes)
+    counts as the same. Returns True when it matches."""
+    want, have = recorded.get("sha256"), loaded.sha256()
+    if not want or want == have:
+        return True
+    if loaded.meta.get("slim") and int(recorded.get("step", -1)) == loaded.step:
+        return True
+    warn_user(f"{stage} run {loaded.run_id!r} has changed since multimodal run {multimodal_run!r} was trained with "
+              f"it (then step {recorded.get('step')}, sha256 {want[:12]}; now step {loaded.step}, sha256 {have[:12]}): "
+              "the set uses its current weights, which the generator never saw; the set's provenance records them",
+              key=("helper-changed", multimodal_run, stage, have))
+    return False
 
 
 def settings_from_config(cfg: Any) -> GenerationSettings:
@@ -42,8 +58,6 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
                 device: torch.device | str = "cpu") -> SynthesisModels:
     """The multimodal run ``run_id`` (its ``which`` checkpoint, falling back to last) with its
     structure run and, when ``figures``, its segmenter and translator runs."""
-    from synth_core.runs.loading import load_run, resolve_run
-
     if which not in ("best", "last"):
         raise ConfigError(f"checkpoint must be best or last, not {which!r}")
     try:
@@ -59,6 +73,7 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
     st = load_run(ws, helpers["structure"]["run_id"], which="last", names=wanted, device=device)
     if not same_dataset(st.fingerprint, run_content(st.meta), mm.fingerprint, run_content(mm.meta)):
         raise ConfigError(f"structure run {st.run_id!r} was trained on another dataset than multimodal run {run_id!r}")
+    check_helper(run_id, "structure", helpers["structure"], st)
     runs = {"multimodal": _record(mm), "structure": _record(st)}
     modalities = tuple(mm.meta["modalities"])
     segmenters: dict[str, torch.nn.Module] = {}
@@ -67,10 +82,12 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
         seg = load_run(ws, helpers["segmenter"]["run_id"], which="last", device=device,
                        names=[f"seg_{m}" for m in modalities])
         segmenters = {m: seg.nets[f"seg_{m}"] for m in modalities}
+        check_helper(run_id, "segmenter", helpers["segmenter"], seg)
         runs["segmenter"] = _record(seg)
     if figures and "translator" in helpers and len(modalities) > 1:
         tr = load_run(ws, helpers["translator"]["run_id"], which="last", names=["G_t"], device=device)
         translator = tr.nets["G_t"]
+        check_helper(run_id, "translator", helpers["translator"], tr)
         runs["translator"] = _record(tr)
     label_names = {int(k): str(v) for k, v in mm.meta["label_names"].items()}
     return SynthesisModels(G_s=st.nets["G_s"], G_m=st.nets["G_m"], G=mm.nets["G"], modalities=modalities,
