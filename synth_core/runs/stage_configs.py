@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from synth_core.errors import ConfigError
 from synth_core.runs.config import CommonConfig, param
 
+#: normalisation layers every network accepts
+NORMS = ("instance", "batch", "group", "none")
+MAX_UNET_DEPTH = 10  # synth_core.nets.UNet's limit (1024 px down to 1×1)
+
 
 # ---- structure ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -86,6 +90,21 @@ class SegmenterConfig(CommonConfig):
     dice_weight: float = param(1.0, "weight of the soft Dice loss")
     ce_weight: float = param(1.0, "weight of the cross-entropy loss")
     val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("base_channels", "depth"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.depth > MAX_UNET_DEPTH:
+            raise ConfigError(f"depth must be at most {MAX_UNET_DEPTH}, not {self.depth}")
+        if self.norm not in NORMS:
+            raise ConfigError(f'norm must be one of {", ".join(NORMS)}, not "{self.norm}"')
+        for name in ("dice_weight", "ce_weight", "val_slices"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if self.dice_weight == 0 and self.ce_weight == 0:
+            raise ConfigError("dice_weight and ce_weight are both 0: the segmenter would have no loss")
 
 
 # ---- translator -----------------------------------------------------------------------------------
@@ -272,8 +291,6 @@ class MultimodalConfig(CommonConfig):
 
 # ---- pix2pix --------------------------------------------------------------------------------------
 GAN_MODES = ("vanilla", "lsgan")
-NORMS = ("instance", "batch", "group", "none")
-MAX_UNET_DEPTH = 10  # synth_core.nets.UNet's limit (1024 px down to 1×1)
 
 
 @dataclass(frozen=True)
