@@ -1,4 +1,9 @@
-"""Where each synthetic sample's lesion label comes from (METHOD.md §8-9).
+"""Where each synthetic sample's lesion label comes from (METHOD.md §8-9): the ONE placement
+policy of the project. Multimodal synthesis (:mod:`synth_core.synthesis.pipeline`), the
+multimodal training stage (its generated-structure phase, ``training.stages.multimodal``) and
+pix2pix inpainting (:mod:`synth_core.synthesis.inpaint`) all place lesions through
+:meth:`LesionSource.choose`, so a label accepted in one is accepted in the others from the same
+mask, ranges and random stream.
 
 - ``augmented``: a bank lesion with a random scale / rotation / flip, centred on a random pixel of
   the generated organ mask, kept only when it lies inside that mask (the containment filter);
@@ -52,17 +57,22 @@ class LesionSource:
                 "mask_filter": self.mask_filter,
                 "ranges": (_IDENTITY if self.mode == "bank" else self.ranges).to_dict()}
 
-    def choose(self, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int, str]:
-        """``(label (H, W) uint8, lesion_index or -1, params JSON or "")`` for one generated mask."""
+    def choose(self, mask: np.ndarray, rng: np.random.Generator, *,
+               existing: np.ndarray | None = None) -> tuple[np.ndarray, int, str]:
+        """``(label (H, W) uint8, lesion_index or -1, params JSON or "")`` for one organ mask.
+
+        ``existing (H, W)``: lesion labels already in the slice (a real slice that has lesions);
+        an accepted label touches none of their pixels. It changes no random draw."""
         shape = mask.shape
         empty = (np.zeros(shape, np.uint8), -1, "")
         if self.mode == "none":
             return empty
         target = mask if self.mask_filter else np.ones_like(mask)
         if self.mode == "augmented":
-            res = augment_batch(self.bank, target, 1, self.ranges, rng, max_tries=self.tries)
+            res = augment_batch(self.bank, target, 1, self.ranges, rng, max_tries=self.tries, existing=existing)
         else:
-            res = augment_batch(self.bank, target, 1, _IDENTITY, rng, max_tries=self.tries, position="near_source")
+            res = augment_batch(self.bank, target, 1, _IDENTITY, rng, max_tries=self.tries, position="near_source",
+                                existing=existing)
         if not res.n_accepted:
             return empty
         params = dict(res.params[0])

@@ -209,6 +209,32 @@ def test_mask_filter_keeps_lesions_inside_the_mask_and_ablation_b_does_not(ws):
     assert set(np.unique(filt)) <= {0, 1, 2}
 
 
+def test_training_places_lesions_through_the_synthesis_placement_with_the_same_draws(ws):
+    """One placement implementation: the stage's labels are LesionSource.choose's, draw for draw, and
+    equal to what the stage drew before it shared that code (augment_batch on the same stream)."""
+    from synth_core.lesions import augment_batch
+    from synth_core.synthesis.lesions import LesionSource
+
+    masks = np.zeros((6, 32, 32), np.uint8)
+    masks[:, 4:28, 6:30] = 1
+    for ablation, frac in (("F", 1.0), ("B", 1.0), ("F", 0.5)):
+        stage = _stage(ws, ablation=ablation, lesion_fraction=frac)
+        got = stage.place_labels(masks, np.random.default_rng(7))
+        src = LesionSource("augmented", stage.bank, stage.ranges, tries=stage.cfg.lesion_tries,
+                           mask_filter=stage.cfg.mask_filter)
+        rng_new, rng_old = np.random.default_rng(7), np.random.default_rng(7)
+        for i, m in enumerate(masks):
+            if rng_new.random() >= frac:
+                assert rng_old.random() >= frac and not got[i].any()
+                continue
+            rng_old.random()
+            assert np.array_equal(got[i], src.choose(m, rng_new)[0])
+            target = m if stage.cfg.mask_filter else np.ones_like(m)
+            old = augment_batch(stage.bank, target, 1, stage.ranges, rng_old, max_tries=stage.cfg.lesion_tries)
+            assert np.array_equal(got[i], old.labels[0] if old.n_accepted else np.zeros_like(m))
+        assert (got > 0).any()
+
+
 def test_registration_loss_covers_every_ordered_pair_in_one_translator_call(ws):
     stage = _stage(ws)
     G_t = stage.translator

@@ -92,10 +92,11 @@ from torch import nn
 
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError, NotFoundError
-from synth_core.lesions import AugmentRanges, LesionBank, augment_batch
+from synth_core.lesions import AugmentRanges, LesionBank
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
 from synth_core.render import grid, overlay
 from synth_core.structure_model import generate_structures
+from synth_core.synthesis.lesions import LesionSource
 from synth_core.runs.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
@@ -170,6 +171,9 @@ class MultimodalStage(Stage):
         # lesion bank of the training split; a dataset without lesions gives empty labels
         self.bank = LesionBank.from_dataset(ds, ("train",)) if self.n_classes > 1 else LesionBank([])
         self.ranges = AugmentRanges(scale=tuple(cfg.lesion_scale), containment=1.0)
+        # the one placement policy synthesis uses too (synth_core.synthesis.lesions)
+        self.lesions = LesionSource("augmented" if len(self.bank) else "none", self.bank, self.ranges,
+                                    tries=cfg.lesion_tries, mask_filter=cfg.mask_filter)
         self.les_w = class_weights(cfg.les_class_weights, self.n_classes).to(self.device)
 
         self.G = wrap(build_generator(cfg, self.n_mod, self.n_classes), dist)
@@ -297,10 +301,7 @@ class MultimodalStage(Stage):
         for i in range(len(masks)):
             if rng.random() >= self.cfg.lesion_fraction:
                 continue
-            target = masks[i] if self.cfg.mask_filter else np.ones_like(masks[i])
-            res = augment_batch(self.bank, target, 1, self.ranges, rng, max_tries=self.cfg.lesion_tries)
-            if res.n_accepted:
-                out[i] = res.labels[0]
+            out[i] = self.lesions.choose(masks[i], rng)[0]  # the same placement as synthesis
         return out
 
     def generated_structures(self, n: int, rng: np.random.Generator, generator: torch.Generator | None = None
