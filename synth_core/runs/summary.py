@@ -46,18 +46,18 @@ def runs_table(ws: Workspace) -> pd.DataFrame:
             cfg = run.read_config()
         except (OSError, ValueError):
             cfg = {}
-        st = run.read_status()
-        age = heartbeat_age(st)
-        state = st.get("state", "starting" if run.log_path.exists() else "?")
+        status = run.read_status()
+        age = heartbeat_age(status)
+        state = status.get("state", "starting" if run.log_path.exists() else "?")
         if state == "running" and age is not None and age > STALE_SECONDS:
             state = "running? (no heartbeat)"
         out.append({
-            "run": rid, "stage": cfg.get("stage", st.get("stage", "?")), "dataset": cfg.get("dataset", "?"),
-            "state": state, "step": st.get("step"), "total": st.get("total_steps", cfg.get("total_steps")),
+            "run": rid, "stage": cfg.get("stage", status.get("stage", "?")), "dataset": cfg.get("dataset", "?"),
+            "state": state, "step": status.get("step"), "total": status.get("total_steps", cfg.get("total_steps")),
             "heartbeat_s": None if age is None else round(age),
-            "checkpoint_step": st.get("last_checkpoint_step"),
-            "best_score": st.get("best_score") if isinstance(st.get("best_score"), (int, float)) and math.isfinite(st.get("best_score")) else None,
-            "message": st.get("message", ""),
+            "checkpoint_step": status.get("last_checkpoint_step"),
+            "best_score": status.get("best_score") if isinstance(status.get("best_score"), (int, float)) and math.isfinite(status.get("best_score")) else None,
+            "message": status.get("message", ""),
         })
     return pd.DataFrame(out, columns=["run", "stage", "dataset", "state", "step", "total", "heartbeat_s",
                                       "checkpoint_step", "best_score", "message"])
@@ -72,13 +72,13 @@ def validation_frame(run: RunDir) -> pd.DataFrame:
 
 
 def checkpoints_table(run: RunDir) -> pd.DataFrame:
-    st = run.read_status()
+    status = run.read_status()
     rows = []
     for which in ("last", "best"):
         p = run.checkpoint_path(which)
         if p.exists():
             s = p.stat()
-            rows.append({"checkpoint": which, "step": st.get("last_checkpoint_step" if which == "last" else "best_step"),
+            rows.append({"checkpoint": which, "step": status.get("last_checkpoint_step" if which == "last" else "best_step"),
                          "size_MB": round(s.st_size / 1e6, 2),
                          "written": datetime.fromtimestamp(s.st_mtime).strftime("%Y-%m-%d %H:%M:%S"), "path": str(p)})
     return pd.DataFrame(rows)

@@ -112,9 +112,9 @@ class LatentExplorer:
     def open(cls, ws: Workspace, structure_run: str, multimodal_run: str = "") -> "LatentExplorer":
         from synth_core.runs.loading import load_run
 
-        st = load_run(ws, structure_run, names=["E_s", "G_s", "G_m"])
-        if st.stage != "structure":
-            raise ConfigError(f"run {structure_run!r} is a {st.stage!r} run, not a structure run")
+        structure = load_run(ws, structure_run, names=["E_s", "G_s", "G_m"])
+        if structure.stage != "structure":
+            raise ConfigError(f"run {structure_run!r} is a {structure.stage!r} run, not a structure run")
         models = None
         if multimodal_run:
             from synth_core.synthesis.loading import load_models
@@ -123,7 +123,8 @@ class LatentExplorer:
             if models.runs["structure"]["run_id"] != structure_run:
                 raise ConfigError(f"multimodal run {multimodal_run!r} was trained with structure run "
                                   f"{models.runs['structure']['run_id']!r}, not {structure_run!r}")
-        return cls(st.nets["E_s"], st.nets["G_s"], st.nets["G_m"], models=models, structure_run=structure_run,
+        return cls(structure.nets["E_s"], structure.nets["G_s"], structure.nets["G_m"], models=models,
+                   structure_run=structure_run,
                    multimodal_run=multimodal_run,
                    threshold=models.settings.structure_threshold if models else 0.5)
 
@@ -196,18 +197,17 @@ class LatentExplorer:
     def projection(self, real_structure: np.ndarray, generated: np.ndarray, *, method: str = "pca",
                    seed: int = 0) -> pd.DataFrame:
         """2-D coordinates of real encodings and generated latents in one frame: columns x, y, kind
-        (real | generated), i (row within its kind). PCA is fitted on both together; UMAP when
-        ``method="umap"`` and the package is installed."""
+        (real | generated), i (row within its kind). Fitted on both together: PCA, or UMAP with
+        ``method="umap"`` (seeded; at most 15 neighbours, fewer for few latents)."""
         real = self.encode(real_structure) if len(real_structure) else np.zeros((0, self.latent_dim), np.float32)
         allz = np.concatenate([real, np.asarray(generated, np.float32)])
         if len(allz) < 3:
             raise ConfigError("a projection needs at least 3 latents")
         if method == "umap":
-            try:
-                import umap  # type: ignore[import-not-found]
-            except ImportError:
-                raise ConfigError("UMAP is not installed (pip install umap-learn); use PCA") from None
-            xy = umap.UMAP(n_components=2, random_state=seed).fit_transform(allz)
+            import umap  # umap-learn: imported here, it takes seconds (numba)
+
+            xy = umap.UMAP(n_components=2, n_neighbors=min(15, len(allz) - 1), random_state=seed,
+                           n_jobs=1).fit_transform(allz)  # a seed makes UMAP single-threaded anyway
         elif method == "pca":
             from sklearn.decomposition import PCA
 
@@ -232,12 +232,14 @@ class LatentExplorer:
 
         models = self._need_models()
         b = generate_batch(models, lesions, seed, [index], z=np.asarray(z, np.float32)[None])
-        st = models.settings
+        settings = models.settings
         g = torch.Generator().manual_seed(stream_seed(seed, index, STREAM_NOISE))
         s = torch.from_numpy(b.structure[:1]).float()[:, None]
         m = torch.from_numpy(b.masks[:1]).float()[:, None]
-        fused = fuse_noise_torch(s, m, st.noise_low, st.noise_high, generator=g)[0, 0].numpy() if st.noise_fusion \
-            else b.structure[0].astype(np.float32)
+        if settings.noise_fusion:
+            fused = fuse_noise_torch(s, m, settings.noise_low, settings.noise_high, generator=g)[0, 0].numpy()
+        else:
+            fused = b.structure[0].astype(np.float32)
         return RenderedSample(b.structure[0], b.masks[0], fused, b.labels[0], b.images[0], models.modalities,
                               bool(b.lesion_index[0] >= 0))
 

@@ -70,11 +70,11 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
         raise ConfigError(f"multimodal run {run_id!r} records no structure run; it cannot make new structure maps")
     settings = settings_from_config(mm.config)
     wanted = ["G_s", "G_m"] + (["D_s"] if settings.structure_min_realness > 0 else [])
-    st = load_run(ws, helpers["structure"]["run_id"], which="last", names=wanted, device=device)
-    if not same_dataset(st.fingerprint, run_content(st.meta), mm.fingerprint, run_content(mm.meta)):
-        raise ConfigError(f"structure run {st.run_id!r} was trained on another dataset than multimodal run {run_id!r}")
-    check_helper(run_id, "structure", helpers["structure"], st)
-    runs = {"multimodal": _record(mm), "structure": _record(st)}
+    structure = load_run(ws, helpers["structure"]["run_id"], which="last", names=wanted, device=device)
+    if not same_dataset(structure.fingerprint, run_content(structure.meta), mm.fingerprint, run_content(mm.meta)):
+        raise ConfigError(f"structure run {structure.run_id!r} was trained on another dataset than multimodal run {run_id!r}")
+    check_helper(run_id, "structure", helpers["structure"], structure)
+    runs = {"multimodal": _record(mm), "structure": _record(structure)}
     modalities = tuple(mm.meta["modalities"])
     segmenters: dict[str, torch.nn.Module] = {}
     translator = None
@@ -90,8 +90,8 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
         check_helper(run_id, "translator", helpers["translator"], tr)
         runs["translator"] = _record(tr)
     label_names = {int(k): str(v) for k, v in mm.meta["label_names"].items()}
-    return SynthesisModels(G_s=st.nets["G_s"], G_m=st.nets["G_m"], G=mm.nets["G"], modalities=modalities,
+    return SynthesisModels(G_s=structure.nets["G_s"], G_m=structure.nets["G_m"], G=mm.nets["G"], modalities=modalities,
                            label_names=label_names, size=int(mm.meta["image_size"]),
-                           settings=settings, segmenters=segmenters, translator=translator, D_s=st.nets.get("D_s"),
+                           settings=settings, segmenters=segmenters, translator=translator, D_s=structure.nets.get("D_s"),
                            runs=runs, lesion_ranges=(mm.meta.get("lesion_bank") or {}).get("ranges"),
                            dataset=str(getattr(mm.config, "dataset", "") or ""), dataset_content=run_content(mm.meta))

@@ -90,6 +90,8 @@ def test_projection_has_both_kinds(ex, synth_ws):
     assert np.isfinite(df[["x", "y"]].to_numpy()).all()
     with pytest.raises(ConfigError, match="pca or umap"):
         ex.projection(np.asarray(ds.structure[:6]), ex.random_latents(0, 5), method="tsne")
+    umap_xy = ex.projection(np.asarray(ds.structure[:6]), ex.random_latents(0, 5), method="umap")
+    assert len(umap_xy) == 11 and np.isfinite(umap_xy[["x", "y"]].to_numpy()).all()
 
 
 def test_render_and_save_then_append_and_regenerate(ex, synth_ws):
