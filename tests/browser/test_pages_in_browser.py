@@ -18,6 +18,7 @@ PAGES = {  # url path -> text that proves the page rendered its content
     "training": "Sample grids over time",
     "lesions": "Preview on real organ masks",
     "latent": "The whole sample of one latent",
+    "quality": "Per-sample figures",
     "export": "Preview of what passes",
     "reader_study": "Reader study",
 }
