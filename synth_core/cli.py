@@ -58,7 +58,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "demo-data": ("synth_core.demo.command", "add_demo_arguments", "run_demo_command",
                   "build the embedded demo dataset (MNI152-based, offline)"),
     "synthesize": ("synth_core.synthesis.command", "add_synthesize_arguments", "run_synthesize_command",
-                   "make a synthetic set with a trained multimodal run"),
+                   "make a synthetic set with a trained multimodal run, or pix2pix lesion inpainting"),
     "regenerate": ("synth_core.synthesis.command", "add_regenerate_arguments", "run_regenerate_command",
                    "recreate one sample of a set from its record and compare"),
     "evaluate": ("synth_core.evaluation.command", "add_evaluate_arguments", "run_evaluate_command",

@@ -17,8 +17,11 @@ from synth_core.workspace import Workspace, validate_name
 
 def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
     # long aliases: torchrun's own parser claims abbreviations such as --run and --n (use these under torchrun)
+    p.add_argument("--generator", choices=("multimodal", "pix2pix"), default="multimodal",
+                   help="multimodal: new slices from the structure -> image generators; pix2pix: bank lesions "
+                        "painted into real training slices, whitened and filled in by a pix2pix run")
     p.add_argument("--run", "--multimodal-run", dest="run", default="",
-                   help="multimodal run id (default: the newest finished one on --dataset)")
+                   help="run id of the generator (default: the newest finished one on --dataset)")
     p.add_argument("--dataset", default="", help="dataset the run was trained on (used to find the newest run)")
     p.add_argument("--n", "--samples", dest="n", type=int, required=True, help="number of samples")
     p.add_argument("--seed", type=int, default=0, help="set seed; sample i depends only on (seed, i)")
@@ -32,6 +35,12 @@ def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="multimodal checkpoint to use")
     p.add_argument("--no-figures", action="store_true", help="skip the segmenter/translator figures (faster)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--slices", choices=("healthy", "lesion", "any"), default="healthy",
+                   help="pix2pix: which real training slices lesions are painted into")
+    p.add_argument("--raw-fill", action="store_true",
+                   help="pix2pix: keep the generator's whole output (default: only the lesion pixels are new)")
+    p.add_argument("--segmenter-run", default="",
+                   help="pix2pix: segmenter run for the Dice figure (default: the newest on the dataset)")
 
 
 def _lesion_source(ws: Workspace, models: Any, ds: Any, mode: str, label_set: str) -> Any:
@@ -53,6 +62,10 @@ def _lesion_source(ws: Workspace, models: Any, ds: Any, mode: str, label_set: st
 
 
 def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
+    if getattr(args, "generator", "multimodal") == "pix2pix":
+        from synth_core.synthesis.inpaint_command import run_inpaint_command
+
+        return run_inpaint_command(args, ws)
     from synth_core.synthesis.figures import RealReference
     from synth_core.synthesis.loading import load_models
     from synth_core.synthesis.pipeline import synthesize

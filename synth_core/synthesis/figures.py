@@ -67,12 +67,15 @@ class RealReference:
     rows: np.ndarray  # (N_real,) dataset row of each feature
 
     @classmethod
-    def from_dataset(cls, ds: Any, split: str = "train", chunk: int = 256) -> "RealReference":
+    def from_dataset(cls, ds: Any, split: str = "train", chunk: int = 256,
+                     channels: list[int] | None = None) -> "RealReference":
+        """``channels``: the dataset's modalities a set holds (default all; a pix2pix set holds one)."""
         rows = np.asarray(ds.split_indices(split))
-        feats = [memorisation_features(np.asarray(ds.images[np.sort(rows[i : i + chunk])]))
+        chans = list(range(len(ds.modalities))) if channels is None else list(channels)
+        feats = [memorisation_features(np.asarray(ds.images[np.sort(rows[i : i + chunk])])[:, chans])
                  for i in range(0, len(rows), chunk)]
         rows = np.concatenate([np.sort(rows[i : i + chunk]) for i in range(0, len(rows), chunk)]) if len(rows) else rows
-        d = FEATURE_SIZE * FEATURE_SIZE * len(ds.modalities)
+        d = FEATURE_SIZE * FEATURE_SIZE * len(chans)
         return cls(torch.cat(feats) if feats else torch.zeros(0, d), rows)
 
     def nearest(self, images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,9 @@
 The set records the sha256 of every checkpoint it was made with; regeneration refuses when one has
 changed since (a retrained run cannot give back the same sample). Sample ``i`` is recomputed in its
 original batch ``[batch_start, batch_start + batch_size)`` so every network call sees exactly the
-inputs it saw then (:mod:`synth_core.synthesis.pipeline`).
+inputs it saw then (:mod:`synth_core.synthesis.pipeline`). A pix2pix set (``generator: "pix2pix"``)
+is recomputed from its catalog's source rows and lesion records instead
+(:func:`synth_core.synthesis.inpaint.regenerate_inpaint`), under the same rules.
 
 On the machine that made the set (same CPU, device, thread count and library versions, recorded as
 ``made_on``) the result is bit-exact. Elsewhere the networks' float arithmetic may round differently
@@ -67,6 +69,10 @@ def regenerate(ws: Workspace, set_name: str, sample: str | int, *, device: str =
 
     s = SyntheticSet(ws.existing("synthetic", set_name))
     i = _index(s, sample)
+    if s.meta.get("generator") == "pix2pix":  # a lesion painted into a real slice (synth_core.synthesis.inpaint)
+        from synth_core.synthesis.inpaint import regenerate_inpaint
+
+        return regenerate_inpaint(ws, s, i, device=device)
     row = s.catalog.iloc[i]
     runs = s.meta["runs"]
     which = "best" if runs["multimodal"]["checkpoint"] == checkpoint_file("best") else "last"

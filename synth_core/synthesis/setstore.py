@@ -6,9 +6,12 @@ Layout::
                       the runs and checkpoints that made it, the synthesis options, column notes
     catalog.parquet   one row per sample: provenance + per-sample quality figures
     images.npy        (N, M, H, W) float32 in [0, 1], modalities in the dataset's order
-    masks.npy         (N, H, W) uint8, 1 = inside the organ (G_m's mask)
-    labels.npy        (N, H, W) uint8 lesion classes (the placed label)
-    structure.npy     (N, H, W) uint8 {0, 1} structure map (G_s's map)
+    masks.npy         (N, H, W) uint8, 1 = inside the organ (G_m's mask; a pix2pix set: the source slice's)
+    labels.npy        (N, H, W) uint8 lesion classes (the placed label, plus a pix2pix source slice's own)
+    structure.npy     (N, H, W) uint8 {0, 1} structure map (G_s's map; a pix2pix set: the source slice's)
+
+A set made by pix2pix inpainting (``set.json`` ``generator: "pix2pix"``, :mod:`.inpaint`) holds
+the one modality its run fills; its catalog records ``source_row`` (a dataset row, not a case id).
     realness.parquet  optional side table written by ``evaluate``: sample_id + realness columns,
                       joined into :attr:`SyntheticSet.catalog` (:mod:`synth_core.synthesis.realness`)
     review.jsonl      optional append-only review log (keep / reject / tags per sample), its latest
@@ -264,7 +267,8 @@ class SyntheticSet:
 
 
 PROVENANCE_COLUMNS = ("sample_id", "index", "seed", "latent_index", "latent_source", "latent", "noise_seed", "batch_start", "batch_size",
-                      "lesion_source", "lesion_index", "lesion_params")
+                      "lesion_source", "lesion_index", "lesion_params",
+                      "generator", "source_row", "source_tries")  # the last three: pix2pix sets (.inpaint)
 
 
 def open_set(workspace_root: str | Path, name: str) -> SyntheticSet:

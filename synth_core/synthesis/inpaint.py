@@ -1,0 +1,377 @@
+"""pix2pix lesion inpainting as a way to make a synthetic set (METHOD.md §10, the liver paper).
+
+A sample is a REAL slice of the training split with one NEW lesion: a bank lesion, transformed
+by the lesion-augmentation ranges and accepted inside the slice's organ mask by the same
+placement code as multimodal synthesis and training (:meth:`LesionSource.choose
+<synth_core.synthesis.lesions.LesionSource.choose>`), is whitened
+(:func:`synth_core.whitening.whiten`) and filled in by a trained pix2pix generator
+(:func:`synth_core.whitening.fill_lesions`). Its label is exact: the placed lesion, plus the
+slice's own real lesions when it had any (the new one never overlaps them).
+
+A sample is fully described by an :class:`InpaintSpec` — the source slice's dataset row, the bank
+lesion's index and its transform parameters — which the catalog records. Seeded sets choose the
+specs from one random stream per sample (``(seed, index)``, :func:`choose_specs`: the source
+slice is drawn uniformly from the candidate rows, then the placement; when no placement is
+accepted on that slice another slice is drawn, up to ``source_tries`` slices); the Inpainting
+page makes specs by hand. Either way :func:`fill_batch` turns specs into images, and
+``regenerate`` recomputes a sample's batch from the catalog rows (bit-exact on the machine that
+made the set).
+
+Choices:
+
+- One modality per set: a pix2pix run fills the one modality it was trained on (its config's
+  ``modality``), so the set holds that modality only (``set.json`` ``modalities``); on a
+  multi-modal dataset, train one pix2pix run per modality and make one set each. Readers that
+  compare with the dataset (evaluation, export, reader study) use the dataset's channel of the
+  same name.
+- ``composite=True`` (default): pixels outside the new lesion are the real slice's exactly, so
+  the rest of the slice and its label stay true (:func:`~synth_core.whitening.fill_lesions`);
+  ``composite=False`` keeps the generator's raw output everywhere.
+- Masks and structure maps of a sample are the source slice's (the organ did not change).
+- ``source_row`` is a dataset row number, not a case id: no patient identifier enters the set.
+  Lesion ids (which carry case ids) stay in the set's ``bank`` folder; the catalog holds indices.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from synth_core.errors import ConfigError
+from synth_core.synthesis.figures import RealReference, sample_figures
+from synth_core.synthesis.lesions import LesionSource, label_from_record
+from synth_core.synthesis.pipeline import STREAM_LESION, batch_indices, stream_seed
+from synth_core.synthesis.setstore import SetWriter
+from synth_core.whitening import fill_lesions, whiten
+
+GENERATOR = "pix2pix"
+SLICES = ("healthy", "lesion", "any")  # which real slices lesions are painted into
+SOURCE_TRIES = 20  # source slices drawn per sample before giving up (each with LesionSource.tries placements)
+COLUMN_HELP = {
+    "source_row": "dataset row of the real slice the lesion was painted into (no case id is stored)",
+    "source_tries": "source slices drawn before one accepted the lesion",
+    "source_lesion": "the source slice already had a real lesion (the new one does not overlap it)",
+    "new_lesion_area": "pixels of the painted-in lesion",
+    "fill_mean_": "mean intensity the generator painted into the new lesion",
+    "fill_contrast_": "fill_mean minus the mean of the organ around the lesion (within 3 px of it)",
+}
+
+
+@dataclass(frozen=True)
+class InpaintSpec:
+    """One sample: the real slice (dataset row), the bank lesion (index) and its transform
+    (:class:`~synth_core.lesions.augment.AugmentParams` as JSON)."""
+
+    source_row: int
+    lesion_index: int
+    lesion_params: str
+    source_tries: int = 1
+
+    def __post_init__(self) -> None:
+        if self.source_row < 0 or self.lesion_index < 0 or not self.lesion_params:
+            raise ConfigError(f"an inpainting sample needs a source slice and a lesion, not {self!r}")
+
+
+@dataclass
+class InpaintModels:
+    """The pix2pix generator, the modality it fills and the dataset channel of it, plus an optional
+    frozen segmenter for the catalog's Dice figure. ``runs``: stage -> provenance record."""
+
+    G: nn.Module
+    modality: str
+    channel: int
+    size: int
+    label_names: dict[int, str]
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    segmenter: nn.Module | None = None
+    dataset: str = ""
+    fingerprint: str = ""
+    dataset_content: dict[str, Any] | None = None
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return (self.modality,)
+
+
+def load_inpaint_models(ws: Any, run_id: str, *, which: str = "best", segmenter_run: str = "",
+                        figures: bool = True, device: torch.device | str = "cpu") -> InpaintModels:
+    """The pix2pix run ``run_id`` (``which`` checkpoint, falling back to last) and, when
+    ``figures``, a segmenter run of the same dataset (``segmenter_run``, else the newest finished
+    one; none found = no Dice figure)."""
+    from synth_core.datalink import run_content, same_dataset
+    from synth_core.runs.loading import find_runs, load_run, resolve_run
+    from synth_core.synthesis.loading import _record
+
+    if which not in ("best", "last"):
+        raise ConfigError(f"checkpoint must be best or last, not {which!r}")
+    run_id = resolve_run(ws, GENERATOR, run_id, None)
+    run = load_run(ws, run_id, which=which, names=["G"], device=device)
+    modalities = list(run.meta["modalities"])
+    modality = str(getattr(run.config, "modality", "") or "") or modalities[0]
+    if modality not in modalities:
+        raise ConfigError(f"pix2pix run {run_id!r} fills modality {modality!r}, which its dataset lacks "
+                          f"({', '.join(modalities)})")
+    runs = {GENERATOR: _record(run)}
+    seg = None
+    dataset = str(getattr(run.config, "dataset", "") or "")
+    if figures:
+        seg_id = segmenter_run or next(iter(find_runs(ws, "segmenter", dataset or None)), "")
+        if seg_id:
+            sr = load_run(ws, resolve_run(ws, "segmenter", seg_id, None), which="last",
+                          names=[f"seg_{modality}"], device=device)
+            if not same_dataset(sr.fingerprint, run_content(sr.meta), run.fingerprint, run_content(run.meta)):
+                raise ConfigError(f"segmenter run {seg_id!r} was trained on another dataset than pix2pix run {run_id!r}")
+            seg, runs["segmenter"] = sr.nets[f"seg_{modality}"], _record(sr)
+    return InpaintModels(G=run.nets["G"], modality=modality, channel=modalities.index(modality),
+                         size=int(run.meta["image_size"]),
+                         label_names={int(k): str(v) for k, v in run.meta["label_names"].items()},
+                         runs=runs, segmenter=seg, dataset=dataset, fingerprint=run.fingerprint,
+                         dataset_content=run_content(run.meta))
+
+
+def source_rows(ds: Any, slices: str, split: str = "train") -> np.ndarray:
+    """Dataset rows of ``split`` that lesions may be painted into: slices with organ pixels, and
+    ``healthy`` = without a lesion, ``lesion`` = with one, ``any`` = both. Sorted."""
+    if slices not in SLICES:
+        raise ConfigError(f"slices must be one of {', '.join(SLICES)}, not {slices!r}")
+    rows = np.asarray(ds.split_indices(split), dtype=np.int64)
+    organ = ds.index["organ_pixels"].to_numpy()[rows] > 0
+    lesion = ds.index["lesion_pixels"].to_numpy()[rows] > 0
+    keep = organ & {"healthy": ~lesion, "lesion": lesion, "any": np.ones_like(lesion)}[slices]
+    return np.sort(rows[keep])
+
+
+def choose_spec(ds: Any, rows: np.ndarray, lesions: LesionSource, rng: np.random.Generator, *,
+                source_tries: int = SOURCE_TRIES) -> InpaintSpec | None:
+    """Draw a source slice from ``rows`` and place a lesion in its organ (not on its own lesions);
+    another slice when placement fails, up to ``source_tries`` slices. None when all failed."""
+    if len(rows) == 0:
+        raise ConfigError("no candidate slices to paint lesions into")
+    for t in range(1, source_tries + 1):
+        row = int(rows[int(rng.integers(len(rows)))])
+        _, index, params = lesions.choose(np.asarray(ds.masks[row]), rng, existing=np.asarray(ds.labels[row]))
+        if index >= 0:
+            return InpaintSpec(row, index, params, t)
+    return None
+
+
+def choose_specs(ds: Any, rows: np.ndarray, lesions: LesionSource, seed: int, indices: Sequence[int], *,
+                 source_tries: int = SOURCE_TRIES) -> list[InpaintSpec]:
+    """The specs of samples ``indices`` of a set with ``seed``; sample ``i`` depends only on
+    ``(seed, i)``. Raises ConfigError naming the sample when no slice accepted a lesion."""
+    if lesions.mode == "none":
+        raise ConfigError("pix2pix inpainting paints lesions; --lesions none makes nothing to fill")
+    out = []
+    for i in indices:
+        rng = np.random.default_rng(stream_seed(seed, int(i), STREAM_LESION))
+        spec = choose_spec(ds, rows, lesions, rng, source_tries=source_tries)
+        if spec is None:
+            raise ConfigError(f"sample {int(i)}: no lesion fitted inside the organ of {source_tries} source slices "
+                              f"({lesions.tries} placements each); use smaller lesions (scale) or other slices")
+        out.append(spec)
+    return out
+
+
+@dataclass
+class InpaintBatch:
+    """One batch of inpainted samples; ``images (B, 1, H, W)`` float32, the others ``(B, H, W)`` uint8."""
+
+    specs: list[InpaintSpec]
+    images: np.ndarray
+    whitened: np.ndarray  # (B, H, W) the generator's input
+    original: np.ndarray  # (B, H, W) the real slice
+    new_labels: np.ndarray  # (B, H, W) the painted-in lesion alone
+    masks: np.ndarray
+    labels: np.ndarray
+    structure: np.ndarray
+
+
+@torch.no_grad()
+def fill_batch(models: InpaintModels, ds: Any, bank: Any, specs: Sequence[InpaintSpec], *,
+               composite: bool = True) -> InpaintBatch:
+    """Make the samples ``specs`` in one generator call (per 16 slices); a pure function of the
+    specs, the dataset's slices and ``models.G``."""
+    if not specs:
+        raise ConfigError("no samples to make")
+    rows = np.array([s.source_row for s in specs], dtype=np.int64)
+    if rows.max() >= len(ds):
+        raise ConfigError(f"source row {int(rows.max())} is not in dataset {ds.name!r} ({len(ds)} slices)")
+    size = ds.spec.size
+    original = np.stack([np.asarray(ds.images[r, models.channel], dtype=np.float32) for r in rows])
+    masks = np.stack([np.asarray(ds.masks[r]) for r in rows]).astype(np.uint8)
+    existing = np.stack([np.asarray(ds.labels[r]) for r in rows]).astype(np.uint8)
+    structure = np.stack([np.asarray(ds.structure[r]) for r in rows]).astype(np.uint8)
+    new = np.stack([label_from_record(bank, s.lesion_index, s.lesion_params, (size, size)) for s in specs])
+    x = torch.from_numpy(original)[:, None]
+    lab = torch.from_numpy(new.astype(np.int64))
+    filled = fill_lesions(models.G, x, lab, composite=composite).float().clamp(0, 1)[:, 0].numpy()
+    labels = np.where(new > 0, new, existing).astype(np.uint8)
+    return InpaintBatch(list(specs), filled[:, None].astype(np.float32), whiten(original[:, None], new[:, None])[:, 0],
+                        original, new,
+                        masks, labels, structure)
+
+
+def _ring(lesion: np.ndarray, organ: np.ndarray, width: int = 3) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(lesion, iterations=width) & ~lesion & organ
+
+
+def inpaint_figures(batch: InpaintBatch, models: InpaintModels, real: RealReference | None) -> list[dict[str, Any]]:
+    """The usual per-sample figures (:func:`~synth_core.synthesis.figures.sample_figures`) plus
+    the inpainting ones of :data:`COLUMN_HELP`."""
+    m = models.modality
+    segs = {m: models.segmenter} if models.segmenter is not None else None
+    rows = sample_figures(batch.images, batch.masks, batch.labels, batch.structure, models.modalities,
+                          segmenters=segs, real=real)
+    for r, (spec, new) in enumerate(zip(batch.specs, batch.new_labels)):
+        lesion, img = new > 0, batch.images[r, 0]
+        ring = _ring(lesion, batch.masks[r] > 0)
+        mean = float(img[lesion].mean())
+        rows[r].update({"new_lesion_area": int(lesion.sum()), f"fill_mean_{m}": mean,
+                        f"fill_contrast_{m}": mean - float(img[ring].mean()) if ring.any() else float("nan")})
+    return rows
+
+
+def catalog_rows(batch: InpaintBatch, *, start: int, batch_size: int, seed: int, mode: str,
+                 figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``seed`` -1 = specs chosen by hand (the Inpainting page)."""
+    out = []
+    for r, spec in enumerate(batch.specs):
+        out.append({"generator": GENERATOR, "seed": int(seed), "source_row": spec.source_row,
+                    "source_tries": spec.source_tries, "source_lesion": bool((batch.labels[r] != batch.new_labels[r]).any()),
+                    "batch_start": int(start), "batch_size": int(batch_size), "lesion_source": mode,
+                    "lesion_index": spec.lesion_index, "lesion_params": spec.lesion_params, **figures[r]})
+    return out
+
+
+def set_meta(models: InpaintModels, ds: Any, lesions: LesionSource, *, n: int, seed: int, batch_size: int,
+             slices: str, composite: bool, extra: dict[str, Any] | None = None,
+             dataset_content: dict[str, Any] | None = None) -> dict[str, Any]:
+    from synth_core.environment import describe
+    from synth_core.synthesis.figures import COLUMN_HELP as FIGURE_HELP
+    from synth_core.synthesis.figures import MEMORISATION_SPACE
+
+    param = next(iter(models.G.parameters()), None)
+    return {"generator": GENERATOR, "dataset": ds.name, "fingerprint": ds.fingerprint,
+            "dataset_content": dataset_content, "made_on": describe(param.device if param is not None else "cpu"),
+            "modalities": [models.modality], "dataset_modalities": list(ds.modalities),
+            "label_names": {str(k): v for k, v in ds.label_names.items()}, "size": ds.spec.size, "runs": models.runs,
+            "options": {"n": n, "seed": seed, "batch": batch_size, "slices": slices, "composite": bool(composite),
+                        "lesions": lesions.describe(), **(extra or {})},
+            "memorisation_space": MEMORISATION_SPACE, "columns": {**FIGURE_HELP, **COLUMN_HELP}}
+
+
+def write_set(models: InpaintModels, ds: Any, lesions: LesionSource, specs_of: Callable[[np.ndarray], list[InpaintSpec]],
+              dest: str | Path, *, n: int, seed: int, batch_size: int, slices: str, composite: bool = True,
+              real: RealReference | None = None, figures: bool = True, progress: Callable[[int], None] | None = None,
+              extra_meta: dict[str, Any] | None = None, dataset_content: dict[str, Any] | None = None) -> Path:
+    """Write a set of ``n`` samples at ``dest`` atomically; ``specs_of(indices)`` gives the specs
+    of a batch (seeded: :func:`choose_specs`; by hand: a slice of a list)."""
+    if models.size != ds.spec.size:
+        raise ConfigError(f"the pix2pix generator works at {models.size} px but dataset {ds.name!r} has "
+                          f"{ds.spec.size} px slices")
+    meta = set_meta(models, ds, lesions, n=n, seed=seed, batch_size=batch_size, slices=slices, composite=composite,
+                    extra=extra_meta, dataset_content=dataset_content)
+    with SetWriter(dest, meta) as w:
+        lesions.bank.save(w.tmp / "bank")
+        for idx in batch_indices(n, batch_size):
+            batch = fill_batch(models, ds, lesions.bank, specs_of(idx), composite=composite)
+            figs = inpaint_figures(batch, models, real) if figures else [
+                {"new_lesion_area": int((b > 0).sum())} for b in batch.new_labels]
+            w.add(batch.images, batch.masks, batch.labels, batch.structure,
+                  catalog_rows(batch, start=int(idx[0]), batch_size=batch_size, seed=seed, mode=lesions.mode,
+                               figures=figs))
+            if progress:
+                progress(len(idx))
+    return Path(dest)
+
+
+def inpaint_set(models: InpaintModels, ds: Any, lesions: LesionSource, dest: str | Path, *, n: int, seed: int = 0,
+                batch_size: int = 16, slices: str = "healthy", composite: bool = True, figures: bool = True,
+                source_tries: int = SOURCE_TRIES, progress: Callable[[int], None] | None = None,
+                extra_meta: dict[str, Any] | None = None, dataset_content: dict[str, Any] | None = None) -> Path:
+    """A seeded set of ``n`` inpainted samples on the ``slices`` of the training split."""
+    if n < 1 or batch_size < 1:
+        raise ConfigError(f"n and batch must be >= 1, not {n} and {batch_size}")
+    rows = source_rows(ds, slices)
+    if len(rows) == 0:
+        raise ConfigError(f"dataset {ds.name!r} has no {slices} slices with an organ in its train split")
+    real = RealReference.from_dataset(ds, "train", channels=[models.channel]) if figures else None
+    return write_set(models, ds, lesions, lambda idx: choose_specs(ds, rows, lesions, seed, idx,
+                                                                   source_tries=source_tries),
+                     dest, n=n, seed=seed, batch_size=batch_size, slices=slices, composite=composite, real=real,
+                     figures=figures, progress=progress, dataset_content=dataset_content,
+                     extra_meta={"source_tries": source_tries, **(extra_meta or {})})
+
+
+def save_chosen(models: InpaintModels, ds: Any, lesions: LesionSource, specs: Sequence[InpaintSpec],
+                dest: str | Path, *, composite: bool = True, batch_size: int = 16, figures: bool = True,
+                dataset_content: dict[str, Any] | None = None) -> Path:
+    """A set of samples chosen by hand (the Inpainting page), in the given order (``seed`` -1)."""
+    specs = list(specs)
+    if not specs:
+        raise ConfigError("keep at least one sample before saving a set")
+    real = RealReference.from_dataset(ds, "train", channels=[models.channel]) if figures else None
+    return write_set(models, ds, lesions, lambda idx: [specs[int(i)] for i in idx], dest, n=len(specs), seed=-1,
+                     batch_size=batch_size, slices="chosen", composite=composite, real=real, figures=figures,
+                     dataset_content=dataset_content)
+
+
+def specs_from_catalog(rows: Any) -> list[InpaintSpec]:
+    """The specs recorded in catalog rows (a DataFrame)."""
+    return [InpaintSpec(int(r.source_row), int(r.lesion_index), str(r.lesion_params), int(r.source_tries))
+            for r in rows.itertuples()]
+
+
+def spec_from_params(source_row: int, lesion_index: int, params: dict[str, Any]) -> InpaintSpec:
+    """A hand-made spec from an :class:`~synth_core.lesions.augment.AugmentParams` dict."""
+    return InpaintSpec(int(source_row), int(lesion_index), json.dumps(params, sort_keys=True))
+
+
+def regenerate_inpaint(ws: Any, s: Any, i: int, *, device: str = "cpu") -> Any:
+    """Recompute sample ``i`` of pix2pix set ``s`` in its original batch from the catalog's specs and
+    compare it with the stored one (:class:`synth_core.synthesis.regenerate.Regenerated`). Refuses
+    when the pix2pix checkpoint changed since the set was made."""
+    from synth_core.datalink import find_dataset, set_content
+    from synth_core.environment import describe, differences
+    from synth_core.lesions.augment import AugmentRanges
+    from synth_core.lesions.bank import LesionBank
+    from synth_core.runs.folder import checkpoint_file
+    from synth_core.synthesis.regenerate import Regenerated, _verdict
+
+    then = s.meta["runs"][GENERATOR]
+    which = "best" if then["checkpoint"] == checkpoint_file("best") else "last"
+    models = load_inpaint_models(ws, then["run_id"], which=which, figures=False, device=device)
+    now = models.runs[GENERATOR]
+    if now["sha256"] != then["sha256"] or now["checkpoint"] != then["checkpoint"]:
+        raise ConfigError(f"pix2pix run {then['run_id']!r}: checkpoint {then['checkpoint']} changed since set "
+                          f"{s.name!r} was made (sha256 {then['sha256'][:12]} -> {now['sha256'][:12]}); "
+                          "the sample cannot be regenerated bit-exactly")
+    ds, _ = find_dataset(ws, fingerprint=s.fingerprint, content=set_content(s.meta), what=f"set {s.name!r}",
+                         verb="was made from", name=s.dataset)
+    opts = s.meta["options"]
+    cat = s.catalog
+    row = cat.iloc[i]
+    start, size = int(row["batch_start"]), int(row["batch_size"])
+    idx = np.arange(start, min(start + size, len(s)))
+    bank = LesionBank.load(s.path / "bank")
+    LesionSource(opts["lesions"]["mode"], bank, AugmentRanges.from_dict(opts["lesions"]["ranges"]))  # validates
+    batch = fill_batch(models, ds, bank, specs_from_catalog(cat.iloc[idx]), composite=bool(opts["composite"]))
+    r = i - start
+    stored = (np.asarray(s.images[i]), np.asarray(s.masks[i]), np.asarray(s.labels[i]), np.asarray(s.structure[i]))
+    fresh = (batch.images[r], batch.masks[r], batch.labels[r], batch.structure[r])
+    identical = all(np.array_equal(a, b) for a, b in zip(stored, fresh))
+    diff = float(np.abs(stored[0].astype(np.float64) - fresh[0]).max())
+    maps_equal = all(np.array_equal(a, b) for a, b in zip(stored[1:], fresh[1:]))
+    machine = differences(s.meta.get("made_on"), describe(device))
+    within, note = _verdict(identical, diff, maps_equal, machine)
+    return Regenerated(str(row["sample_id"]), *fresh, identical=identical, max_abs_diff=diff,
+                       within_tolerance=within, note=note, machine_differences=machine)

@@ -1,0 +1,77 @@
+"""``python -m synth_core synthesize --generator pix2pix``: paint bank lesions into real slices and
+let a pix2pix run fill them in (:mod:`synth_core.synthesis.inpaint`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from synth_core.errors import ConfigError
+from synth_core.workspace import Workspace, validate_name
+
+
+def inpaint_lesion_source(ws: Workspace, ds: Any, mode: str, label_set: str) -> Any:
+    """The lesion bank of the dataset's training split (or of a saved label set) with the
+    augmentation ranges of :class:`~synth_core.lesions.augment.AugmentRanges` (or the label set's)."""
+    from synth_core.lesions.augment import AugmentRanges
+    from synth_core.lesions.bank import LesionBank
+    from synth_core.lesions.labelset import LabelSet
+    from synth_core.synthesis.lesions import LesionSource
+
+    if mode == "none":
+        raise ConfigError("--generator pix2pix paints lesions into real slices; --lesions none makes nothing to fill")
+    if label_set:
+        from synth_core.datalink import check_set
+
+        ls = LabelSet.load(ws.existing("lesions", label_set))
+        check_set(ds, ls.meta, f"label set {label_set!r}")
+        bank, ranges = ls.bank, AugmentRanges.from_dict(ls.meta["ranges"])
+    else:
+        if not ds.has_lesions:
+            raise ConfigError(f"dataset {ds.name!r} has no lesion labels, so there is no lesion bank to paint from")
+        bank, ranges = LesionBank.from_dataset(ds, ("train",)), AugmentRanges()
+    return LesionSource(mode, bank, ranges)
+
+
+def run_inpaint_command(args: argparse.Namespace, ws: Workspace) -> int:
+    from tqdm import tqdm
+
+    from synth_core.datalink import find_dataset, provenance
+    from synth_core.runs.loading import resolve_run
+    from synth_core.synthesis.inpaint import inpaint_set, load_inpaint_models
+    from synth_core.synthesis.setstore import SyntheticSet
+
+    name = validate_name(args.name, "set name")
+    dest = ws.path("synthetic", name)
+    if dest.exists():
+        raise ConfigError(f"{dest}: already exists; choose another --name or delete it first")
+    if args.n < 1 or args.batch < 1:
+        raise ConfigError(f"--n and --batch must be >= 1, not {args.n} and {args.batch}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--generator pix2pix runs in one process; start it without torchrun")
+    run_id = resolve_run(ws, "pix2pix", args.run, args.dataset or None)
+    models = load_inpaint_models(ws, run_id, which=args.checkpoint, segmenter_run=args.segmenter_run,
+                                 figures=not args.no_figures, device=args.device)
+    ds, match = find_dataset(ws, fingerprint=models.fingerprint, content=models.dataset_content,
+                             what=f"run {run_id!r}", name=models.dataset)
+    lesions = inpaint_lesion_source(ws, ds, args.lesions, args.label_set)
+    with tqdm(total=args.n, desc=f"synthesize {name}", unit="sample", file=sys.stderr) as bar:
+        inpaint_set(models, ds, lesions, dest, n=args.n, seed=args.seed, batch_size=args.batch, slices=args.slices,
+                    composite=not args.raw_fill, figures=not args.no_figures, progress=bar.update,
+                    extra_meta={"label_set": args.label_set, "checkpoint": args.checkpoint},
+                    dataset_content=provenance(ds, match, models.dataset_content))
+    s = SyntheticSet(dest)
+    cat = s.catalog
+    print(f"wrote {len(s)} samples to {dest}")
+    print(f"  pix2pix run {run_id} ({models.runs['pix2pix']['checkpoint']}), modality {models.modality}, "
+          f"lesions painted into {args.slices} {ds.name} training slices, "
+          f"{'composited' if not args.raw_fill else 'raw generator output'}")
+    for col in [c for c in cat.columns if c.startswith(("dice_", "fill_contrast_"))] + ["nn_dist", "new_lesion_area"]:
+        vals = cat[col].to_numpy(float) if col in cat else np.zeros(0)
+        if np.isfinite(vals).any():
+            print(f"  {col:<22} mean {np.nanmean(vals):.4f}")
+    return 0

@@ -1,0 +1,249 @@
+"""pix2pix lesion inpainting as a synthetic set (synth_core.synthesis.inpaint): known answers with a
+hand-made generator, the shared placement, per-sample seeding, and the command end to end with a
+tiny trained pix2pix run (set, provenance, bit-exact regenerate)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from synth_core.dataset import Dataset, DatasetSpec, DatasetWriter
+from synth_core.errors import ConfigError
+from synth_core.lesions.augment import AugmentRanges
+from synth_core.lesions.bank import LesionBank
+from synth_core.structure import StructureParams
+from synth_core.synthesis.inpaint import (
+    InpaintModels,
+    InpaintSpec,
+    choose_specs,
+    fill_batch,
+    inpaint_set,
+    save_chosen,
+    source_rows,
+    spec_from_params,
+)
+from synth_core.synthesis.lesions import LesionSource
+from synth_core.synthesis.setstore import SyntheticSet
+from synth_core.workspace import Workspace
+
+SIZE = 32
+FILL = 0.25
+
+
+def make_inpaint_dataset(ws_root: Path, name: str = "paint", cases: int = 6, slices: int = 4,
+                         modalities: tuple[str, ...] = ("t1", "t2"), seed: int = 0) -> Dataset:
+    """32 px slices: a disc organ; odd slices have a small lesion (core 1 in edema 2) off centre,
+    even slices are healthy."""
+    ws = Workspace.open(ws_root)
+    rng = np.random.default_rng(seed)
+    spec = DatasetSpec(name=name, layout="demo", kind="mri", modalities=modalities,
+                       label_names={0: "background", 1: "core", 2: "edema"}, size=SIZE,
+                       structure=StructureParams(median=1))
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    with DatasetWriter(ws.path("datasets", name), spec) as w:
+        for c in range(cases):
+            imgs = np.zeros((slices, len(modalities), SIZE, SIZE), np.float32)
+            masks = np.zeros((slices, SIZE, SIZE), np.uint8)
+            labels = np.zeros((slices, SIZE, SIZE), np.uint8)
+            for s in range(slices):
+                organ = np.hypot(yy - 16, xx - 16) < 13
+                masks[s] = organ
+                if s % 2:
+                    d = np.hypot(yy - 12 - rng.integers(-2, 3), xx - 12 - rng.integers(-2, 3))
+                    labels[s][d < 3.5] = 2
+                    labels[s][d < 1.8] = 1
+                for k in range(len(modalities)):
+                    img = organ * (0.3 + 0.2 * k) + (labels[s] > 0) * 0.3 + rng.normal(0, 0.02, (SIZE, SIZE))
+                    imgs[s, k] = np.clip(img, 0, 1)
+            w.add_case(f"case{c}", imgs, masks, labels, list(range(slices)), (1.0, 1.0, 1.0), f"case{c}")
+    return Dataset(ws.path("datasets", name))
+
+
+class Constant(nn.Module):
+    """A 'generator' that paints FILL everywhere (so the fill is a known answer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.full_like(x, FILL) + self.w
+
+
+def _models(ds: Dataset, channel: int = 1) -> InpaintModels:
+    return InpaintModels(G=Constant(), modality=ds.modalities[channel], channel=channel, size=SIZE,
+                         label_names=ds.label_names, runs={"pix2pix": {"run_id": "const", "sha256": "0"}})
+
+
+@pytest.fixture(scope="module")
+def paint_ds(tmp_path_factory) -> Dataset:
+    return make_inpaint_dataset(tmp_path_factory.mktemp("paint") / "ws")
+
+
+def _lesions(ds: Dataset) -> LesionSource:
+    return LesionSource("augmented", LesionBank.from_dataset(ds, ("train",)), AugmentRanges(scale=(0.8, 1.2)))
+
+
+def test_source_rows_pick_healthy_lesion_or_any_training_slices(paint_ds):
+    train = paint_ds.split_indices("train")
+    lesion = paint_ds.index["lesion_pixels"].to_numpy() > 0
+    healthy, sick, both = (source_rows(paint_ds, s) for s in ("healthy", "lesion", "any"))
+    assert set(healthy) | set(sick) == set(both) == set(train) and not set(healthy) & set(sick)
+    assert not lesion[healthy].any() and lesion[sick].all()
+    with pytest.raises(ConfigError, match="slices must be one of healthy, lesion, any, not 'sick'"):
+        source_rows(paint_ds, "sick")
+
+
+def test_fill_batch_known_answer_composite_and_raw(paint_ds):
+    lesions = _lesions(paint_ds)
+    rows = source_rows(paint_ds, "any")
+    specs = choose_specs(paint_ds, rows, lesions, seed=3, indices=range(6))
+    b = fill_batch(_models(paint_ds), paint_ds, lesions.bank, specs)
+    assert b.images.shape == (6, 1, SIZE, SIZE) and b.images.dtype == np.float32
+    for r, spec in enumerate(specs):
+        new = b.new_labels[r] > 0
+        real = np.asarray(paint_ds.images[spec.source_row, 1])
+        own = np.asarray(paint_ds.labels[spec.source_row])
+        assert new.any() and (np.asarray(paint_ds.masks[spec.source_row])[new] == 1).all()  # inside the organ
+        assert not (own[new] > 0).any()  # never on the slice's own lesion
+        np.testing.assert_array_equal(b.images[r, 0][new], np.float32(FILL))  # the generator's fill
+        np.testing.assert_array_equal(b.images[r, 0][~new], real[~new])  # composite: the real slice exactly
+        np.testing.assert_array_equal(b.whitened[r][new], 1.0)
+        np.testing.assert_array_equal(b.labels[r], np.where(new, b.new_labels[r], own))  # exact label
+        np.testing.assert_array_equal(b.masks[r], paint_ds.masks[spec.source_row])
+    raw = fill_batch(_models(paint_ds), paint_ds, lesions.bank, specs, composite=False)
+    np.testing.assert_array_equal(raw.images, np.float32(FILL))
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), i=st.integers(0, 40), extra=st.integers(1, 5))
+def test_a_sample_depends_only_on_seed_and_index(paint_ds, seed, i, extra):
+    lesions = _lesions(paint_ds)
+    rows = source_rows(paint_ds, "healthy")
+    alone = choose_specs(paint_ds, rows, lesions, seed, [i])
+    among = choose_specs(paint_ds, rows, lesions, seed, list(range(i, i + extra)))
+    assert alone[0] == among[0] and alone[0].source_row in rows
+
+
+def test_inpaint_set_writes_an_ordinary_set(paint_ds, tmp_path):
+    lesions = _lesions(paint_ds)
+    dest = inpaint_set(_models(paint_ds), paint_ds, lesions, tmp_path / "set", n=5, seed=1, batch_size=2,
+                       slices="healthy")
+    s = SyntheticSet(dest)
+    assert len(s) == 5 and s.modalities == ("t2",) and s.images.shape == (5, 1, SIZE, SIZE)
+    assert s.meta["generator"] == "pix2pix" and s.meta["options"]["slices"] == "healthy"
+    cat = s.catalog
+    assert list(cat["batch_start"]) == [0, 0, 2, 2, 4] and (cat["seed"] == 1).all()
+    assert cat["has_lesion"].all() and not cat["source_lesion"].any()
+    assert (cat["fill_mean_t2"] == FILL).all() and cat["new_lesion_area"].eq(cat["lesion_area"]).all()
+    # the nearest real training slice in the set's one modality is the source slice itself
+    assert (cat["nn_index"] == cat["source_row"]).all()
+    prov = s.provenance(0)
+    assert {"source_row", "lesion_index", "lesion_params", "generator"} <= set(prov)
+    assert (dest / "bank").is_dir()
+    text = json.dumps(s.meta) + cat.to_json()
+    assert "case0" not in text  # no case id of the dataset enters the set
+
+
+def test_save_chosen_keeps_the_hand_made_specs_in_order(paint_ds, tmp_path):
+    lesions = _lesions(paint_ds)
+    row = int(source_rows(paint_ds, "healthy")[0])
+    params = {"scale": 1.0, "rotation_deg": 0.0, "flip_lr": False, "flip_ud": False, "translate": [0, 0],
+              "center": [16.0, 18.0]}
+    spec = spec_from_params(row, 0, params)
+    dest = save_chosen(_models(paint_ds), paint_ds, lesions, [spec, spec], tmp_path / "kept", batch_size=4)
+    s = SyntheticSet(dest)
+    assert len(s) == 2 and (s.catalog["seed"] == -1).all() and (s.catalog["source_row"] == row).all()
+    np.testing.assert_array_equal(s.images[0], s.images[1])
+    with pytest.raises(ConfigError, match="keep at least one sample"):
+        save_chosen(_models(paint_ds), paint_ds, lesions, [], tmp_path / "none")
+    with pytest.raises(ConfigError, match="needs a source slice and a lesion"):
+        InpaintSpec(row, -1, "")
+
+
+def test_placement_that_never_fits_names_the_sample(paint_ds):
+    huge = LesionSource("augmented", LesionBank.from_dataset(paint_ds, ("train",)), AugmentRanges(scale=(9.0, 9.0)),
+                        tries=2)
+    with pytest.raises(ConfigError, match=r"sample 0: no lesion fitted inside the organ of 3 source slices"):
+        choose_specs(paint_ds, source_rows(paint_ds, "any"), huge, 0, [0], source_tries=3)
+
+
+# ---- end to end: a tiny trained pix2pix run, the command, regenerate ---------------------------
+TINY = ["--no-progress", "--set", "threads=1", "--set", "sample_every=0", "--set", "base_channels=4",
+        "--set", "d_channels=4", "--set", "batch_size=2"]
+
+
+@pytest.fixture(scope="module")
+def p2p_ws(tmp_path_factory) -> Path:
+    from training.cli import main as training_main
+
+    root = tmp_path_factory.mktemp("p2p") / "ws"
+    make_inpaint_dataset(root)
+    common = ["--dataset", "paint", "--steps", "2"]
+    assert training_main(["--workspace", str(root), "pix2pix", *common, "--run-name", "p2p", *TINY, "--set", "modality=t2"]) == 0
+    assert training_main(["--workspace", str(root), "segmenter", *common, "--run-name", "seg", "--no-progress", "--set", "threads=1",
+                          "--set", "sample_every=0", "--set", "base_channels=4", "--set", "depth=2"]) == 0
+    return root
+
+
+def _synth(ws: Path, *args: str) -> int:
+    from synth_core.cli import main
+
+    return main(["--workspace", str(ws), "synthesize", "--generator", "pix2pix", "--dataset", "paint", *args])
+
+
+def test_synthesize_pix2pix_then_regenerate_bit_exact(p2p_ws, capsys):
+    from synth_core.synthesis.regenerate import regenerate
+
+    assert _synth(p2p_ws, "--n", "5", "--batch", "2", "--name", "painted", "--seed", "4") == 0
+    out = capsys.readouterr().out
+    assert "wrote 5 samples" in out and "modality t2" in out
+    ws = Workspace.open(p2p_ws)
+    s = SyntheticSet(ws.existing("synthetic", "painted"))
+    assert s.modalities == ("t2",) and s.meta["dataset_modalities"] == ["t1", "t2"]
+    runs = s.meta["runs"]
+    assert runs["pix2pix"]["run_id"] == "p2p" and len(runs["pix2pix"]["sha256"]) == 64
+    assert runs["segmenter"]["run_id"] == "seg" and "dice_t2" in s.catalog
+    assert s.meta["options"]["composite"] is True and s.meta["dataset_content"]["match"] == "identical"
+    for i in range(5):
+        res = regenerate(ws, "painted", i)
+        assert res.identical and res.note == "bit-exact", res.note
+    # the same seed gives the same set
+    assert _synth(p2p_ws, "--n", "5", "--batch", "2", "--name", "again", "--seed", "4", "--no-figures") == 0
+    again = SyntheticSet(ws.existing("synthetic", "again"))
+    np.testing.assert_array_equal(again.images, s.images)
+    np.testing.assert_array_equal(again.labels, s.labels)
+
+
+def test_regenerate_refuses_a_changed_checkpoint(p2p_ws, tmp_path):
+    import shutil
+
+    from synth_core.synthesis.regenerate import regenerate
+
+    assert _synth(p2p_ws, "--n", "2", "--name", "tamper", "--no-figures") == 0
+    ws = Workspace.open(p2p_ws)
+    meta_path = ws.existing("synthetic", "tamper") / "set.json"
+    meta = json.loads(meta_path.read_text())
+    meta["runs"]["pix2pix"]["sha256"] = "f" * 64
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"pix2pix run 'p2p': checkpoint best.pt changed since set 'tamper'"):
+        regenerate(ws, "tamper", 0)
+    shutil.rmtree(ws.existing("synthetic", "tamper"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lesions", "none"], "error: --generator pix2pix paints lesions into real slices; --lesions none makes "
+                            "nothing to fill"),
+    (["--run", "seg"], "error: run 'seg' is a 'segmenter' run, expected a 'pix2pix' run"),
+])
+def test_bad_pix2pix_synthesis_options_fail_in_one_line(p2p_ws, capsys, args, message):
+    assert _synth(p2p_ws, "--n", "2", "--name", "bad", *args) == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not (p2p_ws / "synthetic" / "bad").exists()
