@@ -21,7 +21,7 @@ from training.experiments import ablation
 from synth_core.experiments.ablation import (ROW_OFF, ROWS, SUMMARY_NAMES, aggregate_ablation, format_ablation,
                                              load_ablation, summary_frame)
 from synth_core.runs.stage_configs import ABLATIONS
-from training.experiments.ablation import build_ablation_config, parse_rows, row_config, split_settings
+from training.experiments.ablation_config import build_ablation_config, parse_rows, row_config, split_settings
 from training.experiments.ablation_command import main
 from synth_core.experiments.results import list_experiments
 from synth_core.runs.folder import RunDir
@@ -190,7 +190,8 @@ def test_reading_an_ablation_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, training.experiments.ablation, training.experiments.ablation_command; "
+    code = ("import sys, training.experiments.ablation, training.experiments.ablation_config, "
+            "training.experiments.ablation_command; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True, timeout=60)
 

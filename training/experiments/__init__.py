@@ -6,6 +6,9 @@ the library's (:mod:`synth_core.experiments`: the experiment folder, summaries, 
 - :mod:`training.experiments.config`: usability settings, presets, the configuration grid (no torch);
 - :mod:`training.experiments.usability`: data selection, training, scoring, resume (torch);
 - :mod:`training.experiments.command`: ``python -m training usability`` / ``usability-table``;
-- :mod:`training.experiments.ablation` and ``ablation_command``: ``python -m training ablation`` /
-  ``ablation-table``.
+- :mod:`training.experiments.ablation_config`: ablation settings, ``--rows``/``--set`` parsing, each
+  row's multimodal configuration (no torch);
+- :mod:`training.experiments.ablation`: preparation, the rows' training, synthesis and evaluation,
+  summary rows, resume (torch inside the functions that need it);
+- :mod:`training.experiments.ablation_command`: ``python -m training ablation`` / ``ablation-table``.
 """

@@ -50,7 +50,7 @@ def add_ablation_table_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`AblationConfig` the arguments describe (one-line errors for bad values)."""
-    from training.experiments.ablation import build_ablation_config, split_settings
+    from training.experiments.ablation_config import build_ablation_config, split_settings
 
     values, multimodal = split_settings(args.overrides)
     for flag, key in (("dataset", "dataset"), ("rows", "rows"), ("steps", "steps"),
@@ -66,7 +66,7 @@ def config_from_args(args: argparse.Namespace):
 
 def run_ablation_command(args: argparse.Namespace, ws: Workspace) -> int:
     if args.list_settings:
-        from training.experiments.ablation import ablation_fields, build_ablation_config
+        from training.experiments.ablation_config import ablation_fields, build_ablation_config
 
         cfg = build_ablation_config({})
         for f in ablation_fields():
