@@ -7,6 +7,10 @@ plain-words :data:`METRIC_HELP` and its storage (:func:`load_evaluations`, used 
 and the report) live in the torch-free :mod:`synth_core.evaluation.table`; they are re-exported
 here.
 
+Modalities. A set may hold some of the dataset's modalities (a pix2pix set holds the one its run
+fills, :mod:`synth_core.synthesis.inpaint`); every metric compares each of the set's modalities
+with the dataset's channel of the same name.
+
 Samples. Real slices come from one split of the dataset (default ``test``: held out from every
 training stage); at most ``n_max`` real and ``n_max`` synthetic slices are used (seeded sample),
 FRD uses at most ``n_frd`` per side, diversity ``n_pairs`` random pairs. The ``n`` column gives the
@@ -32,7 +36,12 @@ the newest finished pix2pix run on the dataset. A run that is missing, fails to 
 trained on another dataset fingerprint skips its metrics: those rows have ``value = NaN`` and the
 reason in ``note``.
 
-Table columns: ``set, dataset, run`` (the set's multimodal run id), ``modality, metric, region``
+The pix2pix fill of real held-out lesions (``fill_*``) is scored twice: the usual way (peak 1,
+:func:`~synth_core.evaluation.paired.paired_scores`) and as the liver paper reports it
+(``fill_psnr_paper``, ``fill_ssim_paper``: peak 255 on [0, 1] images,
+:func:`~synth_core.evaluation.paired.paper_scores`, whose docstring says why).
+
+Table columns: ``set, dataset, run`` (the set's multimodal run id; a pix2pix set's pix2pix run id), ``modality, metric, region``
 (``"image"`` or ``"lesion"``), ``value, n, extractor`` (the feature space or network behind the
 value: ``own:<segmenter run>``, ``inception:<sha256 prefix>``, ``radiomics``, ``ms-ssim``, ``handmade``,
 ``segmenter:<run>``, ``multimodal:<run>``, ``pix2pix:<run>``), ``metric_version, created`` (UTC ISO
@@ -59,7 +68,7 @@ from synth_core.evaluation.diversity import pairwise_ms_ssim
 from synth_core.evaluation.distances import fid_from_features, kid_from_features
 from synth_core.evaluation.features import EncoderFeatures, FeatureExtractor, load_inception
 from synth_core.evaluation.lesion_validity import segmenter_scores
-from synth_core.evaluation.paired import fill_real_lesions, paired_scores, reconstruct_multimodal
+from synth_core.evaluation.paired import fill_real_lesions, paired_scores, paper_scores, reconstruct_multimodal
 from synth_core.evaluation.realism import (
     CONTROL_SPLIT,
     HELD_OUT_SPLITS,
@@ -174,10 +183,15 @@ PRDC_METRICS = [f"prd_{k}{s}" for s in ("", "_control") for k in ("precision", "
 
 def _realism(table: _Table, syn: SyntheticSet, ds: Dataset, syn_idx: np.ndarray, syn_img: np.ndarray, mods: list[str],
              fid_views: dict[str, tuple[FeatureExtractor, np.ndarray]], fid_skips: dict[str, tuple[str, str]], *,
-             n_max: int, seed: int, created: str, say: Callable[[str], None]) -> None:
-    """The realism family (module docstring): C2ST and PRDC rows, and the realness side table."""
+             n_max: int, seed: int, created: str, say: Callable[[str], None], chans: list[int] | None = None) -> None:
+    """The realism family (module docstring): C2ST and PRDC rows, and the realness side table.
+    ``chans``: the dataset channels of the set's modalities (default all)."""
+    from dataclasses import replace
+
     held = real_slices(ds, HELD_OUT_SPLITS, n_max, seed, stream=1)
     train = real_slices(ds, (CONTROL_SPLIT,), len(syn_idx), seed, stream=2)
+    if chans is not None:
+        held, train = replace(held, images=held.images[:, chans]), replace(train, images=train.images[:, chans])
     network: dict[str, ViewFeatures] = {}
     for c, m in enumerate(mods):
         if m in fid_views:
@@ -243,9 +257,11 @@ def evaluate_set(
     from synth_core.datalink import check_set
 
     check_set(ds, syn.meta, f"set {set_name!r}")  # one line if it was made from another dataset
-    if tuple(syn.modalities) != tuple(ds.modalities):
+    if not syn.modalities or any(m not in ds.modalities for m in syn.modalities):
         raise ConfigError(f"set {set_name!r} has modalities {list(syn.modalities)} but dataset {ds.name!r} has "
                           f"{list(ds.modalities)}")
+    # a set may hold some of the dataset's modalities (a pix2pix set holds one): compare channel by name
+    chans = [ds.modalities.index(m) for m in syn.modalities]
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     for name, v, low in (("n_frd", n_frd, 2), ("n_pairs", n_pairs, 1), ("n_max", n_max, 2)):
@@ -259,11 +275,11 @@ def evaluate_set(
         extractor_in = load_inception(features, device=device)  # fails early, before any slow work
 
     report = progress or (lambda fraction, message: None)
-    mods = list(ds.modalities)
+    mods = list(syn.modalities)
     rng = np.random.default_rng(seed)
     real_idx = _sample(real_all, n_max, rng)
     syn_idx = _sample(np.arange(len(syn)), n_max, rng)
-    real_img = np.asarray(ds.images[real_idx], dtype=np.float32)
+    real_img = np.asarray(ds.images[real_idx], dtype=np.float32)[:, chans]
     real_lab = np.asarray(ds.labels[real_idx])
     syn_img = np.asarray(syn.images[syn_idx], dtype=np.float32)
     syn_lab = np.asarray(syn.labels[syn_idx])
@@ -273,7 +289,7 @@ def evaluate_set(
     runs = syn.meta.get("runs") or {}
     mm_id = _run_id(runs, "multimodal")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    table = _Table(syn.name, ds.name, mm_id, created)
+    table = _Table(syn.name, ds.name, mm_id or _run_id(runs, "pix2pix"), created)
     steps = 7
     done = 0
 
@@ -363,7 +379,7 @@ def evaluate_set(
     step("realism (classifier two-sample test, PRDC)")
     if realism:
         _realism(table, syn, ds, syn_idx, syn_img, mods, fid_views, fid_skips, n_max=n_max, seed=seed,
-                 created=created, say=lambda message: report((done - 1) / steps, message))
+                 created=created, say=lambda message: report((done - 1) / steps, message), chans=chans)
     else:
         why = "realism metrics switched off"
         table.skip(["c2st_auc", "c2st_auc_control"], [*mods, "structure"], "image", "handmade", why)
@@ -405,12 +421,12 @@ def evaluate_set(
         cfg = mm_run.config
         rec = reconstruct_multimodal(
             mm_run.nets["G"], np.asarray(ds.structure[real_idx]), np.asarray(ds.masks[real_idx]), real_lab,
-            n_modalities=len(mods), n_classes=max(ds.label_names) + 1,
+            n_modalities=len(ds.modalities), n_classes=max(ds.label_names) + 1,
             noise=(float(cfg.noise_low), float(cfg.noise_high)), use_structure=bool(cfg.use_structure),
             noise_fusion=bool(cfg.noise_fusion), seed=seed)
         for c, m in enumerate(mods):
             try:
-                scores = paired_scores(rec[:, c], real_img[:, c], real_lab)
+                scores = paired_scores(rec[:, chans[c]], real_img[:, c], real_lab)
             except SynthCoreError as err:  # e.g. slices too small for SSIM's 11-px window
                 for region in ("image", "lesion"):
                     table.skip(rec_metrics, [m], region, f"multimodal:{mm_run.run_id}", str(err))
@@ -430,7 +446,7 @@ def evaluate_set(
         if pm not in mods:
             for region in ("image", "lesion"):
                 table.skip(fill_metrics, [pm], region, f"pix2pix:{p2p_run.run_id}",
-                           f"pix2pix modality {pm!r} is not in the dataset")
+                           f"pix2pix modality {pm!r} is not in the set")
         else:
             c = mods.index(pm)
             has = (real_lab > 0).reshape(n_real, -1).any(axis=1)
@@ -449,6 +465,11 @@ def evaluate_set(
                 for (name, region), (v, k) in scores.items():
                     table.add(f"fill_{name}", pm, region, v, k, f"pix2pix:{p2p_run.run_id}",
                               f"{int(has.sum())} real {split} lesion slices")
+                if scores:  # the liver paper's convention (peak 255 on [0, 1] images), whole slices
+                    for name, (v, k) in paper_scores(filled, real_img[has, c]).items():
+                        table.add(f"fill_{name}", pm, "image", v, k, f"pix2pix:{p2p_run.run_id}",
+                                  f"{int(has.sum())} real {split} lesion slices; liver paper convention, "
+                                  "= usual + 48.13 dB")
 
     result = table.frame()
     report(1.0, "saving")

@@ -16,6 +16,9 @@ cropped to each slice's lesion bounding box (region ``"lesion"``; :func:`synth_c
 2 px margin, at least 11 px per side so that the SSIM window fits; only slices with a lesion).
 Higher PSNR/SSIM/MS-SSIM and lower MSE are better. MS-SSIM on small crops uses fewer scales (the
 rule of :func:`synth_core.metrics.ms_ssim_params`).
+
+The liver paper's numbers (PSNR 64.72 dB, SSIM 0.9973 on LiTS test slices) are NOT on this scale;
+:func:`paper_scores` computes them the way they can have been computed (its docstring says why).
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ from synth_core.metrics import ms_ssim, mse, psnr, ssim
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
 from synth_core.whitening import fill_lesions, lesion_box
 
-__all__ = ["PAIRED_METRICS", "fill_real_lesions", "paired_scores", "reconstruct_multimodal"]
+__all__ = ["PAIRED_METRICS", "PAPER_PEAK", "fill_real_lesions", "paired_scores", "paper_scores",
+           "reconstruct_multimodal"]
+
+#: the peak value of the liver paper's PSNR/SSIM convention (see :func:`paper_scores`)
+PAPER_PEAK = 255.0
 
 #: metric name -> function (per image, data range 1)
 PAIRED_METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "mse": mse}
@@ -112,3 +119,38 @@ def paired_scores(generated: Any, real: Any, labels: Any) -> dict[tuple[str, str
         vals = [float(fn(a, b)) for a, b in crops]
         out[(name, "lesion")] = (float(np.mean(vals)) if vals else float("nan"), len(vals))
     return out
+
+
+def paper_scores(generated: Any, real: Any) -> dict[str, tuple[float, int]]:
+    """PSNR and SSIM of ``generated`` vs ``real`` ``(N, H, W)`` in [0, 1] under the liver paper's
+    convention as we reconstruct it: ``{"psnr_paper": (mean, N), "ssim_paper": (mean, N)}``.
+
+    The paper (Meng et al. 2020, Table 2; TensorFlow 1.1 and MATLAB 2016b) reports a mean PSNR of
+    64.72 dB and SSIM of 0.9973 on whole test slices without giving a formula. Under the usual
+    definition on images in [0, 1] (peak 1), 64.72 dB means a root-mean-square error of 0.06 % of
+    the intensity range over the whole slice, i.e. about 0.15 grey levels of 255, while the paper
+    itself says the pixels outside the lesion change slightly; no pix2pix output is that close.
+    The value is what the usual formula gives when the peak is taken as 255 while the images are
+    floats in [0, 1] (MATLAB ``psnr(A, ref, 255)`` or ``tf.image.psnr(max_val=255)`` on [0, 1]
+    data), a common slip: ``PSNR_paper = 10 log10(255^2 / MSE) = PSNR + 20 log10(255) = PSNR +
+    48.13 dB``. SSIM with the same 255 range puts its stabilising constants ``(0.01 * 255)^2`` and
+    ``(0.03 * 255)^2`` far above the image's own variances, which pushes every value towards 1.
+    Both are computed with scikit-image (``peak_signal_noise_ratio``, ``structural_similarity``
+    with a Gaussian window, sigma 1.5, population covariances, ``data_range=255``) per slice, then
+    averaged over slices; compare them with the paper's numbers, and :func:`paired_scores` (peak 1)
+    with everything else.
+    """
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    g = np.asarray(generated, dtype=np.float64)
+    r = np.asarray(real, dtype=np.float64)
+    if g.shape != r.shape or g.ndim != 3:
+        raise ValueError(f"expected generated and real (N, H, W) of one shape, got {g.shape} and {r.shape}")
+    n = len(g)
+    if n == 0:
+        return {"psnr_paper": (float("nan"), 0), "ssim_paper": (float("nan"), 0)}
+    with np.errstate(divide="ignore"):  # an exact copy has PSNR inf
+        psnr_v = [peak_signal_noise_ratio(r[i], g[i], data_range=PAPER_PEAK) for i in range(n)]
+    ssim_v = [structural_similarity(r[i], g[i], data_range=PAPER_PEAK, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False) for i in range(n)]
+    return {"psnr_paper": (float(np.mean(psnr_v)), n), "ssim_paper": (float(np.mean(ssim_v)), n)}

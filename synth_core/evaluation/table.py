@@ -60,6 +60,10 @@ METRIC_HELP: dict[str, str] = {
     "fill_ssim": "SSIM of the pix2pix lesion fill against the original slice. Higher is better.",
     "fill_ms_ssim": "MS-SSIM of the pix2pix lesion fill. Higher is better.",
     "fill_mse": "Mean squared error of the pix2pix lesion fill. Lower is better.",
+    "fill_psnr_paper": "fill_psnr as the liver paper reports it (its 64.72 dB): peak 255 on images in [0, 1], "
+                       "i.e. fill_psnr + 48.13 dB. Compare only with the paper's number. Higher is better.",
+    "fill_ssim_paper": "fill_ssim as the liver paper reports it (its 0.9973): SSIM with a 255 range on images in "
+                       "[0, 1], which pushes every value towards 1. Compare only with the paper's number.",
     "c2st_auc": "Can a computer tell the synthetic images from real scans? A classifier is trained to separate real "
                 "slices of patients the models never saw from synthetic samples, and tested on images it did not train "
                 "on (never splitting one patient's slices). The value is its ROC AUC: 0.5 = it cannot tell them apart "
@@ -98,6 +102,8 @@ METRIC_VERSIONS: dict[str, str] = {
        ("psnr", "ssim", "ms_ssim", "mse")},
     **{f"fill_{k}": "paired/1 pix2pix raw fill of whitened real lesions; lesion = box crop" for k in
        ("psnr", "ssim", "ms_ssim", "mse")},
+    **{f"fill_{k}_paper": "paired/1 pix2pix raw fill of whitened real lesions; skimage, data_range 255 on [0, 1] "
+                          "images (liver paper convention)" for k in ("psnr", "ssim")},
     **{f"c2st_auc{s}": "c2st/1 logistic regression C=0.01 balanced, standardised; 5-fold subject-grouped; pooled "
                        "out-of-fold ROC AUC; held-out = val+test subjects" for s in ("", "_control")},
     **{f"prd_{k}{s}": "prdc/1 prdc 0.2 compute_prdc, k=5; held-out = val+test subjects" for k in

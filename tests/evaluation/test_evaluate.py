@@ -113,7 +113,9 @@ def test_with_runs_every_metric_is_computed_and_saved(ws, fast_frd):
     assert {"realness", "realness_t1", "realness_t2", "realness_structure"} <= set(cat.columns)
     assert cat.realness.between(0, 1).all()
     fill = df[df.metric.str.startswith("fill_")]
-    assert set(fill.modality) == {"t2"} and set(fill.extractor) == {"pix2pix:p2p"} and len(fill) == 8
+    # 4 metrics x 2 regions the usual way, and PSNR/SSIM of whole slices in the liver paper's convention
+    assert set(fill.modality) == {"t2"} and set(fill.extractor) == {"pix2pix:p2p"} and len(fill) == 10
+    assert _row(df, "fill_psnr_paper", "t2").value == pytest.approx(_row(df, "fill_psnr", "t2").value + 48.1308, abs=1e-3)
     # evaluating again replaces the rows with the same key instead of piling them up
     again = evaluate_set(ws, "fake", "tiny", frd=False, n_pairs=8, seed=1)
     saved = load_evaluations(ws)

@@ -87,3 +87,22 @@ def test_segmenter_scores_dice_and_probability_mse_on_lesion_slices():
     assert blind["mse"] == pytest.approx(lesion_fraction, rel=1e-6)
     none = segmenter_scores(_Threshold(), imgs, np.zeros_like(labels))
     assert none["n"] == 0 and np.isnan(none["dice"])
+
+
+def test_paper_convention_is_the_usual_psnr_plus_48_13_db_and_ssim_near_one():
+    from synth_core.evaluation.paired import paper_scores
+
+    rng = np.random.default_rng(0)
+    real = rng.uniform(0.2, 0.8, (3, 24, 24)).astype(np.float32)
+    gen = np.clip(real + rng.normal(0, 0.05, real.shape), 0, 1).astype(np.float32)
+    lab = np.zeros(real.shape, np.uint8)
+    usual = paired_scores(gen, real, lab)
+    paper = paper_scores(gen, real)
+    assert paper["psnr_paper"][1] == 3
+    # 10 log10(255^2 / mse) = 10 log10(1 / mse) + 20 log10(255)
+    assert paper["psnr_paper"][0] == pytest.approx(usual[("psnr", "image")][0] + 20 * np.log10(255), abs=1e-4)
+    assert 20 * np.log10(255) == pytest.approx(48.13, abs=0.005)
+    assert usual[("ssim", "image")][0] < 0.99 < 0.999 < paper["ssim_paper"][0] < 1.0
+    assert paper_scores(real, real)["ssim_paper"][0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"got \(3, 24, 24\) and \(24, 24\)"):
+        paper_scores(gen, real[0])

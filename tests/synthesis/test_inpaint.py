@@ -247,3 +247,16 @@ def test_bad_pix2pix_synthesis_options_fail_in_one_line(p2p_ws, capsys, args, me
     assert _synth(p2p_ws, "--n", "2", "--name", "bad", *args) == 2
     assert capsys.readouterr().err.strip() == message
     assert not (p2p_ws / "synthetic" / "bad").exists()
+
+
+def test_evaluate_a_pix2pix_set_against_its_modality_with_the_paper_convention(p2p_ws):
+    from synth_core.evaluation.evaluate import evaluate_set
+
+    assert _synth(p2p_ws, "--n", "6", "--name", "to-score", "--no-figures") == 0
+    ev = evaluate_set(p2p_ws, "to-score", "paint", split="test", frd=False, n_pairs=8, n_max=40)
+    assert set(ev["modality"]) <= {"t2", "structure"} and (ev["run"] == "p2p").all()
+    v = ev.set_index(["metric", "region"])["value"]
+    assert np.isfinite(v[("fill_psnr", "image")]) and np.isfinite(v[("seg_dice_synthetic", "lesion")])
+    assert v[("fill_psnr_paper", "image")] == pytest.approx(v[("fill_psnr", "image")] + 20 * np.log10(255), abs=1e-3)
+    assert v[("fill_ssim_paper", "image")] >= v[("fill_ssim", "image")]
+    assert np.isfinite(v[("c2st_auc", "image")].to_numpy(float)).any()  # realism of the set in its one modality
