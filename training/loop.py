@@ -55,6 +55,22 @@ def autocast_for(device: torch.device, amp: bool):
     return nullcontext()
 
 
+def check_finite(losses: dict[str, float], step: int) -> None:
+    """Raise :class:`NonFiniteLoss` naming the first loss of step ``step`` (0-based) that is NaN or ±inf."""
+    bad = [k for k, v in losses.items() if not math.isfinite(v)]
+    if bad:
+        raise NonFiniteLoss(f"loss {bad[0]} became {losses[bad[0]]} at step {step + 1}")
+
+
+def metrics_row(stage: Stage, step: int, losses: dict[str, float], batch_size: int, seconds: float,
+                world: int) -> dict[str, Any]:
+    """The ``metrics.jsonl`` row after ``step`` steps (1-based): the phase of that step, the named
+    losses, every optimizer's learning rate, time per step and images per second over all ranks."""
+    return {"step": step, "phase": stage.phase(step - 1), **{k: float(v) for k, v in losses.items()},
+            **stage.learning_rates(), "sec_per_step": seconds, "images_per_sec": batch_size * world / seconds,
+            "time": time.time()}
+
+
 class Trainer:
     """Runs a :class:`Stage` to completion inside a run folder."""
 
@@ -87,35 +103,10 @@ class Trainer:
         torch.manual_seed(init_seed(cfg.seed))  # same initial weights on every rank
         stage = self.stage_cls(cfg, ds, info, ws)
         stage.start_ema()
-        start = 0
-        run: RunDir | None = None
-        if self.resume:
-            run = RunDir.open(ws, self.resume)
-            if info.is_main:  # a second --resume of a run still training is refused here
-                run.hold()
-            try:
-                start = self._restore(stage, run, ds)
-            except BaseException:
-                run.release()
-                raise
-        elif info.is_main:
-            run = RunDir.create(ws, stage.name, self.run_id, hold=True)  # held until this run ends
-        if info.distributed:
-            # every rank needs the run id chosen by rank 0 (only rank 0 writes into it)
-            obj = [run.run_id if run else None]
-            torch.distributed.broadcast_object_list(obj, src=0)
-            run = run or RunDir(ws.runs / obj[0])
-        assert run is not None
+        run, start = self._open_run(stage, ds, info)
         total = stage.total_steps()
         if info.is_main:
-            run.write_config({
-                "stage": stage.name, "config": config_to_dict(cfg), "dataset": ds.name,
-                "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256, "world_size": info.world, "device": str(info.device),
-                "loss_names": list(stage.loss_names), "total_steps": total,
-                "created": run.read_config().get("created", now_iso()) if run.has_config() else now_iso(),
-            })
-            run.write_status("running", stage=stage.name, step=start, total_steps=total, message="",
-                             started=now_iso(), dataset=ds.name)
+            self._write_start(run, stage, ds, info, start, total)
         batches = SliceBatches(ds, split="train", batch_size=1, seed=cfg.seed, rank=info.rank, world=info.world)
         self._install_signal_handlers()
         bar = self._progress_bar(info, start, total)
@@ -125,39 +116,14 @@ class Trainer:
             while step < total:
                 if self.stop_after is not None and step - start >= self.stop_after:
                     return run
-                stop = distributed.broadcast_flag(self._stop_requested, info)
-                if stop:
-                    self._checkpoint(stage, run, step, info, "last")
-                    if info.is_main:
-                        run.write_status("stopped", step=step, message="stopped by request; resume with --resume")
+                if distributed.broadcast_flag(self._stop_requested, info):
+                    self._stop(stage, run, step, info)
                     return run
-                bs = stage.batch_size(step)
-                batches.batch_size = bs
-                torch.manual_seed(step_seed(cfg.seed, step, info.rank))
-                rng = np.random.default_rng(step_seed(cfg.seed, step, info.rank))
-                t0 = time.perf_counter()
-                batch = batches.batch(step, info.device)
-                stage.apply_lr_factor(stage.schedule_factor(step))
-                with autocast_for(info.device, cfg.amp):
-                    losses = stage.train_step(step, batch, rng)
-                if stage.ema is not None:
-                    stage.ema.update(stage.modules())
-                if info.device.type == "cuda":
-                    torch.cuda.synchronize(info.device)
-                dt = time.perf_counter() - t0
-                bad = [k for k, v in losses.items() if not math.isfinite(v)]
-                if bad:
-                    raise NonFiniteLoss(f"loss {bad[0]} became {losses[bad[0]]} at step {step + 1}")
+                losses, bs, dt = self._train_step(stage, batches, step, info)
                 step += 1
                 if info.is_main:
-                    row = {"step": step, "phase": stage.phase(step - 1), **{k: float(v) for k, v in losses.items()},
-                           **stage.learning_rates(), "sec_per_step": dt, "images_per_sec": bs * info.world / dt,
-                           "time": time.time()}
-                    run.metrics.append(row)
-                    if bar is not None:
-                        names = stage.progress_names or tuple(losses)
-                        bar.set_postfix({k: f"{losses[k]:.3g}" for k in names if k in losses}, refresh=False)
-                        bar.update(1)
+                    run.metrics.append(metrics_row(stage, step, losses, bs, dt, info.world))
+                    self._show_progress(bar, stage, losses)
                     if time.time() - last_beat > HEARTBEAT_SECONDS:
                         run.write_status("running", step=step, total_steps=total)
                         last_beat = time.time()
@@ -167,10 +133,7 @@ class Trainer:
                 if (checkpoint or validate) and step < total:
                     best = self._checkpoint_and_validate(stage, run, step, info, best, checkpoint=checkpoint,
                                                          validate=validate)
-            best = self._checkpoint_and_validate(stage, run, step, info, best)
-            if info.is_main:
-                self._sample(stage, run, step)
-                run.write_status("finished", step=step, total_steps=total, message="finished", finished=now_iso())
+            self._finish(stage, run, step, info, best, total)
             return run
         except NonFiniteLoss as err:
             if info.is_main:
@@ -189,6 +152,88 @@ class Trainer:
                 bar.close()
             run.metrics.close()
             run.release()
+
+    def _open_run(self, stage: Stage, ds: Dataset, info: distributed.DistInfo) -> tuple[RunDir, int]:
+        """The run folder and the step to start from. Rank 0 holds the run (``--resume``: the existing
+        one, restored from its last checkpoint and released again if that fails; else a new folder);
+        under torchrun the other ranks learn its id from rank 0."""
+        start = 0
+        run: RunDir | None = None
+        if self.resume:
+            run = RunDir.open(self.ws, self.resume)
+            if info.is_main:  # a second --resume of a run still training is refused here
+                run.hold()
+            try:
+                start = self._restore(stage, run, ds)
+            except BaseException:
+                run.release()
+                raise
+        elif info.is_main:
+            run = RunDir.create(self.ws, stage.name, self.run_id, hold=True)  # held until this run ends
+        if info.distributed:
+            # every rank needs the run id chosen by rank 0 (only rank 0 writes into it)
+            obj = [run.run_id if run else None]
+            torch.distributed.broadcast_object_list(obj, src=0)
+            run = run or RunDir(self.ws.runs / obj[0])
+        assert run is not None
+        return run, start
+
+    def _write_start(self, run: RunDir, stage: Stage, ds: Dataset, info: distributed.DistInfo, start: int,
+                     total: int) -> None:
+        """``config.json`` (its ``created`` kept on resume) and the ``running`` status at ``start``."""
+        run.write_config({
+            "stage": stage.name, "config": config_to_dict(self.cfg), "dataset": ds.name,
+            "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256, "world_size": info.world, "device": str(info.device),
+            "loss_names": list(stage.loss_names), "total_steps": total,
+            "created": run.read_config().get("created", now_iso()) if run.has_config() else now_iso(),
+        })
+        run.write_status("running", stage=stage.name, step=start, total_steps=total, message="",
+                         started=now_iso(), dataset=ds.name)
+
+    def _train_step(self, stage: Stage, batches: SliceBatches, step: int,
+                    info: distributed.DistInfo) -> tuple[dict[str, float], int, float]:
+        """Step ``step`` (0-based): seed from (seed, step, rank), draw the batch, set the learning rates,
+        train, update the averages. Returns ``(losses, batch size, seconds)``; a non-finite loss raises
+        :class:`NonFiniteLoss`."""
+        cfg = self.cfg
+        bs = stage.batch_size(step)
+        batches.batch_size = bs
+        torch.manual_seed(step_seed(cfg.seed, step, info.rank))
+        rng = np.random.default_rng(step_seed(cfg.seed, step, info.rank))
+        t0 = time.perf_counter()
+        batch = batches.batch(step, info.device)
+        stage.apply_lr_factor(stage.schedule_factor(step))
+        with autocast_for(info.device, cfg.amp):
+            losses = stage.train_step(step, batch, rng)
+        if stage.ema is not None:
+            stage.ema.update(stage.modules())
+        if info.device.type == "cuda":
+            torch.cuda.synchronize(info.device)
+        dt = time.perf_counter() - t0
+        check_finite(losses, step)
+        return losses, bs, dt
+
+    @staticmethod
+    def _show_progress(bar, stage: Stage, losses: dict[str, float]) -> None:
+        if bar is None:
+            return
+        names = stage.progress_names or tuple(losses)
+        bar.set_postfix({k: f"{losses[k]:.3g}" for k in names if k in losses}, refresh=False)
+        bar.update(1)
+
+    def _stop(self, stage: Stage, run: RunDir, step: int, info: distributed.DistInfo) -> None:
+        """Stop requested (SIGTERM on any rank): the 'last' checkpoint at ``step``, status ``stopped``."""
+        self._checkpoint(stage, run, step, info, "last")
+        if info.is_main:
+            run.write_status("stopped", step=step, message="stopped by request; resume with --resume")
+
+    def _finish(self, stage: Stage, run: RunDir, step: int, info: distributed.DistInfo, best: float,
+                total: int) -> None:
+        """After the last step: checkpoint and validate, a last sample grid, status ``finished``."""
+        self._checkpoint_and_validate(stage, run, step, info, best)
+        if info.is_main:
+            self._sample(stage, run, step)
+            run.write_status("finished", step=step, total_steps=total, message="finished", finished=now_iso())
 
     def _progress_bar(self, info, start: int, total: int):
         if not (self.progress and info.is_main):

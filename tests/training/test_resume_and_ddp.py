@@ -56,7 +56,9 @@ def test_resume_after_kill_9_continues_exactly(tiny_ws):
     assert ck_step % 5 == 0 and 10 <= ck_step <= killed_at < steps
     assert run.read_status()["state"] == "running"  # it never got to say otherwise
 
-    res = _train(tiny_ws, "--resume", "victim")
+    # --resume keeps the run's saved settings (dataset, sizes); only threads etc. may be given
+    res = subprocess.run([sys.executable, "-m", "training", "segmenter", "--resume", "victim", "--set", "threads=1",
+                          "--no-progress"], cwd=ROOT, env=_env(tiny_ws), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     rows = run.read_metrics()
     assert [r["step"] for r in rows] == list(range(1, steps + 1))  # nothing missing, nothing twice
