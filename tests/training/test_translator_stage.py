@@ -144,6 +144,53 @@ def test_adversarial_gradient_reaches_the_generator(tiny_ws):
     assert out["fake"].requires_grad and not out["real"].requires_grad
 
 
+def test_total_losses_are_eqs_19_to_21_weighted_sums(tiny_ws):
+    """Known answers for one training step on a tiny seeded batch: every named term recomputed from
+    its formula with copies of G_t and D_t taken before the step (cycle eq. 19, paired cross, G_t's
+    eq. 21 terms on the translated image; D_t's eq. 20 terms with both halves of class j), and
+    ``g_total``/``d_total`` as their sums with seven distinct weights, so a swapped weight fails."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from synth_core.runs.checkpoint import unwrap
+    from training.data import load_rows
+
+    weights = {"cycle_weight": 2.0, "cross_weight": 7.0, "g_adv_weight": 3.0, "g_cls_weight": 11.0,
+               "d_real_weight": 13.0, "d_fake_weight": 0.5, "d_cls_weight": 17.0}
+    torch.manual_seed(0)
+    ds = Dataset(tiny_ws / "datasets" / "tiny")
+    cfg = make_config(TranslatorConfig, {"dataset": "tiny", "base_channels": 4, "depth": 2, "val_slices": 3,
+                                         **weights})
+    stage = TranslatorStage(cfg, ds, DistInfo(), Workspace.open(tiny_ws))
+    images = load_rows(ds, stage.val_rows[:3], stage.device)["image"]
+    G0, D0 = copy.deepcopy(unwrap(stage.G)), copy.deepcopy(unwrap(stage.D))
+    out = stage.train_step(0, {"image": images}, np.random.default_rng(5))
+
+    src_np, tgt_np = pair_schedule(2, 3, np.random.default_rng(5))
+    src, tgt = torch.from_numpy(src_np), torch.from_numpy(tgt_np)
+    ar = torch.arange(3)
+    x_i, x_j = images[ar, src].unsqueeze(1), images[ar, tgt].unsqueeze(1)
+    with torch.no_grad():
+        x_t = translate(G0, x_i, tgt)
+        back = translate(G0, x_t, src)
+        real_g, cls_g = D0(x_t)
+        real_d, cls_d = D0(torch.cat([x_j, x_t]))
+    one_hot = F.one_hot(tgt, 2).float()
+    expected = {
+        "cycle": ((x_i - back) ** 2).mean(), "cross": ((x_j - x_t) ** 2).mean(),
+        "g_adv": ((real_g - 1) ** 2).mean(), "g_cls": ((cls_g - one_hot) ** 2).mean(),
+        "d_real": ((real_d[:3] - 1) ** 2).mean(), "d_fake": (real_d[3:] ** 2).mean(),
+        "d_cls": ((cls_d - torch.cat([one_hot, one_hot])) ** 2).mean(),
+    }
+    for name, value in expected.items():
+        assert out[name] == pytest.approx(value.item(), rel=1e-5, abs=1e-7), name
+    assert out["g_total"] == pytest.approx(2 * out["cycle"] + 7 * out["cross"] + 3 * out["g_adv"]
+                                           + 11 * out["g_cls"], rel=1e-5)
+    assert out["d_total"] == pytest.approx(13 * out["d_real"] + 0.5 * out["d_fake"] + 17 * out["d_cls"], rel=1e-5)
+    assert set(out) == set(TranslatorStage.loss_names)
+
+
 def test_translator_refuses_a_single_modality_dataset(workspace, capsys):
     make_tiny_dataset(workspace, "mono", modalities=("t1",))
     rc = main(["translator", "--dataset", "mono", "--steps", "2", "--no-progress"])
