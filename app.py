@@ -10,6 +10,7 @@ PAGES = [
     st.Page("pages/training_runs.py", title="Training", icon=":material/monitoring:", url_path="training"),
     st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("pages/lesions.py", title="Lesion augmentation", icon=":material/healing:"),
+    st.Page("pages/inpainting.py", title="Lesion inpainting", icon=":material/format_paint:"),
     st.Page("pages/quality.py", title="Quality", icon=":material/analytics:"),
     st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
     st.Page("pages/export.py", title="Export", icon=":material/ios_share:"),

@@ -39,6 +39,8 @@ def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
                    help="pix2pix: which real training slices lesions are painted into")
     p.add_argument("--raw-fill", action="store_true",
                    help="pix2pix: keep the generator's whole output (default: only the lesion pixels are new)")
+    p.add_argument("--min-lesion-area", type=int, default=10,
+                   help="pix2pix: bank lesions smaller than this many pixels are left out (scattered fragments)")
     p.add_argument("--segmenter-run", default="",
                    help="pix2pix: segmenter run for the Dice figure (default: the newest on the dataset)")
 

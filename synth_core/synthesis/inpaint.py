@@ -375,3 +375,24 @@ def regenerate_inpaint(ws: Any, s: Any, i: int, *, device: str = "cpu") -> Any:
     within, note = _verdict(identical, diff, maps_equal, machine)
     return Regenerated(str(row["sample_id"]), *fresh, identical=identical, max_abs_diff=diff,
                        within_tolerance=within, note=note, machine_differences=machine)
+
+
+def place_by_hand(ds: Any, bank: Any, row: int, lesion_index: int, params: Any) -> tuple[Any, InpaintSpec | None]:
+    """Put bank lesion ``lesion_index``, transformed by ``params`` (:class:`AugmentParams`), into
+    slice ``row`` under the placement checks (inside the organ, not on the slice's own lesions):
+    ``(Placement, spec or None when rejected)`` (:func:`synth_core.lesions.place_lesion`)."""
+    from synth_core.lesions.placement import place_lesion
+
+    if not 0 <= int(lesion_index) < len(bank):
+        raise ConfigError(f"lesion {lesion_index} is not in the bank (0 .. {len(bank) - 1})")
+    p = place_lesion(bank.entries[int(lesion_index)], np.asarray(ds.masks[int(row)]), params,
+                     existing=np.asarray(ds.labels[int(row)]))
+    return p, (spec_from_params(int(row), int(lesion_index), params.to_dict()) if p.accepted else None)
+
+
+def place_at_random(ds: Any, bank: Any, row: int, ranges: Any, seed: int) -> InpaintSpec | None:
+    """A lesion drawn by the shared placement (:class:`LesionSource`, ``ranges``) into slice ``row``."""
+    lesions = LesionSource("augmented", bank, ranges)
+    _, index, params = lesions.choose(np.asarray(ds.masks[int(row)]), np.random.default_rng(int(seed)),
+                                      existing=np.asarray(ds.labels[int(row)]))
+    return InpaintSpec(int(row), index, params) if index >= 0 else None

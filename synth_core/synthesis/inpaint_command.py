@@ -14,9 +14,11 @@ from synth_core.errors import ConfigError
 from synth_core.workspace import Workspace, validate_name
 
 
-def inpaint_lesion_source(ws: Workspace, ds: Any, mode: str, label_set: str) -> Any:
-    """The lesion bank of the dataset's training split (or of a saved label set) with the
-    augmentation ranges of :class:`~synth_core.lesions.augment.AugmentRanges` (or the label set's)."""
+def inpaint_lesion_source(ws: Workspace, ds: Any, mode: str, label_set: str, min_area: int = 10) -> Any:
+    """The lesion bank of the dataset's training split (connected lesions of at least ``min_area``
+    pixels, as the Lesion augmentation page's default; smaller pieces are scattered fragments) or of
+    a saved label set, with the augmentation ranges of
+    :class:`~synth_core.lesions.augment.AugmentRanges` (or the label set's)."""
     from synth_core.lesions.augment import AugmentRanges
     from synth_core.lesions.bank import LesionBank
     from synth_core.lesions.labelset import LabelSet
@@ -33,7 +35,10 @@ def inpaint_lesion_source(ws: Workspace, ds: Any, mode: str, label_set: str) -> 
     else:
         if not ds.has_lesions:
             raise ConfigError(f"dataset {ds.name!r} has no lesion labels, so there is no lesion bank to paint from")
-        bank, ranges = LesionBank.from_dataset(ds, ("train",)), AugmentRanges()
+        bank, ranges = LesionBank.from_dataset(ds, ("train",), min_area=min_area), AugmentRanges()
+        if len(bank) == 0:
+            raise ConfigError(f"dataset {ds.name!r} has no lesion of at least {min_area} px in its training split; "
+                              "lower --min-lesion-area")
     return LesionSource(mode, bank, ranges)
 
 
@@ -58,11 +63,12 @@ def run_inpaint_command(args: argparse.Namespace, ws: Workspace) -> int:
                                  figures=not args.no_figures, device=args.device)
     ds, match = find_dataset(ws, fingerprint=models.fingerprint, content=models.dataset_content,
                              what=f"run {run_id!r}", name=models.dataset)
-    lesions = inpaint_lesion_source(ws, ds, args.lesions, args.label_set)
+    lesions = inpaint_lesion_source(ws, ds, args.lesions, args.label_set, args.min_lesion_area)
     with tqdm(total=args.n, desc=f"synthesize {name}", unit="sample", file=sys.stderr) as bar:
         inpaint_set(models, ds, lesions, dest, n=args.n, seed=args.seed, batch_size=args.batch, slices=args.slices,
                     composite=not args.raw_fill, figures=not args.no_figures, progress=bar.update,
-                    extra_meta={"label_set": args.label_set, "checkpoint": args.checkpoint},
+                    extra_meta={"label_set": args.label_set, "checkpoint": args.checkpoint,
+                                "min_lesion_area": args.min_lesion_area},
                     dataset_content=provenance(ds, match, models.dataset_content))
     s = SyntheticSet(dest)
     cat = s.catalog

@@ -242,6 +242,8 @@ def test_regenerate_refuses_a_changed_checkpoint(p2p_ws, tmp_path):
     (["--lesions", "none"], "error: --generator pix2pix paints lesions into real slices; --lesions none makes "
                             "nothing to fill"),
     (["--run", "seg"], "error: run 'seg' is a 'segmenter' run, expected a 'pix2pix' run"),
+    (["--min-lesion-area", "1000"], "error: dataset 'paint' has no lesion of at least 1000 px in its training split; "
+                                    "lower --min-lesion-area"),
 ])
 def test_bad_pix2pix_synthesis_options_fail_in_one_line(p2p_ws, capsys, args, message):
     assert _synth(p2p_ws, "--n", "2", "--name", "bad", *args) == 2
