@@ -1,6 +1,7 @@
 """The README's page tour, on the real embedded demo: build the demo dataset, install the shipped
 demo runs, synthesize and evaluate a small set (what `make demo` prepares), then open every page in
-Chromium, check it shows real content and no exception, and take the screenshots.
+Chromium, check it shows real content and no exception (the Review page: a gallery of the demo
+set's samples), and take the screenshots.
 
 Screenshots go to test-artifacts/screenshots/tour-*.png; with MEDSYNTH_README_IMAGES=1 they also
 replace the README's images in docs/img/. Slow (the demo dataset takes about two minutes to build).
@@ -27,6 +28,7 @@ TOUR = {  # url path -> (text proving real content, README image name)
     "latent": ("The whole sample of one latent", "latent"),
     "lesions": ("Preview on real organ masks", "lesions"),
     "quality": ("Set-level metrics", "quality"),
+    "review": ("Gallery", "review"),
     "export": ("Preview of what passes", "export"),
     "reader_study": ("Reader study", "reader_study"),
 }
@@ -64,6 +66,11 @@ def test_tour_of_every_page_on_the_demo(demo_ws, browser_page):
             assert page.locator("[data-testid='stException']").count() == 0, path
             assert "Traceback" not in page.content()
             assert page.locator("[data-testid='stImage'] img").count() > 0 or path in ("", "training", "quality"), path
+            if path == "review":  # a gallery of the demo set: one tile (image and Open button) per sample
+                assert page.get_by_text("16 samples in this view").count() == 1
+                assert page.locator("[class*='st-key-review_open_'] button").count() == 16
+                assert page.locator("[data-testid='stImage'] img").count() >= 16
+                page.locator(".st-key-review_keep button").wait_for(state="visible", timeout=30000)
             shot = screenshot(page, f"tour-{name}")
             if readme:
                 shutil.copy(shot, ROOT / "docs" / "img" / f"{name}.png")
