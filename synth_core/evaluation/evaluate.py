@@ -153,6 +153,20 @@ def _newest(ws: Workspace, stage: str, dataset: str) -> str:
     return found[0] if found else ""
 
 
+Row = dict[str, Any]
+
+
+def metric_row(metric: str, modality: str, region: str, value: float, n: int, extractor: str, note: str = "") -> Row:
+    """One row of a metric family (the table adds set, dataset, run, version and time)."""
+    return {"metric": metric, "modality": modality, "region": region, "value": float(value), "n": int(n),
+            "extractor": extractor, "note": note}
+
+
+def skip_rows(metrics: list[str], modalities: list[str], region: str, extractor: str, why: str) -> list[Row]:
+    """``NaN`` rows, with the reason in ``note``, for metrics that cannot be computed."""
+    return [metric_row(metric, m, region, float("nan"), 0, extractor, why) for m in modalities for metric in metrics]
+
+
 class _Table:
     def __init__(self, set_name: str, dataset: str, run: str, created: str):
         self.base = {"set": set_name, "dataset": dataset, "run": run, "created": created}
@@ -164,9 +178,7 @@ class _Table:
                           "metric_version": METRIC_VERSIONS[metric], "note": note})
 
     def skip(self, metrics: list[str], modalities: list[str], region: str, extractor: str, why: str) -> None:
-        for m in modalities:
-            for metric in metrics:
-                self.add(metric, m, region, float("nan"), 0, extractor, why)
+        self.add_rows(skip_rows(metrics, modalities, region, extractor, why))
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Rows made by a metric family (``metric, modality, region, value, n, extractor, note``)."""
@@ -214,6 +226,164 @@ def _realism(table: _Table, syn: SyntheticSet, ds: Dataset, syn_idx: np.ndarray,
             "view": HAND_VIEW, "classifier": "logistic regression (C2ST), out-of-fold probability of real",
             "seed": int(seed), "tested": int(len(syn_idx)), "samples": int(len(syn)), "real": held.describe(),
             "created": created})
+
+
+def _judge_runs(ws: Workspace, runs: dict[str, Any], ds: Dataset, mods: list[str], *, segmenter_run: str | None,
+                pix2pix_run: str | None, device: Any) -> tuple[tuple[Any, str], tuple[Any, str], tuple[Any, str]]:
+    """The multimodal, segmenter and pix2pix runs behind the metrics, each ``(LoadedRun, "")`` or
+    ``(None, why)`` (the module docstring says which run is chosen). ``runs``: the set's provenance;
+    checkpoints: the one it names (synthesis uses "best"), else "last"."""
+    mm_id = _run_id(runs, "multimodal")
+    mm_run, mm_note = None, "the set records no multimodal run"
+    if mm_id:
+        mm_run, mm_note = _load(ws, mm_id, ["G"], "multimodal", ds, device, _which(runs.get("multimodal")))
+    seg_id, seg_entry = segmenter_run or "", None
+    if not seg_id and _run_id(runs, "segmenter"):
+        seg_id, seg_entry = _run_id(runs, "segmenter"), runs.get("segmenter")
+    if not seg_id and mm_run is not None:
+        helpers = mm_run.meta.get("helpers") or {}
+        seg_id, seg_entry = _run_id(helpers, "segmenter"), helpers.get("segmenter")
+    seg_id = seg_id or _newest(ws, "segmenter", ds.name)
+    seg_run, seg_note = None, f"no segmenter run on dataset {ds.name!r} (train one, or pass a segmenter run)"
+    if seg_id:
+        seg_run, seg_note = _load(ws, seg_id, [f"seg_{m}" for m in mods], "segmenter", ds, device, _which(seg_entry))
+    p2p_id, p2p_entry = pix2pix_run or "", None
+    if not p2p_id and _run_id(runs, "pix2pix"):
+        p2p_id, p2p_entry = _run_id(runs, "pix2pix"), runs.get("pix2pix")
+    p2p_id = p2p_id or _newest(ws, "pix2pix", ds.name)
+    p2p_run, p2p_note = None, f"no pix2pix run on dataset {ds.name!r}"
+    if p2p_id:
+        p2p_run, p2p_note = _load(ws, p2p_id, ["G"], "pix2pix", ds, device, _which(p2p_entry))
+    return (mm_run, mm_note), (seg_run, seg_note), (p2p_run, p2p_note)
+
+
+# ---- the metric families (each on arrays; evaluate_set picks the inputs) ---------------------------
+def frd_rows(real_img: np.ndarray, syn_img: np.ndarray, real_lab: np.ndarray, syn_lab: np.ndarray, mods: list[str],
+             *, n_frd: int, seed: int, workers: int = 1,
+             progress: Callable[[float, str], None] | None = None) -> list[Row]:
+    """FRD (radiomics) per modality on whole slices (region ``image``) and on the lesion labels
+    (``lesion``). ``real_img``/``syn_img (N, M, H, W)`` with channels in ``mods`` order, labels ``(N, H,
+    W)``; at most ``n_frd`` slices per side. A side FRD refuses gives a NaN row with its message.
+    ``progress(fraction, message)`` within the family."""
+    from synth_core.evaluation.frd import frd as frd_fn
+
+    rows = []
+    for c, m in enumerate(mods):
+        for r, region in enumerate(("image", "lesion")):
+            if progress is not None:
+                progress((2 * c + r) / (2 * len(mods)), f"FRD {m} {region}")
+            masks = (real_lab, syn_lab) if region == "lesion" else (None, None)
+            try:
+                res = frd_fn(real_img[:, c], syn_img[:, c], real_masks=masks[0], synthetic_masks=masks[1],
+                             n=n_frd, seed=seed, workers=workers)
+            except SynthCoreError as err:
+                rows.append(metric_row("frd", m, region, float("nan"), 0, "radiomics", str(err)))
+                continue
+            note = f"{res.n_real} real vs {res.n_synthetic} synthetic slices, {res.n_features} features"
+            if res.dropped:
+                note += f", {res.dropped} slice(s) refused by PyRadiomics"
+            rows.append(metric_row("frd", m, region, res.value, res.n_synthetic, "radiomics", note))
+    return rows
+
+
+def fid_kid_rows(ext: FeatureExtractor, real: np.ndarray, syn: np.ndarray, modality: str, *, seed: int,
+                 counts: str) -> tuple[list[Row], np.ndarray]:
+    """FID, KID and KID's sd of one modality in the feature space of ``ext``: ``real``/``syn (N, 1,
+    H, W)``. Returns the rows and the synthetic features (the realism family reuses them).
+    ``counts`` opens each note."""
+    fr, fs = ext(real), ext(syn)
+    n_syn = len(syn)
+    note = f"{counts}, {ext.dim}-d features"
+    rows = []
+    try:
+        rows.append(metric_row("fid", modality, "image", fid_from_features(fr, fs), n_syn, ext.name, note))
+    except (SynthCoreError, ValueError) as err:
+        rows.append(metric_row("fid", modality, "image", float("nan"), 0, ext.name, str(err)))
+    try:
+        kid, kid_std, sub = kid_from_features(fr, fs, seed=seed)
+        rows.append(metric_row("kid", modality, "image", kid, n_syn, ext.name, f"{note}, subsets of {sub}"))
+        rows.append(metric_row("kid_std", modality, "image", kid_std, n_syn, ext.name, f"{note}, subsets of {sub}"))
+    except ValueError as err:
+        rows += skip_rows(["kid", "kid_std"], [modality], "image", ext.name, str(err))
+    return rows, fs
+
+
+def diversity_rows(real_img: np.ndarray, syn_img: np.ndarray, mods: list[str], *, n_pairs: int, seed: int,
+                   split: str) -> list[Row]:
+    """Mean pairwise MS-SSIM of ``n_pairs`` random pairs per modality, of the synthetic slices
+    (``diversity_ms_ssim``) and of the real ones (``diversity_ms_ssim_real``); ``(N, M, H, W)``."""
+    rows = []
+    for c, m in enumerate(mods):
+        for metric, imgs, what in (("diversity_ms_ssim", syn_img, f"{len(syn_img)} synthetic slices"),
+                                   ("diversity_ms_ssim_real", real_img, f"{len(real_img)} real ({split}) slices")):
+            try:
+                v, k = pairwise_ms_ssim(imgs[:, c], n_pairs=n_pairs, seed=seed)
+            except SynthCoreError as err:  # e.g. slices too small for MS-SSIM
+                rows.append(metric_row(metric, m, "image", float("nan"), 0, "ms-ssim", str(err)))
+                continue
+            rows.append(metric_row(metric, m, "image", v, k, "ms-ssim",
+                                   f"{k} pairs of {what}" if k else f"fewer than 2 {what}"))
+    return rows
+
+
+def lesion_validity_rows(nets: dict[str, Any], real_img: np.ndarray, real_lab: np.ndarray, syn_img: np.ndarray,
+                         syn_lab: np.ndarray, mods: list[str], extractor: str) -> list[Row]:
+    """Thesis Table 4: Dice and lesion-probability MSE of the frozen segmenter of each modality
+    (``nets[m]``) on real and on synthetic slices with a lesion; ``(N, M, H, W)`` images."""
+    rows = []
+    for c, m in enumerate(mods):
+        for side, imgs, labs in (("real", real_img[:, c], real_lab), ("synthetic", syn_img[:, c], syn_lab)):
+            s = segmenter_scores(nets[m], imgs, labs)
+            note = "" if s["n"] else f"no {side} slice with a lesion"
+            rows.append(metric_row(f"seg_dice_{side}", m, "lesion", s["dice"], s["n"], extractor, note))
+            rows.append(metric_row(f"seg_mse_{side}", m, "lesion", s["mse"], s["n"], extractor, note))
+    return rows
+
+
+REC_METRICS = ["rec_psnr", "rec_ssim", "rec_ms_ssim", "rec_mse"]
+FILL_METRICS = ["fill_psnr", "fill_ssim", "fill_ms_ssim", "fill_mse"]
+
+
+def reconstruction_rows(rec: np.ndarray, real_img: np.ndarray, real_lab: np.ndarray, mods: list[str],
+                        extractor: str) -> list[Row]:
+    """Paired scores (PSNR, SSIM, MS-SSIM, MSE; whole slice and lesion box) of the multimodal
+    generator's reconstructions ``rec (N, M, H, W)`` of the real slices ``real_img (N, M, H, W)``
+    (channels in ``mods`` order)."""
+    rows = []
+    for c, m in enumerate(mods):
+        try:
+            scores = paired_scores(rec[:, c], real_img[:, c], real_lab)
+        except SynthCoreError as err:  # e.g. slices too small for SSIM's 11-px window
+            for region in ("image", "lesion"):
+                rows += skip_rows(REC_METRICS, [m], region, extractor, str(err))
+            continue
+        for (name, region), (v, k) in scores.items():
+            rows.append(metric_row(f"rec_{name}", m, region, v, k, extractor, "" if k else "no real slice with a lesion"))
+    return rows
+
+
+def fill_rows(G: Any, modality: str, real: np.ndarray, real_lab: np.ndarray, *, split: str,
+              extractor: str) -> list[Row]:
+    """The pix2pix fill of real lesions: ``G`` fills the whitened lesions of the real slices of
+    ``modality`` that have one (``real (N, H, W)``, ``real_lab (N, H, W)``); paired scores of its raw
+    output, and PSNR/SSIM in the liver paper's convention (peak 255 on [0, 1] images)."""
+    has = (real_lab > 0).reshape(len(real_lab), -1).any(axis=1)
+    if not has.any():
+        return [row for region in ("image", "lesion")
+                for row in skip_rows(FILL_METRICS, [modality], region, extractor, f"no real {split} slice with a lesion")]
+    filled = fill_real_lesions(G, real[has], real_lab[has])
+    try:
+        scores = paired_scores(filled, real[has], real_lab[has])
+    except SynthCoreError as err:
+        return [row for region in ("image", "lesion")
+                for row in skip_rows(FILL_METRICS, [modality], region, extractor, str(err))]
+    note = f"{int(has.sum())} real {split} lesion slices"
+    rows = [metric_row(f"fill_{name}", modality, region, v, k, extractor, note)
+            for (name, region), (v, k) in scores.items()]
+    for name, (v, k) in paper_scores(filled, real[has]).items():  # whole slices
+        rows.append(metric_row(f"fill_{name}", modality, "image", v, k, extractor,
+                               f"{note}; liver paper convention, = usual + 48.13 dB"))
+    return rows
 
 
 # ---- the evaluation -----------------------------------------------------------------------------
@@ -298,28 +468,9 @@ def evaluate_set(
         report(min(done / steps, 1.0), message)
         done += 1
 
-    # -- runs -------------------------------------------------------------------------------------
-    # checkpoints: the one the set's provenance names (synthesis uses "best"), else "last"
-    mm_run, mm_note = None, "the set records no multimodal run"
-    if mm_id:
-        mm_run, mm_note = _load(ws, mm_id, ["G"], "multimodal", ds, device, _which(runs.get("multimodal")))
-    seg_id, seg_entry = segmenter_run or "", None
-    if not seg_id and _run_id(runs, "segmenter"):
-        seg_id, seg_entry = _run_id(runs, "segmenter"), runs.get("segmenter")
-    if not seg_id and mm_run is not None:
-        helpers = mm_run.meta.get("helpers") or {}
-        seg_id, seg_entry = _run_id(helpers, "segmenter"), helpers.get("segmenter")
-    seg_id = seg_id or _newest(ws, "segmenter", ds.name)
-    seg_run, seg_note = None, f"no segmenter run on dataset {ds.name!r} (train one, or pass a segmenter run)"
-    if seg_id:
-        seg_run, seg_note = _load(ws, seg_id, [f"seg_{m}" for m in mods], "segmenter", ds, device, _which(seg_entry))
-    p2p_id, p2p_entry = pix2pix_run or "", None
-    if not p2p_id and _run_id(runs, "pix2pix"):
-        p2p_id, p2p_entry = _run_id(runs, "pix2pix"), runs.get("pix2pix")
-    p2p_id = p2p_id or _newest(ws, "pix2pix", ds.name)
-    p2p_run, p2p_note = None, f"no pix2pix run on dataset {ds.name!r}"
-    if p2p_id:
-        p2p_run, p2p_note = _load(ws, p2p_id, ["G"], "pix2pix", ds, device, _which(p2p_entry))
+    # -- runs (module docstring: which networks) --------------------------------------------------
+    (mm_run, mm_note), (seg_run, seg_note), (p2p_run, p2p_note) = _judge_runs(
+        ws, runs, ds, mods, segmenter_run=segmenter_run, pix2pix_run=pix2pix_run, device=device)
 
     # -- FRD --------------------------------------------------------------------------------------
     step("FRD (radiomics)")
@@ -327,22 +478,9 @@ def evaluate_set(
         for region in ("image", "lesion"):
             table.skip(["frd"], mods, region, "radiomics", "FRD switched off")
     else:
-        from synth_core.evaluation.frd import frd as frd_fn
-
-        for c, m in enumerate(mods):
-            for r, region in enumerate(("image", "lesion")):
-                report((done - 1 + (2 * c + r) / (2 * len(mods))) / steps, f"FRD {m} {region}")
-                masks = (real_lab, syn_lab) if region == "lesion" else (None, None)
-                try:
-                    res = frd_fn(real_img[:, c], syn_img[:, c], real_masks=masks[0], synthetic_masks=masks[1],
-                                 n=n_frd, seed=seed, workers=frd_workers)
-                except SynthCoreError as err:
-                    table.add("frd", m, region, float("nan"), 0, "radiomics", str(err))
-                    continue
-                note = f"{res.n_real} real vs {res.n_synthetic} synthetic slices, {res.n_features} features"
-                if res.dropped:
-                    note += f", {res.dropped} slice(s) refused by PyRadiomics"
-                table.add("frd", m, region, res.value, res.n_synthetic, "radiomics", note)
+        table.add_rows(frd_rows(real_img, syn_img, real_lab, syn_lab, mods, n_frd=n_frd, seed=seed,
+                                workers=frd_workers,
+                                progress=lambda f, message: report((done - 1 + f) / steps, message)))
 
     # -- FID / KID --------------------------------------------------------------------------------
     step("FID and KID")
@@ -351,29 +489,17 @@ def evaluate_set(
     for c, m in enumerate(mods):
         if extractor_in is not None:
             ext: FeatureExtractor | None = extractor_in
-            ext_name = extractor_in.name
         elif seg_run is not None:
             ext = EncoderFeatures(seg_run.nets[f"seg_{m}"], name=f"own:{seg_run.run_id}")
-            ext_name = ext.name
         else:
-            ext, ext_name = None, "own"
+            ext = None
         if ext is None:
-            table.skip(["fid", "kid", "kid_std"], [m], "image", ext_name, f"own features need a segmenter run: {seg_note}")
-            fid_skips[m] = (ext_name, f"own features need a segmenter run: {seg_note}")
+            table.skip(["fid", "kid", "kid_std"], [m], "image", "own", f"own features need a segmenter run: {seg_note}")
+            fid_skips[m] = ("own", f"own features need a segmenter run: {seg_note}")
             continue
-        fr, fs = ext(real_img[:, c : c + 1]), ext(syn_img[:, c : c + 1])
+        rows, fs = fid_kid_rows(ext, real_img[:, c : c + 1], syn_img[:, c : c + 1], m, seed=seed, counts=counts)
+        table.add_rows(rows)
         fid_views[m] = (ext, fs)
-        note = f"{counts}, {ext.dim}-d features"
-        try:
-            table.add("fid", m, "image", fid_from_features(fr, fs), n_syn, ext_name, note)
-        except (SynthCoreError, ValueError) as err:
-            table.add("fid", m, "image", float("nan"), 0, ext_name, str(err))
-        try:
-            kid, kid_std, sub = kid_from_features(fr, fs, seed=seed)
-            table.add("kid", m, "image", kid, n_syn, ext_name, f"{note}, subsets of {sub}")
-            table.add("kid_std", m, "image", kid_std, n_syn, ext_name, f"{note}, subsets of {sub}")
-        except ValueError as err:
-            table.skip(["kid", "kid_std"], [m], "image", ext_name, str(err))
 
     # -- realism: C2ST (two views) with control, PRDC with control, per-sample realness ------------
     step("realism (classifier two-sample test, PRDC)")
@@ -386,37 +512,22 @@ def evaluate_set(
 
     # -- diversity --------------------------------------------------------------------------------
     step("diversity (pairwise MS-SSIM)")
-    for c, m in enumerate(mods):
-        for metric, imgs, what in (("diversity_ms_ssim", syn_img, f"{n_syn} synthetic slices"),
-                                   ("diversity_ms_ssim_real", real_img, f"{n_real} real ({split}) slices")):
-            try:
-                v, k = pairwise_ms_ssim(imgs[:, c], n_pairs=n_pairs, seed=seed)
-            except SynthCoreError as err:  # e.g. slices too small for MS-SSIM
-                table.add(metric, m, "image", float("nan"), 0, "ms-ssim", str(err))
-                continue
-            table.add(metric, m, "image", v, k, "ms-ssim", f"{k} pairs of {what}" if k else f"fewer than 2 {what}")
+    table.add_rows(diversity_rows(real_img, syn_img, mods, n_pairs=n_pairs, seed=seed, split=split))
 
     # -- lesion validity (Table 4) ----------------------------------------------------------------
     step("lesion validity (frozen segmenters)")
-    seg_metrics = ["seg_dice_real", "seg_dice_synthetic", "seg_mse_real", "seg_mse_synthetic"]
     if seg_run is None:
-        table.skip(seg_metrics, mods, "lesion", "segmenter", seg_note)
+        table.skip(["seg_dice_real", "seg_dice_synthetic", "seg_mse_real", "seg_mse_synthetic"], mods, "lesion",
+                   "segmenter", seg_note)
     else:
-        ext_name = f"segmenter:{seg_run.run_id}"
-        for c, m in enumerate(mods):
-            net = seg_run.nets[f"seg_{m}"]
-            for side, imgs, labs in (("real", real_img[:, c], real_lab), ("synthetic", syn_img[:, c], syn_lab)):
-                s = segmenter_scores(net, imgs, labs)
-                note = "" if s["n"] else f"no {side} slice with a lesion"
-                table.add(f"seg_dice_{side}", m, "lesion", s["dice"], s["n"], ext_name, note)
-                table.add(f"seg_mse_{side}", m, "lesion", s["mse"], s["n"], ext_name, note)
+        table.add_rows(lesion_validity_rows({m: seg_run.nets[f"seg_{m}"] for m in mods}, real_img, real_lab,
+                                            syn_img, syn_lab, mods, f"segmenter:{seg_run.run_id}"))
 
     # -- paired reconstruction (a): multimodal G on real slices ----------------------------------
     step("multimodal reconstruction of real slices")
-    rec_metrics = ["rec_psnr", "rec_ssim", "rec_ms_ssim", "rec_mse"]
     if mm_run is None:
         for region in ("image", "lesion"):
-            table.skip(rec_metrics, mods, region, "multimodal", mm_note)
+            table.skip(REC_METRICS, mods, region, "multimodal", mm_note)
     else:
         cfg = mm_run.config
         rec = reconstruct_multimodal(
@@ -424,52 +535,22 @@ def evaluate_set(
             n_modalities=len(ds.modalities), n_classes=max(ds.label_names) + 1,
             noise=(float(cfg.noise_low), float(cfg.noise_high)), use_structure=bool(cfg.use_structure),
             noise_fusion=bool(cfg.noise_fusion), seed=seed)
-        for c, m in enumerate(mods):
-            try:
-                scores = paired_scores(rec[:, chans[c]], real_img[:, c], real_lab)
-            except SynthCoreError as err:  # e.g. slices too small for SSIM's 11-px window
-                for region in ("image", "lesion"):
-                    table.skip(rec_metrics, [m], region, f"multimodal:{mm_run.run_id}", str(err))
-                continue
-            for (name, region), (v, k) in scores.items():
-                note = "" if k else "no real slice with a lesion"
-                table.add(f"rec_{name}", m, region, v, k, f"multimodal:{mm_run.run_id}", note)
+        table.add_rows(reconstruction_rows(rec[:, chans], real_img, real_lab, mods, f"multimodal:{mm_run.run_id}"))
 
     # -- paired reconstruction (b): pix2pix fill of real lesions ---------------------------------
     step("pix2pix lesion fill of real slices")
-    fill_metrics = ["fill_psnr", "fill_ssim", "fill_ms_ssim", "fill_mse"]
     if p2p_run is None:
         for region in ("image", "lesion"):
-            table.skip(fill_metrics, [mods[0]], region, "pix2pix", p2p_note)
+            table.skip(FILL_METRICS, [mods[0]], region, "pix2pix", p2p_note)
     else:
         pm = str(getattr(p2p_run.config, "modality", "") or mods[0])
         if pm not in mods:
             for region in ("image", "lesion"):
-                table.skip(fill_metrics, [pm], region, f"pix2pix:{p2p_run.run_id}",
+                table.skip(FILL_METRICS, [pm], region, f"pix2pix:{p2p_run.run_id}",
                            f"pix2pix modality {pm!r} is not in the set")
         else:
-            c = mods.index(pm)
-            has = (real_lab > 0).reshape(n_real, -1).any(axis=1)
-            if not has.any():
-                for region in ("image", "lesion"):
-                    table.skip(fill_metrics, [pm], region, f"pix2pix:{p2p_run.run_id}",
-                               f"no real {split} slice with a lesion")
-            else:
-                filled = fill_real_lesions(p2p_run.nets["G"], real_img[has, c], real_lab[has])
-                try:
-                    scores = paired_scores(filled, real_img[has, c], real_lab[has])
-                except SynthCoreError as err:
-                    scores = {}
-                    for region in ("image", "lesion"):
-                        table.skip(fill_metrics, [pm], region, f"pix2pix:{p2p_run.run_id}", str(err))
-                for (name, region), (v, k) in scores.items():
-                    table.add(f"fill_{name}", pm, region, v, k, f"pix2pix:{p2p_run.run_id}",
-                              f"{int(has.sum())} real {split} lesion slices")
-                if scores:  # the liver paper's convention (peak 255 on [0, 1] images), whole slices
-                    for name, (v, k) in paper_scores(filled, real_img[has, c]).items():
-                        table.add(f"fill_{name}", pm, "image", v, k, f"pix2pix:{p2p_run.run_id}",
-                                  f"{int(has.sum())} real {split} lesion slices; liver paper convention, "
-                                  "= usual + 48.13 dB")
+            table.add_rows(fill_rows(p2p_run.nets["G"], pm, real_img[:, mods.index(pm)], real_lab, split=split,
+                                     extractor=f"pix2pix:{p2p_run.run_id}"))
 
     result = table.frame()
     report(1.0, "saving")
