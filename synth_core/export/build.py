@@ -56,10 +56,10 @@ def export(ws: Workspace, dataset: str, set_name: str | None, out: str, *, filte
     return run_export(ws, options, progress=progress)
 
 
-def _check_set_matches(st: SyntheticSet, ds: Dataset) -> ContentMatch:
-    match = check_set(ds, st.meta, f"set {st.name!r}")  # one line if made from another dataset
-    if st.modalities != ds.modalities or st.size != ds.spec.size:
-        raise ConfigError(f"set {st.name!r} has modalities {list(st.modalities)} at {st.size} px but dataset "
+def _check_set_matches(syn: SyntheticSet, ds: Dataset) -> ContentMatch:
+    match = check_set(ds, syn.meta, f"set {syn.name!r}")  # one line if made from another dataset
+    if syn.modalities != ds.modalities or syn.size != ds.spec.size:
+        raise ConfigError(f"set {syn.name!r} has modalities {list(syn.modalities)} at {syn.size} px but dataset "
                           f"{ds.name!r} has {list(ds.modalities)} at {ds.spec.size} px")
     return match
 
@@ -70,7 +70,7 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     if dest.exists():
         raise ExistsError(f"export {options.out!r} already exists in {ws.exports}; choose another name or delete it first")
     ds = Dataset(ws.existing("datasets", options.dataset))
-    st = SyntheticSet(ws.existing("synthetic", options.set_name)) if options.set_name else None
+    syn = SyntheticSet(ws.existing("synthetic", options.set_name)) if options.set_name else None
 
     idx = ds.index
     split = idx["split"].astype(str).to_numpy()
@@ -79,10 +79,10 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     sel = Selection(chosen=())
     match = None
     catalog = None  # one snapshot: review decisions may be appended while the export runs
-    if st is not None:
-        match = _check_set_matches(st, ds)
-        catalog = st.catalog
-        sel = select_synthetic(st, filter=options.filter, min_nn_dist=options.min_nn_dist,
+    if syn is not None:
+        match = _check_set_matches(syn, ds)
+        catalog = syn.catalog
+        sel = select_synthetic(syn, filter=options.filter, min_nn_dist=options.min_nn_dist,
                                synthetic_ratio=options.synthetic_ratio, n_real_train=len(train_rows), seed=options.seed,
                                catalog=catalog)
 
@@ -98,7 +98,7 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
                           "cannot name the export's cases uniquely")
 
     total = len(train_rows) + len(sel.chosen) + len(test_rows)
-    runs = st.meta.get("runs", {}) if st is not None else {}
+    runs = syn.meta.get("runs", {}) if syn is not None else {}
     cat = catalog.set_index("index", drop=False) if catalog is not None else None
     with atomic_dir(dest) as tmp:
         for part in PARTS.values():
@@ -111,18 +111,18 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
                 spacing = (float(r.spacing_row), float(r.spacing_col), float(r.spacing_slice))
                 writer.write(real_names[i], part, ds.images[i], ds.labels[i], spacing, source="real",
                              dataset_split=str(r.split))
-            if part == "train" and st is not None:
+            if part == "train" and syn is not None:
                 for j in sel.chosen:
                     rec = cat.loc[j].to_dict()
-                    writer.write(synthetic_case_name(st.name, j), "train", st.images[j], st.labels[j], syn_spacing,
+                    writer.write(synthetic_case_name(syn.name, j), "train", syn.images[j], syn.labels[j], syn_spacing,
                                  source="synthetic", sample_id=str(rec["sample_id"]), sample_index=j,
-                                 provenance=manifest.provenance_json(st.name, runs, rec))
-        if st is not None:
+                                 provenance=manifest.provenance_json(syn.name, runs, rec))
+        if syn is not None:
             for j, decision in sorted(sel.excluded.items()):
                 rec = cat.loc[j].to_dict()
                 writer.rows.append(manifest.row(path="", case="", kind="", channel="", source="synthetic", split="",
                                                 sample_id=str(rec["sample_id"]), sample_index=j, decision=decision,
-                                                provenance=manifest.provenance_json(st.name, runs, rec)))
+                                                provenance=manifest.provenance_json(syn.name, runs, rec)))
         manifest.write(manifest.build(writer.rows, catalog), tmp)
         result = ExportResult(
             path=dest, fmt=options.fmt, dataset=ds.name, set_name=options.set_name,
@@ -136,7 +136,7 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
                               seed=options.seed)
         if folds:
             (tmp / FOLDS_FILE).write_text(json.dumps(folds, indent=1) + "\n")
-        medsynth = _medsynth_block(options, ds, st, result, match)
+        medsynth = _medsynth_block(options, ds, syn, result, match)
         medsynth["splits_final"] = {"file": FOLDS_FILE if folds else None, "folds": len(folds),
                                     "grouped_by": "subject", "copy_to": "nnUNet_preprocessed/DatasetXXX/"}
         info = dataset_json(options.fmt, name=options.out, modalities=ds.modalities, label_names=ds.label_names,
@@ -146,14 +146,14 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     return result
 
 
-def _medsynth_block(options: ExportOptions, ds: Dataset, st: SyntheticSet | None, result: ExportResult,
+def _medsynth_block(options: ExportOptions, ds: Dataset, syn: SyntheticSet | None, result: ExportResult,
                     match: ContentMatch | None = None) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "synth_core_version": __version__,
         "format": options.fmt,
         "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256},
-        "set": None if st is None else {"name": st.name, "n": len(st), "runs": st.meta.get("runs", {}),
+        "set": None if syn is None else {"name": syn.name, "n": len(syn), "runs": syn.meta.get("runs", {}),
                                         "dataset_match": match.kind if match else None},
         "filter": options.filter,
         "min_nn_dist": options.min_nn_dist,

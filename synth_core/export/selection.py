@@ -51,7 +51,7 @@ def blocked_decision(nn_dist: float, min_nn_dist: float) -> str:
     return f"blocked: memorisation (nn_dist {shown} < {min_nn_dist:g})"
 
 
-def select_synthetic(st: SyntheticSet, *, filter: str | None, min_nn_dist: float | None,
+def select_synthetic(syn: SyntheticSet, *, filter: str | None, min_nn_dist: float | None,
                      synthetic_ratio: float | None, n_real_train: int, seed: int,
                      catalog: pd.DataFrame | None = None) -> Selection:
     """Apply filter, memorisation screen and ratio to the set's catalog (module docstring).
@@ -60,13 +60,13 @@ def select_synthetic(st: SyntheticSet, *, filter: str | None, min_nn_dist: float
     mistake in the filter), or when a screen is asked for but the catalog has no ``nn_dist``.
     An invalid filter or an unknown column is reported by :mod:`synth_core.synthesis.query`.
     ``catalog``: the set's catalog as the caller read it (one snapshot while reviews may be
-    appended); default ``st.catalog``.
+    appended); default ``syn.catalog``.
     """
-    cat = st.catalog if catalog is None else catalog
+    cat = syn.catalog if catalog is None else catalog
     idx_all = cat["index"].to_numpy(dtype=np.int64)
     passing = cat[apply_filter(cat, filter)]
     if len(passing) == 0 and filter is not None and filter.strip():
-        raise ConfigError(f"filter {filter.strip()!r} selects none of the {len(cat)} samples of set {st.name!r}")
+        raise ConfigError(f"filter {filter.strip()!r} selects none of the {len(cat)} samples of set {syn.name!r}")
     excluded: dict[int, str] = {}
     if "review" in cat.columns:  # a person's rejection sticks, whatever the filter says
         rej = cat[cat["review"].astype(str) == "rejected"]
@@ -83,7 +83,7 @@ def select_synthetic(st: SyntheticSet, *, filter: str | None, min_nn_dist: float
     n_blocked = 0
     if min_nn_dist is not None:
         if "nn_dist" not in cat.columns:
-            raise ConfigError(f"set {st.name!r} has no nn_dist column; cannot screen for memorisation")
+            raise ConfigError(f"set {syn.name!r} has no nn_dist column; cannot screen for memorisation")
         nn = dict(zip(passing["index"].astype(np.int64).tolist(), passing["nn_dist"].astype(float).tolist()))
         keep = []
         for i in eligible:
@@ -104,7 +104,7 @@ def select_synthetic(st: SyntheticSet, *, filter: str | None, min_nn_dist: float
         if len(eligible) < n_wanted:
             notes.append(f"synthetic ratio {synthetic_ratio:g} wants {n_wanted} synthetic cases for "
                          f"{n_real_train} real training cases, but only {len(eligible)} samples of set "
-                         f"{st.name!r} pass the filter and screen; exported {len(eligible)}")
+                         f"{syn.name!r} pass the filter and screen; exported {len(eligible)}")
         else:
             order = np.random.default_rng(seed).permutation(len(eligible))
             take = set(order[:n_wanted].tolist())
@@ -115,6 +115,6 @@ def select_synthetic(st: SyntheticSet, *, filter: str | None, min_nn_dist: float
                                    f"{len(eligible)} eligible samples (seed {seed})")
                     n_not_drawn += 1
     if not chosen and len(idx_all) and n_wanted != 0:
-        notes.append(f"no synthetic sample of set {st.name!r} was exported")
+        notes.append(f"no synthetic sample of set {syn.name!r} was exported")
     return Selection(chosen=tuple(chosen), excluded=excluded, n_filtered_out=n_filtered_out, n_blocked=n_blocked,
                      n_not_drawn=n_not_drawn, n_rejected=n_rejected, n_wanted=n_wanted, notes=tuple(notes))

@@ -102,9 +102,9 @@ def _kappa(a: pd.Series, b: pd.Series) -> float:
 
 def results(ws: Workspace | str | Path, study: str) -> StudyResults:
     """Score ``study`` (see the module docstring for every definition)."""
-    st = open_study(ws, study)
-    key = st.key()
-    ans = latest_answers(st).merge(key[["item", "source"]], on="item", how="left")
+    opened = open_study(ws, study)
+    key = opened.key()
+    ans = latest_answers(opened).merge(key[["item", "source"]], on="item", how="left")
     ans["correct"] = ans["answer"] == ans["source"]
     ans["score"] = np.where(ans["answer"] == "synthetic", ans["confidence"], -ans["confidence"]).astype(float)
 
@@ -138,5 +138,5 @@ def results(ws: Workspace | str | Path, study: str) -> StudyResults:
     kvals = kappa["kappa"].dropna()
     overall = {"n_raters": len(names), "n_answers": int(len(ans)), **_rates(ans),
                "mean_kappa": float(kvals.mean()) if len(kvals) else float("nan")}
-    meta = {k: v for k, v in st.meta.items() if k != "items"}
+    meta = {k: v for k, v in opened.meta.items() if k != "items"}
     return StudyResults(study=meta, answers=ans, raters=raters, overall=overall, kappa=kappa, agreement=agreement)

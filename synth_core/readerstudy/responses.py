@@ -79,15 +79,15 @@ def record_answer(ws: Workspace | str | Path, study: str, rater: str, item: str 
                   confidence: int) -> dict[str, Any]:
     """Append one answer (``"real"``/``"synthetic"``, confidence 1..5) by ``rater`` on ``item``
     of ``study``; returns the stored record. Raises :class:`ConfigError` on a bad value."""
-    st = open_study(ws, study)
+    opened = open_study(ws, study)
     record = {
         "rater": validate_rater(rater),
-        "item": st.normalise_item(item),
+        "item": opened.normalise_item(item),
         "answer": _validate_answer(answer),
         "confidence": _validate_confidence(confidence),
         "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
     }
-    _append_line(st.responses_path, json.dumps(record) + "\n")
+    _append_line(opened.responses_path, json.dumps(record) + "\n")
     return record
 
 
@@ -98,13 +98,13 @@ def _valid(rec: Any, items: set[str]) -> bool:
             and CONFIDENCE[0] <= rec["confidence"] <= CONFIDENCE[1])
 
 
-def read_responses(st: Study) -> pd.DataFrame:
+def read_responses(study: Study) -> pd.DataFrame:
     """Every valid answer line in file order (columns ``rater, item, answer, confidence, time``).
     Unparseable or invalid lines (a torn write, a hand edit) are skipped with a warning."""
     rows: list[dict[str, Any]] = []
-    path = st.responses_path
+    path = study.responses_path
     if path.is_file():
-        items = set(st.items)
+        items = set(study.items)
         for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             if not line.strip():
                 continue
@@ -119,20 +119,20 @@ def read_responses(st: Study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RESPONSE_COLUMNS)).astype({"confidence": "int64"})
 
 
-def latest_answers(st: Study) -> pd.DataFrame:
+def latest_answers(study: Study) -> pd.DataFrame:
     """One row per (rater, item): the rater's latest answer (later lines replace earlier ones)."""
-    return read_responses(st).drop_duplicates(["rater", "item"], keep="last").reset_index(drop=True)
+    return read_responses(study).drop_duplicates(["rater", "item"], keep="last").reset_index(drop=True)
 
 
 def progress(ws: Workspace | str | Path, study: str, rater: str) -> tuple[int, int, str | None]:
     """``(answered, total, next_item)`` for ``rater``: distinct items answered, items in the study,
     and the first unanswered item in presentation order (``None`` when all are done)."""
-    st = open_study(ws, study)
+    opened = open_study(ws, study)
     rater = validate_rater(rater)
-    resp = read_responses(st)
+    resp = read_responses(opened)
     done = set(resp.loc[resp["rater"] == rater, "item"])
-    nxt = next((i for i in st.items if i not in done), None)
-    return len(done), st.total, nxt
+    nxt = next((i for i in opened.items if i not in done), None)
+    return len(done), opened.total, nxt
 
 
 def raters(ws: Workspace | str | Path, study: str) -> list[str]:

@@ -295,10 +295,10 @@ def sets_for_dataset(ws: Workspace | str | Path, dataset: str) -> list[str]:
 def item_png(ws: Workspace | str | Path, study: str, item: str | int, *, min_size: int = 0) -> bytes:
     """PNG bytes of one blinded item, enlarged by a whole factor (nearest neighbour, crisp pixels)
     until it is at least ``min_size`` pixels wide. Carries nothing about the item's source."""
-    st = open_study(ws, study)
-    path = st.item_path(item)
+    opened = open_study(ws, study)
+    path = opened.item_path(item)
     data = path.read_bytes()
-    size = int(st.meta.get("image_size", 0)) or 1
+    size = int(opened.meta.get("image_size", 0)) or 1
     factor = -(-int(min_size) // size) if min_size > size else 1
     if factor == 1:
         return data

@@ -552,9 +552,9 @@ class _Report:
                "answered “real” or “synthetic” with a confidence. Accuracy 50% and AUC 0.5 mean they could not tell "
                "them apart; κ (Cohen's kappa) is the agreement between two readers beyond chance (0 = chance, "
                "1 = always agree). Reader names are replaced by numbers.</p>"]
-        for st in studies:
-            o, m = st.overall, st.meta
-            out.append(f"<h3>Study {esc(st.name)}</h3><p class='meta'>set {esc(m.get('set'))}, modality "
+        for study in studies:
+            o, m = study.overall, study.meta
+            out.append(f"<h3>Study {esc(study.name)}</h3><p class='meta'>set {esc(m.get('set'))}, modality "
                        f"{esc(m.get('modality'))}, real images from the {esc(m.get('split'))} split</p>")
             if not o.get("n_answers"):
                 out.append(missing("No answers yet; readers answer on the Reader study page of the dashboard."))
@@ -565,27 +565,27 @@ class _Report:
                                f'<td class="n">{pct(o["accuracy"])}</td>', f'<td class="n">{pct(o["sensitivity"])}</td>',
                                f'<td class="n">{pct(o["specificity"])}</td>', cell(o["auc"], 2),
                                cell(o["mean_kappa"], 2)]]))
-            if len(st.readers) > 1:
+            if len(study.readers) > 1:
                 out.append(table(["reader", "answered", "accuracy", "sensitivity", "specificity", "AUC"],
                                  [[esc(r.reader), f'<td class="n">{int(r.n_answered)}</td>',
                                    f'<td class="n">{pct(r.accuracy)}</td>', f'<td class="n">{pct(r.sensitivity)}</td>',
                                    f'<td class="n">{pct(r.specificity)}</td>', cell(r.auc, 2)]
-                                  for r in st.readers.itertuples()]))
-            if not st.kappa.empty:
+                                  for r in study.readers.itertuples()]))
+            if not study.kappa.empty:
                 out.append(table(["reader", "reader", "images both answered", "κ"],
                                  [[esc(r.reader_a), esc(r.reader_b), f'<td class="n">{int(r.n_common)}</td>',
-                                   cell(r.kappa, 2)] for r in st.kappa.itertuples()]))
+                                   cell(r.kappa, 2)] for r in study.kappa.itertuples()]))
             acc = float(o["accuracy"])
             if math.isfinite(acc):
                 verdict = ("close to guessing: the readers could hardly tell synthetic from real images"
                            if acc <= 0.6 else
                            '<span class="bad">the readers could often tell synthetic from real images</span>')
-                accs = pd.to_numeric(st.readers["accuracy"], errors="coerce").dropna()
+                accs = pd.to_numeric(study.readers["accuracy"], errors="coerce").dropna()
                 spread = (f" The readers differed widely, though (accuracy from {pct(accs.min())} to "
                           f"{pct(accs.max())}): look at each reader's row."
                           if len(accs) > 1 and accs.max() - accs.min() >= 0.3 else "")
                 self.findings.append(
-                    f"Reader study <b>{esc(st.name)}</b>: {int(o['n_raters'])} reader(s) gave {int(o['n_answers'])} "
+                    f"Reader study <b>{esc(study.name)}</b>: {int(o['n_raters'])} reader(s) gave {int(o['n_answers'])} "
                     f"answers with {pct(acc)} accuracy (50% = guessing; AUC {num(o['auc'], 2)}) — {verdict}.{spread}")
         return "".join(out)
 

@@ -74,10 +74,10 @@ class ReviewLog:
         """``(size, mtime_ns)`` of the log, ``(0, 0)`` when there is none: a cache key that changes
         with every append."""
         try:
-            st = self.path.stat()
+            info = self.path.stat()
         except FileNotFoundError:
             return (0, 0)
-        return (st.st_size, st.st_mtime_ns)
+        return (info.st_size, info.st_mtime_ns)
 
     # ---- writing ------------------------------------------------------------------------------------
     @contextmanager
