@@ -19,6 +19,7 @@ from synth_core.runs.folder import RunDir
 from synth_core.synthesis.explorer import LatentExplorer, multimodal_runs, structure_runs
 from synth_core.synthesis.lesions import LesionSource
 from synth_core.workspace import validate_name
+from ui import latent_state
 from ui.state import workspace_selector
 from ui.widgets import make_window, open_dataset, show_warnings, window_control
 
@@ -89,11 +90,8 @@ def cached_interpolation(_ex: LatentExplorer, ex_key: tuple, a: int, b: int, ste
 
 def _pick(source: str, z: np.ndarray) -> None:
     """Remember the latent chosen in a tab; when the whole-sample view below shows this tab's latent
-    and it changed, rerun the page so that view follows (tabs rerun alone as fragments)."""
-    key = f"latent_z_{source}"
-    old = st.session_state.get(key)
-    st.session_state[key] = z
-    if old is not None and st.session_state.get("render_source", "random") == source and not np.array_equal(old, z):
+    and it changed, rerun the page so that view follows."""
+    if latent_state.pick(st.session_state, source, z):
         st.rerun()
 
 
@@ -111,33 +109,8 @@ def _show_grid(z: np.ndarray, columns: int, caption: str, zoom: int) -> None:
 
 
 zoom = max(1, 128 // ex.size)
-st.session_state.setdefault("latent_picked", None)
-
-
-def _keep(key: str, default, low: int | None = None, high: int | None = None) -> None:
-    """Keep a tab's control value while its tab is hidden (Streamlit forgets the state of widgets it
-    does not draw; only the open tab is drawn) and clamp it to the current bounds (another model
-    may have fewer latent dimensions, another dataset fewer slices)."""
-    v = st.session_state.get(key, default)
-    if low is not None:
-        v = max(low, v)
-    if high is not None:
-        v = min(high, v)
-    st.session_state[key] = v
-
-
-n_rows = len(dataset) if dataset is not None else 1
-for key, default in (("latent_n", 8), ("trav_span", 2.0), ("trav_steps", 5), ("interp_steps", 7),
-                     ("interp_mode", "slerp"), ("proj_real", 64), ("proj_gen", 64), ("proj_method", "pca")):
-    _keep(key, default)
-_keep("latent_seed", 0, 0, 2**31 - 1)
-_keep("latent_pick_random", 0, 0, st.session_state["latent_n"] - 1)
-_keep("trav_dim_u", 0, 0, ex.latent_dim - 1)
-_keep("trav_dim_v", min(1, ex.latent_dim - 1), 0, ex.latent_dim - 1)
-_keep("trav_pick", 0, 0, st.session_state["trav_steps"] ** 2 - 1)
-_keep("interp_a", 0, 0, n_rows - 1)
-_keep("interp_b", min(n_rows - 1, 7), 0, n_rows - 1)
-_keep("interp_pick", st.session_state["interp_steps"] // 2, 0, st.session_state["interp_steps"] - 1)
+latent_state.keep_controls(st.session_state, latent_dim=ex.latent_dim,
+                           n_rows=len(dataset) if dataset is not None else 1)
 
 # only the open tab runs (the first render and every full rerun skip the others); switching tabs reruns the page
 tab_rand, tab_trav, tab_interp, tab_proj = st.tabs(["Random maps", "Traversal", "Interpolation", "Projection"],
@@ -152,7 +125,8 @@ def random_section() -> None:
     z = ex.random_latents(seed, n)
     _show_grid(z, min(n, 8), f"samples 0–{n - 1} of seed {seed} (the latents `synthesize --seed {seed}` uses); "
                              "white: structure map, cyan: organ mask", zoom)
-    _keep("latent_pick_random", 0, 0, n - 1)  # "How many" may have just shrunk (a fragment rerun)
+    # "How many" may have just shrunk (a fragment rerun)
+    latent_state.keep(st.session_state, "latent_pick_random", 0, 0, n - 1)
     pick = int(c[2].number_input("Render sample #", 0, n - 1, key="latent_pick_random"))
     _pick("random", z[pick])
 
@@ -171,7 +145,7 @@ def traversal_section() -> None:
         st.error(str(err))
         return
     _show_grid(z, steps, f"z = a·e{u} + b·e{v}, a and b from −{span} to {span} (rows: e{u}, columns: e{v})", zoom)
-    _keep("trav_pick", 0, 0, steps * steps - 1)
+    latent_state.keep(st.session_state, "trav_pick", 0, 0, steps * steps - 1)
     cell = int(st.number_input("Render cell # (row-major)", 0, steps * steps - 1, key="trav_pick"))
     _pick("traversal", z[cell])
 
@@ -193,7 +167,7 @@ def interpolation_section() -> None:
     maps, masks = ex.maps(z)
     st.image(upscale(grid([real[0], *_tiles(maps, masks), real[1]], columns=steps + 2, pad=2), zoom),
              caption="left: real map A; right: real map B; between: G_s along the path between their encodings")
-    _keep("interp_pick", steps // 2, 0, steps - 1)
+    latent_state.keep(st.session_state, "interp_pick", steps // 2, 0, steps - 1)
     t = int(st.number_input("Render step #", 0, steps - 1, key="interp_pick"))
     _pick("interpolation", z[t])
 
@@ -256,7 +230,7 @@ def whole_sample_section() -> None:
     lesion_seed = int(c[2].number_input("Lesion / noise seed", 0, 2**31 - 1, 0, key="render_seed"))
     with c[3]:
         wmode = window_control(dataset.spec.kind, key="latent_window")
-    z = st.session_state.get(f"latent_z_{source}")
+    z = latent_state.picked(st.session_state, source)
     if z is None:
         st.info(f"Open the {source} tab above to choose a latent.")
         return
@@ -290,15 +264,7 @@ def whole_sample_section() -> None:
         try:
             validate_name(set_name, "set name")
             if all_of_tab:
-                if source == "random":
-                    zs = ex.random_latents(st.session_state["latent_seed"], st.session_state["latent_n"])
-                elif source == "traversal":
-                    zs = ex.traversal((st.session_state["trav_dim_u"], st.session_state["trav_dim_v"]),
-                                      steps=st.session_state["trav_steps"], span=st.session_state["trav_span"])
-                else:
-                    zs = ex.interpolation(np.asarray(dataset.structure[st.session_state["interp_a"]]),
-                                          np.asarray(dataset.structure[st.session_state["interp_b"]]),
-                                          st.session_state["interp_steps"], st.session_state["interp_mode"])
+                zs = latent_state.tab_latents(st.session_state, source, ex, dataset.structure)
             else:
                 zs = np.asarray(z)[None]
             with st.spinner("Generating and scoring…"):
