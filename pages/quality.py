@@ -11,13 +11,10 @@ import plotly.express as px
 import streamlit as st
 
 from synth_core.errors import SynthCoreError, warnings_to
-from synth_core.evaluation.table import METRIC_HELP, load_evaluations, realism_table  # no torch: no network
+from synth_core.evaluation.table import METRIC_HELP, better, load_evaluations, realism_table  # no torch
 from synth_core.review import REASONS
 from synth_core.review.analysis import rejection_signals, review_counts
 from ui.state import open_synthetic_set, synthetic_sets, workspace_selector
-
-LOWER_BETTER = ("frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "seg_mse_real", "seg_mse_synthetic", "rec_mse",
-                "fill_mse", "reg_err_", "contour_outside")
 
 ws = workspace_selector()
 st.title("Quality")
@@ -26,14 +23,6 @@ st.caption("How close the synthetic images are to real ones, how varied they are
            "`python -m synth_core evaluate` (and `python -m training usability`).")
 
 sets = synthetic_sets(ws, then="Then evaluate it with `python -m synth_core evaluate --set demo-set --real demo`.")
-
-
-def _better(metric: str) -> str:
-    if metric.endswith(("_real", "_control")):
-        return "reference (real data)"
-    if metric.startswith("c2st_auc"):
-        return "closer to 0.5"
-    return "lower" if metric.startswith(LOWER_BETTER) else "higher"
 
 
 try:
@@ -56,7 +45,7 @@ else:
         view = view[view["region"] == regions]
     table = view.pivot_table(index=["metric", "modality", "extractor"], columns="set", values="value",
                              aggfunc="first").reset_index()
-    table.insert(1, "better", table["metric"].map(_better))
+    table.insert(1, "better", table["metric"].map(better))
     st.dataframe(table, hide_index=True, width="stretch", key="quality_table",
                  column_config={s: st.column_config.NumberColumn(s, format="%.4g") for s in chosen})
     skipped = view[view["value"].isna() & view["note"].astype(str).ne("")]
@@ -69,7 +58,7 @@ else:
                          key="quality_plot_metric")
         sub = view[view["metric"] == m]
         fig = px.bar(sub, x="modality", y="value", color="set", barmode="group", height=320,
-                     title=f"{m} ({_better(m)} is better)")
+                     title=f"{m} ({better(m)} is better)")
         st.plotly_chart(fig, key="quality_bar")
         st.caption(METRIC_HELP.get(m, ""))
     st.download_button("Download the metric table (CSV)", view.to_csv(index=False).encode(), "quality-metrics.csv",
@@ -222,8 +211,8 @@ else:
                        "times and reports mean ± sd).")
             st.dataframe(table, hide_index=True, width="stretch", key="quality_ablation_table")
         with st.expander("What the columns mean"):
-            for col, text, better in SUMMARY_COLUMNS:
-                st.markdown(f"**{col}** — {text}" + (f" ({better} is better)" if better else ""))
+            for col, text, direction in SUMMARY_COLUMNS:
+                st.markdown(f"**{col}** — {text}" + (f" ({direction} is better)" if direction else ""))
         st.download_button("Download (CSV)", table.to_csv(index=False).encode(), f"{abl}.csv", "text/csv",
                            key="quality_ablation_csv")
     except SynthCoreError as err:

@@ -111,6 +111,23 @@ METRIC_VERSIONS: dict[str, str] = {
 }
 
 
+#: metrics where a lower value is better; every other metric is better higher, except the references
+#: and the C2ST AUC (:func:`better`)
+LOWER_BETTER = frozenset({"frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "seg_mse_real", "seg_mse_synthetic",
+                          "rec_mse", "fill_mse"})
+
+
+def better(metric: str) -> str:
+    """Which way ``metric`` is better: ``"reference (real data)"`` for real data's own value
+    (``*_real``, ``*_control``), ``"closer to 0.5"`` for the C2ST AUC, ``"lower"`` for
+    :data:`LOWER_BETTER`, else ``"higher"``. The Quality page and the report both show this."""
+    if metric.endswith(("_real", "_control")):
+        return "reference (real data)"
+    if metric.startswith("c2st_auc"):
+        return "closer to 0.5"
+    return "lower" if metric in LOWER_BETTER else "higher"
+
+
 #: the realism metrics (C2ST and PRDC), each with a ``<metric>_control`` real-vs-real twin
 REALISM_METRICS = ("c2st_auc", "prd_precision", "prd_recall", "prd_density", "prd_coverage")
 

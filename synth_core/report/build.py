@@ -28,13 +28,11 @@ import pandas as pd
 from synth_core import __version__
 from synth_core.atomic import atomic_write_text
 from synth_core.errors import ConfigError
+from synth_core.evaluation.table import better
 from synth_core.report import gather
 from synth_core.report.charts import line_chart
 from synth_core.workspace import Workspace
 
-#: metrics where a lower value is better (the others: higher; ``*_real`` are references)
-LOWER_BETTER = ("frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "seg_mse_real", "seg_mse_synthetic", "rec_mse",
-                "fill_mse")
 #: quality-table order (lesion validity has its own section)
 QUALITY_ORDER = ("frd", "fid", "kid", "diversity_ms_ssim", "diversity_ms_ssim_real", "rec_psnr", "rec_ssim",
                  "rec_ms_ssim", "rec_mse", "fill_psnr", "fill_ssim", "fill_ms_ssim", "fill_mse")
@@ -105,14 +103,6 @@ def missing(what: str, command: str | None = None) -> str:
 
 def image(png: bytes, alt: str) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
-
-
-def better(metric: str) -> str:
-    if metric.endswith(("_real", "_control")):
-        return "reference"
-    if metric.startswith("c2st_auc"):
-        return "closer to 0.5"
-    return "lower" if metric in LOWER_BETTER else "higher"
 
 
 def _mean(values: Any) -> float:

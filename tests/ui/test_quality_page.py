@@ -125,3 +125,7 @@ def test_quality_page_shows_the_realism_table_with_controls(workspace):
     main = at.dataframe[0].value
     assert main.loc[main.metric == "c2st_auc", "better"].iloc[0] == "closer to 0.5"
     assert main.loc[main.metric == "c2st_auc_control", "better"].iloc[0] == "reference (real data)"
+    from synth_core.evaluation.table import better
+
+    assert main.loc[main.metric == "fid", "better"].iloc[0] == "lower"
+    assert all(main["better"] == main["metric"].map(better))  # the library's one definition, as the report shows it
