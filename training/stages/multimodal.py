@@ -15,7 +15,8 @@ Two phases, one run (``phase()``):
 * ``adversarial`` (``steps``, eqs. 13-17): structure maps are *generated*: ``z ~ N(0, I)`` ->
   frozen ``G_s`` -> binarised ``s_g`` -> frozen ``G_m`` -> mask ``m_g``; a lesion label from the
   bank of real lesions is placed into ``m_g`` (augmented, accepted only if it lies entirely inside
-  the organ, §8; a sample whose placement fails after ``lesion_tries`` tries gets an empty label);
+  the organ, §8; a sample whose placement fails after ``lesion_tries`` tries gets an empty label;
+  placed by :meth:`synth_core.synthesis.lesions.LesionSource.choose`, the code synthesis uses);
   noise fusion; ``G`` generates all ``M`` modalities. Then
 
   - ``D`` (eq. 13): ``d_real`` ``||d(x_i) - 1||^2``, ``d_fake`` ``||d(x_g,i)||^2``, ``d_cls``
@@ -35,13 +36,14 @@ Two phases, one run (``phase()``):
   code does; each summand is a mean over batch and pixels. ``placed`` (not a loss) is the fraction
   of generated samples that received a lesion.
 
-Texture (optional, off in every preset so far): pre-training with eq. 18 teaches ``G`` the average of the acquisition noise
-(a smooth image); in the adversarial phase ``adv_rec_blur`` and ``reg_blur`` compare Gaussian-blurred
-images in the reconstruction anchor and in eq. 16, so those pixel terms hold the anatomy without
-pulling fine texture back to that average, and ``d_norm = "batch"`` gives ``D`` a real/fake map
-and class head that depend on the image (see ``d_norm``'s help). Tried on the demo data (1000 + 800
-steps, all three on): the images stayed as smooth as without them, so the shipped demo run does not
-use them yet (docs/TRAINING_RECIPES.md).
+Texture (optional, off in the thesis and the ``paper`` preset): pre-training with eq. 18 teaches
+``G`` the average of the acquisition noise (a smooth image); in the adversarial phase
+``adv_rec_blur`` and ``reg_blur`` compare Gaussian-blurred images in the reconstruction anchor and
+in eq. 16, so those pixel terms hold the anatomy without pulling fine texture back to that average,
+and ``d_norm = "batch"`` gives ``D`` a real/fake map and class head that depend on the image (see
+``d_norm``'s help). These alone left the images as smooth as before (1000 + 800 steps on the demo
+data); what adds texture is the local discriminator below, which the ``cpu-demo`` preset turns on
+together with both blurs (docs/TRAINING_RECIPES.md).
 
 Local texture (``patch_weight`` > 0, off in the thesis): ``D``'s real/fake map sits on /16 features
 and its class head pools globally, so neither sees acquisition noise or fine grey/white detail. A
