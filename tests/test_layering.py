@@ -59,3 +59,13 @@ def test_no_page_file_shares_a_name_with_a_package():
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
     clashes = sorted(p.name for p in (ROOT / "pages").glob("*.py") if p.stem in packages)
     assert not clashes, f"pages/{clashes} would shadow a package when pages/ is first on sys.path"
+
+
+def test_st_means_streamlit_only():
+    """Outside the pages the name ``st`` is never a variable (in pages it is Streamlit)."""
+    found = []
+    for p in sorted([*(ROOT / "synth_core").rglob("*.py"), *(ROOT / "training").rglob("*.py")]):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"), filename=str(p))):
+            if isinstance(node, ast.Name) and node.id == "st" or isinstance(node, ast.arg) and node.arg == "st":
+                found.append(f"{p.relative_to(ROOT)}:{node.lineno}")
+    assert not found, "\n".join(found)

@@ -226,18 +226,18 @@ def warp(patch: np.ndarray, params: AugmentParams) -> np.ndarray:
     h, w = src.shape
     if params.scale == 1.0 and params.rotation_deg % 90.0 == 0.0:  # exact fast path, same result
         return np.ascontiguousarray(np.rot90(src, int(params.rotation_deg // 90.0) % 4))
-    ct, st = _cos_sin(params.rotation_deg)
+    cs, sn = _cos_sin(params.rotation_deg)
     s = params.scale
-    half_r = s * (abs(ct) * h + abs(st) * w) / 2.0
-    half_c = s * (abs(st) * h + abs(ct) * w) / 2.0
+    half_r = s * (abs(cs) * h + abs(sn) * w) / 2.0
+    half_c = s * (abs(sn) * h + abs(cs) * w) / 2.0
     oh = max(1, math.ceil(2.0 * half_r - 1e-6))
     ow = max(1, math.ceil(2.0 * half_c - 1e-6))
     qr = np.arange(oh, dtype=np.float64) - (oh - 1) / 2.0
     qc = np.arange(ow, dtype=np.float64) - (ow - 1) / 2.0
     # inverse map: source = R(-theta) q / s + patch centre, nearest neighbour by floor(x + 0.5);
     # indices are shifted by +1 into a zero-padded copy so anything outside the patch reads 0
-    sr = np.add.outer(qr * (ct / s) + ((h - 1) / 2.0 + 1.5), qc * (st / s))
-    sc = np.add.outer(qr * (-st / s), qc * (ct / s) + ((w - 1) / 2.0 + 1.5))
+    sr = np.add.outer(qr * (cs / s) + ((h - 1) / 2.0 + 1.5), qc * (sn / s))
+    sc = np.add.outer(qr * (-sn / s), qc * (cs / s) + ((w - 1) / 2.0 + 1.5))
     np.floor(sr, out=sr)
     np.floor(sc, out=sc)
     np.maximum(sr, 0.0, out=sr)

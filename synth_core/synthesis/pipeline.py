@@ -73,16 +73,16 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     ``z`` (``(B, latent_dim)``) overrides the seeded latents: samples picked on the Latent space
     page (a traversal, an interpolation) keep their exact latent, recorded in the catalog."""
     idx = np.asarray(indices, dtype=np.int64)
-    st = models.settings
+    cfg = models.settings
     dev = next(models.G.parameters()).device
     if z is None:  # seeded latents, each accepted by D_s when the run asks for it (METHOD.md §13)
         z, realness, tries = accepted_latents(models.G_s, models.D_s, seed, idx, models.latent_dim,
-                                              threshold=st.structure_threshold,
-                                              min_realness=st.structure_min_realness, tries=st.structure_tries)
+                                              threshold=cfg.structure_threshold,
+                                              min_realness=cfg.structure_min_realness, tries=cfg.structure_tries)
     else:  # a latent the user picked is kept as it is
         z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(len(idx), models.latent_dim)
         realness, tries = np.full(len(idx), np.nan, np.float32), np.ones(len(idx), np.int64)
-    maps, masks = generate_structures(models.G_s, models.G_m, z, st.structure_threshold, batch_size=max(1, len(idx)))
+    maps, masks = generate_structures(models.G_s, models.G_m, z, cfg.structure_threshold, batch_size=max(1, len(idx)))
     b, (h, w) = len(idx), maps.shape[1:]
     labels = np.zeros((b, h, w), np.uint8)
     lesion_index = np.full(b, -1, np.int64)
@@ -96,10 +96,10 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     firsts = []
     for r in range(b):
         g = torch.Generator().manual_seed(int(noise_seeds[r]))
-        if not st.use_structure:
+        if not cfg.use_structure:
             firsts.append(noise_input(s[r : r + 1].shape, generator=g))
-        elif st.noise_fusion:
-            firsts.append(fuse_noise_torch(s[r : r + 1], m[r : r + 1], st.noise_low, st.noise_high, generator=g))
+        elif cfg.noise_fusion:
+            firsts.append(fuse_noise_torch(s[r : r + 1], m[r : r + 1], cfg.noise_low, cfg.noise_high, generator=g))
         else:
             firsts.append(s[r : r + 1])
     first = torch.cat(firsts).to(dev)
