@@ -310,6 +310,11 @@ class Pix2PixConfig(CommonConfig):
     gan_mode: str = param("vanilla", "adversarial loss: vanilla (BCE with logits, pix2pix) | lsgan (least squares)")
     lambda_adv: float = param(1.0, "weight of the adversarial term in G's loss (paper: 1)")
     lambda_l1: float = param(100.0, "weight of the L1 term in G's loss (paper: 100)")
+    lambda_l1_lesion: float = param(0.0, "weight of an L1 term over the lesion pixels alone (0 = paper: none). "
+                                         "Lesions cover ~1 % of a slice, so the whole-image L1 is nearly all "
+                                         "'copy the input outside the lesion'; a generator can score well on it "
+                                         "while painting the white region flat. This term is the mean error over "
+                                         "the lesion pixels, the part G has to invent")
     val_slices: int = param(32, "validation lesion slices scored at each checkpoint (0 = all)")
 
     def __post_init__(self) -> None:
@@ -325,8 +330,9 @@ class Pix2PixConfig(CommonConfig):
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), not {self.dropout}")
-        if self.lambda_adv < 0 or self.lambda_l1 < 0:
-            raise ConfigError(f"lambda_adv and lambda_l1 must be >= 0, not {self.lambda_adv}, {self.lambda_l1}")
+        for name in ("lambda_adv", "lambda_l1", "lambda_l1_lesion"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.val_slices < 0:
             raise ConfigError(f"val_slices must be >= 0, not {self.val_slices}")
 

@@ -112,7 +112,8 @@ def test_gan_losses_known_values():
 
 @pytest.mark.parametrize("bad,match", [({"gan_mode": "wgan"}, "gan_mode must be one of vanilla, lsgan"),
                                        ({"norm": "layer"}, "norm must be one of"),
-                                       ({"depth": 11}, "depth must be between 0")])
+                                       ({"depth": 11}, "depth must be between 0"),
+                                       ({"lambda_l1_lesion": -1.0}, "lambda_l1_lesion must be >= 0")])
 def test_bad_settings_are_named(bad, match):
     with pytest.raises(ConfigError, match=match):
         make_config(Pix2PixConfig, bad)
@@ -145,6 +146,19 @@ def test_pix2pix_runs_checkpoints_and_reloads(tiny_ws):
     labels = torch.zeros(2, 32, 32, dtype=torch.long)
     labels[:, 10:20, 12:18] = 2
     assert fill_lesions(loaded.nets["G"], images, labels).shape == (2, 1, 32, 32)
+
+
+def test_lesion_l1_term_is_logged_and_weighted_in_g_total(tiny_ws):
+    """``lambda_l1_lesion``: the mean error over the lesion pixels joins G's loss with its weight; off by
+    default (paper), and then it is neither computed nor logged."""
+    assert main(["pix2pix", "--dataset", "tiny", "--steps", "3", "--run-name", "les", *TINY, "--set", "sample_every=0",
+                 "--set", "checkpoint_every=3", "--set", "lambda_l1_lesion=7"]) == 0
+    run = RunDir.open(Workspace.open(tiny_ws), "les")
+    assert "g_l1_lesion" in run.read_config()["loss_names"]
+    for r in run.read_metrics():
+        assert r["g_l1_lesion"] > 0
+        assert r["g_total"] == pytest.approx(r["g_adv"] + 100 * r["g_l1"] + 7 * r["g_l1_lesion"], rel=1e-5)
+    assert make_config(Pix2PixConfig, {}).lambda_l1_lesion == 0  # the paper's loss by default
 
 
 def test_pix2pix_l1_decreases(tiny_ws):

@@ -12,7 +12,9 @@ concatenated (input, image) pair. Losses (paper eqs. 1–4, pix2pix):
   the default instance norm does not care;
 - ``g_total = lambda_adv · g_adv + lambda_L1 · g_l1`` with ``g_adv = gan(D(x, G(x)), real)``
   (computed inside ``D.no_sync()`` under torchrun; ``D``'s stray gradients are cleared before its
-  own step) and ``g_l1 = mean |y − G(x)|`` (logged unweighted);
+  own step) and ``g_l1 = mean |y − G(x)|`` (logged unweighted); with ``lambda_l1_lesion`` > 0
+  (not in the paper) ``+ lambda_l1_lesion · g_l1_lesion``, the mean of ``|y − G(x)|`` over the
+  lesion pixels of the batch (logged unweighted);
 - ``gan`` is BCE-with-logits (``gan_mode = "vanilla"``, as pix2pix and the paper's log-loss) or
   least squares (``"lsgan"``).
 
@@ -154,6 +156,8 @@ class Pix2PixStage(Stage):
 
     def __init__(self, cfg: Pix2PixConfig, ds: Dataset, dist, ws):
         super().__init__(cfg, ds, dist, ws)
+        if cfg.lambda_l1_lesion > 0:
+            self.loss_names = ("g_adv", "g_l1", "g_l1_lesion", "g_total", "d_real", "d_fake", "d_total")
         self.channel = resolve_modality(cfg, ds)
         self.modality = ds.modalities[self.channel]
         nets = build_networks(cfg, self.checkpoint_meta())
@@ -216,9 +220,15 @@ class Pix2PixStage(Stage):
             g_adv = gan_loss(self.D(torch.cat([x, fake], 1)), True, cfg.gan_mode)
         g_l1 = (fake.float() - y.float()).abs().mean()
         g_total = cfg.lambda_adv * g_adv + cfg.lambda_l1 * g_l1
+        out: dict[str, float] = {}
+        if cfg.lambda_l1_lesion > 0:
+            inside = (batch["label"] > 0).unsqueeze(1)  # (B, 1, H, W); every training slice has a lesion
+            g_l1_lesion = (fake.float() - y.float()).abs()[inside].mean()
+            g_total = g_total + cfg.lambda_l1_lesion * g_l1_lesion
+            out["g_l1_lesion"] = g_l1_lesion.item()
         g_total.backward()
         self.opt_G.step()
-        return {"g_adv": g_adv.item(), "g_l1": g_l1.item(), "g_total": g_total.item(),
+        return {"g_adv": g_adv.item(), "g_l1": g_l1.item(), **out, "g_total": g_total.item(),
                 "d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": d_total.item()}
 
     @torch.no_grad()
