@@ -72,12 +72,7 @@ def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
     from synth_core.synthesis.loading import load_models
     from synth_core.synthesis.pipeline import synthesize
 
-    name = validate_name(args.name, "set name")
-    dest = ws.path("synthetic", name)
-    if dest.exists():
-        raise ConfigError(f"{dest}: already exists; choose another --name or delete it first")
-    if args.n < 1 or args.batch < 1:
-        raise ConfigError(f"--n and --batch must be >= 1, not {args.n} and {args.batch}")
+    name, dest = new_set_destination(args, ws)
     run_id = args.run or _newest_run(ws, args.dataset)
     info = None
     device = args.device
@@ -126,6 +121,18 @@ def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
         if np.isfinite(vals).any():
             print(f"  {col:<18} mean {np.nanmean(vals):.4f}")
     return 0
+
+
+def new_set_destination(args: argparse.Namespace, ws: Workspace) -> tuple[str, Path]:
+    """(``--name``, its folder under ``synthetic/``) after the checks every synthesize command makes:
+    a valid name that is not taken yet, and ``--n`` and ``--batch`` of at least 1."""
+    name = validate_name(args.name, "set name")
+    dest = ws.path("synthetic", name)
+    if dest.exists():
+        raise ConfigError(f"{dest}: already exists; choose another --name or delete it first")
+    if args.n < 1 or args.batch < 1:
+        raise ConfigError(f"--n and --batch must be >= 1, not {args.n} and {args.batch}")
+    return name, dest
 
 
 def _newest_run(ws: Workspace, dataset: str) -> str:

@@ -341,11 +341,10 @@ def regenerate_inpaint(ws: Any, s: Any, i: int, *, device: str = "cpu") -> Any:
     compare it with the stored one (:class:`synth_core.synthesis.regenerate.Regenerated`). Refuses
     when the pix2pix checkpoint changed since the set was made."""
     from synth_core.datalink import find_dataset, set_content
-    from synth_core.environment import describe, differences
     from synth_core.lesions.augment import AugmentRanges
     from synth_core.lesions.bank import LesionBank
     from synth_core.runs.folder import checkpoint_file
-    from synth_core.synthesis.regenerate import Regenerated, _verdict
+    from synth_core.synthesis.regenerate import compare_with_stored
 
     then = s.meta["runs"][GENERATOR]
     which = "best" if then["checkpoint"] == checkpoint_file("best") else "last"
@@ -365,16 +364,7 @@ def regenerate_inpaint(ws: Any, s: Any, i: int, *, device: str = "cpu") -> Any:
     bank = LesionBank.load(s.path / "bank")
     LesionSource(opts["lesions"]["mode"], bank, AugmentRanges.from_dict(opts["lesions"]["ranges"]))  # validates
     batch = fill_batch(models, ds, bank, specs_from_catalog(cat.iloc[idx]), composite=bool(opts["composite"]))
-    r = i - start
-    stored = (np.asarray(s.images[i]), np.asarray(s.masks[i]), np.asarray(s.labels[i]), np.asarray(s.structure[i]))
-    fresh = (batch.images[r], batch.masks[r], batch.labels[r], batch.structure[r])
-    identical = all(np.array_equal(a, b) for a, b in zip(stored, fresh))
-    diff = float(np.abs(stored[0].astype(np.float64) - fresh[0]).max())
-    maps_equal = all(np.array_equal(a, b) for a, b in zip(stored[1:], fresh[1:]))
-    machine = differences(s.meta.get("made_on"), describe(device))
-    within, note = _verdict(identical, diff, maps_equal, machine)
-    return Regenerated(str(row["sample_id"]), *fresh, identical=identical, max_abs_diff=diff,
-                       within_tolerance=within, note=note, machine_differences=machine)
+    return compare_with_stored(s, i, batch, i - start, device)
 
 
 def place_by_hand(ds: Any, bank: Any, row: int, lesion_index: int, params: Any) -> tuple[Any, InpaintSpec | None]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from synth_core.errors import ConfigError
-from synth_core.workspace import Workspace, validate_name
+from synth_core.workspace import Workspace
 
 
 def inpaint_lesion_source(ws: Workspace, ds: Any, mode: str, label_set: str, min_area: int = 10) -> Any:
@@ -50,12 +50,9 @@ def run_inpaint_command(args: argparse.Namespace, ws: Workspace) -> int:
     from synth_core.synthesis.inpaint import inpaint_set, load_inpaint_models
     from synth_core.synthesis.setstore import SyntheticSet
 
-    name = validate_name(args.name, "set name")
-    dest = ws.path("synthetic", name)
-    if dest.exists():
-        raise ConfigError(f"{dest}: already exists; choose another --name or delete it first")
-    if args.n < 1 or args.batch < 1:
-        raise ConfigError(f"--n and --batch must be >= 1, not {args.n} and {args.batch}")
+    from synth_core.synthesis.command import new_set_destination
+
+    name, dest = new_set_destination(args, ws)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--generator pix2pix runs in one process; start it without torchrun")
     run_id = resolve_run(ws, "pix2pix", args.run, args.dataset or None)

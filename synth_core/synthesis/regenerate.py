@@ -17,6 +17,8 @@ measured largest pixel difference, and ``within_tolerance`` is true when it is a
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,17 +98,22 @@ def regenerate(ws: Workspace, set_name: str, sample: str | int, *, device: str =
         rows = s.catalog.iloc[idx]
         z = np.stack([decode_latent(t) for t in rows["latent"]])
     batch = generate_batch(models, lesions, int(row["seed"]), idx, z=z)
-    r = i - start
+    return compare_with_stored(s, i, batch, i - start, device)
+
+
+def compare_with_stored(s: Any, i: int, batch: Any, r: int, device: str) -> Regenerated:
+    """Sample ``i`` of set ``s`` against row ``r`` of a freshly generated ``batch`` (images, masks,
+    labels, structure): bit-exact or not, the largest image difference, and the verdict."""
+    from synth_core.environment import describe, differences
+
     stored = (np.asarray(s.images[i]), np.asarray(s.masks[i]), np.asarray(s.labels[i]), np.asarray(s.structure[i]))
     fresh = (batch.images[r], batch.masks[r], batch.labels[r], batch.structure[r])
     identical = all(np.array_equal(a, b) for a, b in zip(stored, fresh))
     diff = float(np.abs(stored[0].astype(np.float64) - fresh[0]).max())
     maps_equal = all(np.array_equal(a, b) for a, b in zip(stored[1:], fresh[1:]))
-    from synth_core.environment import describe, differences
-
     machine = differences(s.meta.get("made_on"), describe(device))
     within, note = _verdict(identical, diff, maps_equal, machine)
-    return Regenerated(str(row["sample_id"]), *fresh, identical=identical, max_abs_diff=diff,
+    return Regenerated(str(s.catalog.iloc[i]["sample_id"]), *fresh, identical=identical, max_abs_diff=diff,
                        within_tolerance=within, note=note, machine_differences=machine)
 
 
