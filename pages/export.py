@@ -10,6 +10,7 @@ import streamlit as st
 
 from synth_core.errors import SynthCoreError
 from synth_core.export import FORMATS, check_export, export
+from synth_core.export.folds import describe as describe_folds
 from synth_core.render import grid, overlay, upscale
 from synth_core.synthesis.query import apply_filter
 from synth_core.workspace import validate_name
@@ -163,6 +164,7 @@ if st.button("Export", type="primary", key="export_go", disabled=n_pass == 0):
                    f"test and {counts['synthetic']} synthetic cases ({counts['files']} files).")
         for note in result.notes:
             st.info(note)
+        st.info(f"nnU-Net folds: {describe_folds(result.n_folds)}.")
         problems = check_export(result.path)
         if problems:
             st.error("The check found problems: " + "; ".join(problems[:5]))

@@ -4,7 +4,8 @@
 selected synthetic samples), ``imagesTs``/``labelsTs`` (the real test split only: synthetic
 samples never enter it, so test scores stay scores on real patients), ``dataset.json``, the
 manifest (:mod:`synth_core.export.manifest`) and ``splits_final.json`` (nnU-Net folds grouped by
-subject, synthetic cases only in training folds: :mod:`synth_core.export.folds`). Each 2-D slice
+subject, synthetic cases only in training folds, a sample painted into a real slice never in the
+fold that validates that slice's subject: :mod:`synth_core.export.folds`). Each 2-D slice
 is one case (nnU-Net 2-D); real case names are keyed hashes (:mod:`synth_core.export.naming`).
 
 The folder is written under a temporary name and renamed when complete
@@ -17,17 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from synth_core import __version__
 from synth_core.atomic import atomic_dir
 from synth_core.datalink import check_set
 from synth_core.dataset import ContentMatch, Dataset
-from synth_core.errors import ConfigError, ExistsError
+from synth_core.errors import ConfigError, ExistsError, InputError
 from synth_core.export import manifest
 from synth_core.export.formats import PARTS, case_files, dataset_json
 from synth_core.export.folds import FILE as FOLDS_FILE
@@ -100,6 +102,7 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     total = len(train_rows) + len(sel.chosen) + len(test_rows)
     runs = syn.meta.get("runs", {}) if syn is not None else {}
     cat = catalog.set_index("index", drop=False) if catalog is not None else None
+    syn_subjects = _source_subjects(syn, cat, sel.chosen, ds.subjects().to_numpy(), train_rows)
     with atomic_dir(dest) as tmp:
         for part in PARTS.values():
             for folder in part:
@@ -124,16 +127,17 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
                                                 sample_id=str(rec["sample_id"]), sample_index=j, decision=decision,
                                                 provenance=manifest.provenance_json(syn.name, runs, rec)))
         manifest.write(manifest.build(writer.rows, catalog), tmp)
+        subjects = ds.subjects().to_numpy()
+        syn_cases = [c for c in writer.cases["train"] if is_synthetic_case(c)]
+        folds = subject_folds([real_names[i] for i in train_rows], [subjects[i] for i in train_rows], syn_cases,
+                              seed=options.seed, synthetic_subjects=syn_subjects)
         result = ExportResult(
             path=dest, fmt=options.fmt, dataset=ds.name, set_name=options.set_name,
             n_real_train=len(train_rows), n_real_test=len(test_rows), n_synthetic=len(sel.chosen),
             n_blocked=sel.n_blocked, n_filtered_out=sel.n_filtered_out, n_not_drawn=sel.n_not_drawn,
             n_wanted=sel.n_wanted, n_rejected=sel.n_rejected, n_files=writer.n_files, notes=sel.notes,
+            n_folds=len(folds),
         )
-        subjects = ds.subjects().to_numpy()
-        syn_cases = [c for c in writer.cases["train"] if is_synthetic_case(c)]
-        folds = subject_folds([real_names[i] for i in train_rows], [subjects[i] for i in train_rows], syn_cases,
-                              seed=options.seed)
         if folds:
             (tmp / FOLDS_FILE).write_text(json.dumps(folds, indent=1) + "\n")
         medsynth = _medsynth_block(options, ds, syn, result, match)
@@ -144,6 +148,26 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
         # not sort_keys: label and channel order is meaningful to readers ("10" must not precede "2")
         (tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
     return result
+
+
+def _source_subjects(syn: SyntheticSet | None, cat: pd.DataFrame | None, chosen: Sequence[int], subjects: np.ndarray,
+                     train_rows: np.ndarray) -> list[str | None] | None:
+    """Per chosen sample of a set painted on real slices, the subject of its source slice (for the
+    folds); None for other sets. A source row outside the dataset's train + val slices is refused:
+    the sample would put a picture of a test (or unknown) slice into training."""
+    if syn is None or cat is None or not syn.on_real_slices:
+        return None
+    if "source_row" not in cat.columns:
+        raise InputError(syn.path / "catalog.parquet", "a pix2pix set without the source_row column")
+    allowed = set(int(i) for i in train_rows)
+    out: list[str | None] = []
+    for j in chosen:
+        row = int(cat.loc[j, "source_row"])
+        if row not in allowed:
+            raise InputError(syn.path / "catalog.parquet",
+                             f"sample {j} was painted into dataset row {row}, which is not a train or val slice")
+        out.append(str(subjects[row]))
+    return out
 
 
 def _medsynth_block(options: ExportOptions, ds: Dataset, syn: SyntheticSet | None, result: ExportResult,

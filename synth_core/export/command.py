@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from synth_core.export.folds import describe as describe_folds
 from synth_core.export.options import FORMATS, ExportOptions, ExportResult
 from synth_core.workspace import Workspace
 
@@ -48,6 +49,7 @@ def summary_lines(r: ExportResult) -> list[str]:
                      f"(memorisation), filtered out {r.n_filtered_out}, not drawn {r.n_not_drawn}, "
                      f"rejected in review {r.n_rejected}")
     lines.append(f"files        {r.n_files} images and labels + dataset.json, manifest.parquet, manifest.csv")
+    lines.append(f"folds        {describe_folds(r.n_folds)}")
     lines.extend(f"note         {n}" for n in r.notes)
     return lines
 

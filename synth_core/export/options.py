@@ -72,6 +72,7 @@ class ExportResult:
     n_files: int  # image + label files written
     notes: tuple[str, ...] = ()  # e.g. "ratio 2 wants 24 synthetic cases but only 12 pass; exported 12"
     n_rejected: int = 0  # rejected by a person (catalog column review): never exported
+    n_folds: int = 0  # folds in splits_final.json (0: fewer than 2 training subjects, no file)
 
     def counts(self) -> dict[str, int | None]:
         return {

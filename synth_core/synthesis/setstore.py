@@ -52,6 +52,18 @@ ARRAYS = ("images", "masks", "labels", "structure")
 REQUIRED_COLUMNS = ("sample_id", "index")
 
 
+#: ``set.json`` ``generator`` of sets whose samples are real slices with a painted lesion (:mod:`.inpaint`)
+PAINTED_ON_REAL = "pix2pix"
+
+
+def on_real_slices(meta: dict[str, Any]) -> bool:
+    """True for a set (its ``set.json``) whose samples are real training slices with one painted
+    lesion (pix2pix inpainting): outside the lesion they are a patient's scan, so they are treated
+    as real images (the report pictures them only on request; nnU-Net folds keep each one out of
+    the fold that validates its source subject)."""
+    return meta.get("generator") == PAINTED_ON_REAL
+
+
 def sample_id(index: int) -> str:
     """The id of sample ``index`` of a set (stable, sortable, no patient information)."""
     return f"syn-{int(index):06d}"
@@ -185,6 +197,11 @@ class SyntheticSet:
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.meta["modalities"])
+
+    @property
+    def on_real_slices(self) -> bool:
+        """Samples are real slices with a painted lesion (:func:`on_real_slices`)."""
+        return on_real_slices(self.meta)
 
     @property
     def label_names(self) -> dict[int, str]:

@@ -17,6 +17,8 @@ def test_export_command_summary_and_check(ws, workspace, cli):
     assert "real         train 16 (dataset train + val), test 4" in lines
     assert any(line.startswith("synthetic    ") and "(ratio wants 8)" in line and "blocked" in line and
                "filtered out 0" in line for line in lines)
+    assert any(line.startswith("folds        splits_final.json: 4 folds grouped by subject") and
+               "nnUNet_preprocessed/DatasetXXX_Name/" in line for line in lines)  # 4 training cases, 4 subjects
     assert "it/s" not in r.out and "case/s" not in r.out  # a bar (when stderr is a terminal) never goes to stdout
 
     r = cli("check-export", "e")

@@ -16,6 +16,7 @@ import numpy as np
 from synth_core.dataset import Dataset, DatasetSpec, DatasetWriter
 from synth_core.export import export
 from synth_core.export.check import check_export
+from synth_core.export.command import summary_lines
 from synth_core.export.naming import is_synthetic_case, real_case_name
 from synth_core.pseudonym import KEY_FILE, workspace_secret
 from synth_core.structure import StructureParams
@@ -164,3 +165,5 @@ def test_one_subject_gives_no_folds_file(workspace):
     r = export(ws, "grp", None, "e", fmt="png")
     assert not (r.path / "splits_final.json").exists()
     assert json.loads((r.path / "dataset.json").read_text())["medsynth"]["splits_final"]["folds"] == 0
+    assert r.n_folds == 0 and any(line.startswith("folds        none: fewer than 2 training subjects")
+                                  for line in summary_lines(r))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
@@ -46,6 +48,9 @@ def test_export_page_filters_and_exports(workspace, fake_set):
     assert any("Exported to" in s.value and f"{expected} synthetic" in s.value for s in at.success), \
         [s.value for s in at.success] + [e.value for e in at.error]
     assert check_export(workspace / "exports" / "ex1") == []
+    n_folds = len(json.loads((workspace / "exports" / "ex1" / "splits_final.json").read_text()))
+    assert any(i.value.startswith(f"nnU-Net folds: splits_final.json: {n_folds} folds grouped by subject") and
+               "nnUNet_preprocessed/DatasetXXX_Name/" in i.value for i in at.info), [i.value for i in at.info]
     # the same name again is refused with a one-line error, the first export is untouched
     at.button(key="export_go").click().run()
     assert any("already exists" in e.value for e in at.error)
