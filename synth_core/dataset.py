@@ -235,10 +235,18 @@ class DatasetWriter:
     ...     w.add_case("case1", images, masks, labels, slice_indices, spacing, "case1/t1.nii.gz")
     """
 
-    def __init__(self, path: str | Path, spec: DatasetSpec, *, overwrite: bool = False):
+    def __init__(self, path: str | Path, spec: DatasetSpec, *, overwrite: bool = False,
+                 splits: dict[str, str] | None = None, derived_from: dict[str, Any] | None = None):
+        """``splits`` (case id -> train | val | test): use these splits instead of drawing them
+        (:func:`assign_splits`); every case written must be in it. ``derived_from``: recorded as is
+        in ``dataset.json`` (a subset records its parent and its rows, :mod:`synth_core.dataset_subset`)."""
         self.final = Path(path)
         self.spec = spec
         self._overwrite = overwrite
+        if splits is not None and set(splits.values()) - set(SPLITS):
+            raise ValueError(f"splits must map cases to {SPLITS}, not {sorted(set(splits.values()) - set(SPLITS))}")
+        self._fixed_splits = dict(splits) if splits is not None else None
+        self._derived_from = derived_from
         self._ctx = None
         self._rows: list[dict[str, Any]] = []
         self._hash = hashlib.sha256()
@@ -268,6 +276,7 @@ class DatasetWriter:
         spacing: tuple[float, float, float],
         source_path: str,
         subject: str | None = None,
+        structure: np.ndarray | None = None,
     ) -> int:
         """Append the kept slices of one case; returns the number of slices written.
 
@@ -276,11 +285,14 @@ class DatasetWriter:
 
         ``images (S,C,H,W)`` float in [0,1]; ``masks (S,H,W)`` {0,1}; ``labels (S,H,W)`` integer
         classes present in ``spec.label_names``. The structure map is computed here (Algorithm 1 on
-        ``spec.structure_modality``, restricted to the mask, lesion contours optionally erased).
+        ``spec.structure_modality``, restricted to the mask, lesion contours optionally erased)
+        unless ``structure (S,H,W)`` {0,1} is given (a subset copies its parent's maps).
         """
         sp = self.spec
         if case_id in self._cases:
             raise InputError(source_path, f"duplicate case id {case_id!r}")
+        if self._fixed_splits is not None and case_id not in self._fixed_splits:
+            raise InputError(source_path, f"case {case_id!r} has no split in the splits given")
         images = np.asarray(images, dtype=np.float32)
         n = images.shape[0]
         exp = (n, len(sp.modalities), sp.size, sp.size)
@@ -299,12 +311,17 @@ class DatasetWriter:
             raise InputError(source_path, f"label values {sorted(bad)} not in the label classes {sorted(sp.label_names)}")
         labels_arr = labels_arr.astype(np.uint8)
         masks = masks | (labels_arr > 0).astype(np.uint8)  # a lesion is always inside the organ
-        struct = structure_map(
-            images[:, sp.structure_modality],
-            sp.structure,
-            mask=masks,
-            lesion=labels_arr if sp.erase_lesion_contours else None,
-        )
+        if structure is not None:
+            struct = (np.asarray(structure) > 0).astype(np.uint8)
+            if struct.shape != masks.shape:
+                raise InputError(source_path, f"structure maps {struct.shape} do not match images {images.shape}")
+        else:
+            struct = structure_map(
+                images[:, sp.structure_modality],
+                sp.structure,
+                mask=masks,
+                lesion=labels_arr if sp.erase_lesion_contours else None,
+            )
         for key, arr in (("images", images), ("masks", masks), ("labels", labels_arr), ("structure", struct)):
             self._files[key].append(arr)
             self._hash.update(key.encode())
@@ -349,7 +366,10 @@ class DatasetWriter:
 
     def _finalise(self) -> None:
         sp = self.spec
-        splits = assign_splits(self._cases, sp.split_fractions, sp.seed, self._subjects)
+        if self._fixed_splits is not None:
+            splits = {c: self._fixed_splits[c] for c in self._cases}
+        else:
+            splits = assign_splits(self._cases, sp.split_fractions, sp.seed, self._subjects)
         index = pd.DataFrame(self._rows)
         index["split"] = index["case_id"].map(splits)
         self._hash.update(json.dumps(sp.to_json(), sort_keys=True).encode())
@@ -370,6 +390,8 @@ class DatasetWriter:
             "n_slices": len(index),
             "split_cases": {s: sum(1 for v in splits.values() if v == s) for s in SPLITS},
         }
+        if self._derived_from is not None:
+            info["derived_from"] = self._derived_from
         (self.tmp / "dataset.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 

@@ -34,13 +34,18 @@ MODES = ("random", "real-first", "synthetic-first")
 REAL_ONLY = "real-only"
 #: Order of the mode column in tables.
 MODE_ORDER = (REAL_ONLY, *MODES)
-KEY_COLUMNS = ("real_fraction", "synthetic_multiplier", "mode", "augmentation")
+#: ``generator``: "" for real-only rows; "fraction": the synthetic data comes from a generator trained on
+#: this row's real slices only (no leakage); "oracle": from a generator trained on ALL training data
+#: (the thesis's setting, an upper bound: below 100 % real it carries information from slices the row
+#: does not have). Results written before the column existed read as "" / "oracle" (see :func:`with_generator`).
+KEY_COLUMNS = ("real_fraction", "synthetic_multiplier", "mode", "augmentation", "generator")
+GENERATOR_ORDER = ("", "fraction", "oracle")
 SIZE_COLUMNS = ("n_real", "n_synthetic")
 #: Metrics of each trained network on the real test split (definitions in training.experiments.usability).
 METRICS = ("dice", "dice_lesion", "mse", "hd95")
 #: Per-seed table columns (in this order; extra columns are kept after them).
-RESULT_COLUMNS = ("config", *KEY_COLUMNS, *SIZE_COLUMNS, "n_synthetic_wanted", "capped", "seed", "steps",
-                  "steps_real", "steps_synthetic", "steps_mixed", *METRICS, "n_test", "final_loss", "seconds", "train_seconds", "cpu_seconds",
+RESULT_COLUMNS = ("config", *KEY_COLUMNS, "generator_set", *SIZE_COLUMNS, "n_synthetic_wanted", "capped", "seed",
+                  "steps", "steps_real", "steps_synthetic", "steps_mixed", "steps_run", "best_step", "val_dice", *METRICS, "n_test", "final_loss", "seconds", "train_seconds", "cpu_seconds",
                   "finished")
 
 
@@ -142,27 +147,47 @@ def order_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df[first + [c for c in df.columns if c not in first]]
 
 
+def with_generator(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``generator`` column: results written before it existed came from one set made
+    by a generator trained on all training data, so their synthetic rows read as "oracle"."""
+    if "generator" in df.columns:
+        return df.assign(generator=df["generator"].fillna("").astype(str))
+    k = pd.to_numeric(df["synthetic_multiplier"], errors="coerce").fillna(0).to_numpy()
+    return df.assign(generator=np.where(k > 0, "oracle", ""))
+
+
 def _sort_rows(df: pd.DataFrame) -> pd.DataFrame:
     rank = {m: i for i, m in enumerate(MODE_ORDER)}
+    grank = {g: i for i, g in enumerate(GENERATOR_ORDER)}
     tmp = df.assign(_f=-df["real_fraction"].astype(float), _a=df["augmentation"].astype(bool).astype(int),
-                    _m=df["mode"].map(lambda m: rank.get(m, len(rank))), _k=df["synthetic_multiplier"].astype(float))
-    # baseline, then the augmentation control, then the modes in MODE_ORDER, multipliers ascending
+                    _m=df["mode"].map(lambda m: rank.get(m, len(rank))), _k=df["synthetic_multiplier"].astype(float),
+                    _g=df["generator"].map(lambda g: grank.get(g, len(grank))))
+    # baseline, then the augmentation control, then the modes in MODE_ORDER, multipliers ascending,
+    # the no-leak generator before the oracle
     tmp = tmp.assign(_block=np.where(tmp["_m"] == 0, tmp["_a"], 2))
-    return tmp.sort_values(["_f", "_block", "_m", "_k"], kind="stable").drop(columns=["_f", "_a", "_m", "_k", "_block"])
+    return tmp.sort_values(["_f", "_block", "_m", "_k", "_g"], kind="stable").drop(
+        columns=["_f", "_a", "_m", "_k", "_g", "_block"])
 
 
 def summarise(per_seed: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: sizes, ``n_seeds``, ``<metric>_mean`` and ``<metric>_sd``
-    (sample sd, ddof = 1; NaN for one seed), rows in table order."""
-    cols = [*KEY_COLUMNS, *SIZE_COLUMNS, "n_seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "sd")]
+    (sample sd, ddof = 1; NaN for one seed), ``steps_run_mean`` (optimisation steps the networks
+    ran: with early stopping they differ per seed), rows in table order."""
+    cols = [*KEY_COLUMNS, *SIZE_COLUMNS, "n_seeds", "steps_run_mean"] + [f"{m}_{s}" for m in METRICS
+                                                                          for s in ("mean", "sd")]
     if per_seed is None or per_seed.empty:
         return pd.DataFrame(columns=cols)
+    per_seed = with_generator(per_seed)
     rows = []
     for key, g in per_seed.groupby(list(KEY_COLUMNS), sort=False):
         row = dict(zip(KEY_COLUMNS, key))
         row["n_real"] = int(g["n_real"].iloc[0])
         row["n_synthetic"] = int(g["n_synthetic"].iloc[0])
         row["n_seeds"] = int(g["seed"].nunique()) if "seed" in g else len(g)
+        col = "steps_run" if "steps_run" in g else ("steps" if "steps" in g else None)
+        run = pd.to_numeric(g[col], errors="coerce").to_numpy(dtype=float) if col else np.array([])
+        run = run[np.isfinite(run)]
+        row["steps_run_mean"] = float(run.mean()) if len(run) else math.nan
         for m in METRICS:
             vals = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float) if m in g else np.array([])
             vals = vals[np.isfinite(vals)]
@@ -187,6 +212,10 @@ def mean_sd(mean: float, sd: float, digits: int, *, no_sd: str = " ± -") -> str
     return f"{s} ± {sd:.{digits}f}" if math.isfinite(sd) else f"{s}{no_sd}"
 
 
+#: How tables name the generator of a row.
+GENERATOR_LABELS = {"": "-", "fraction": "this fraction only", "oracle": "all train (oracle)"}
+
+
 def format_table(summary: pd.DataFrame) -> str:
     """The summary like thesis Table 5: one line per configuration, metrics as mean ± sd."""
     if summary is None or summary.empty:
@@ -195,10 +224,12 @@ def format_table(summary: pd.DataFrame) -> str:
         "real": [f"{f * 100:g}%" for f in summary["real_fraction"]],
         "synthetic": [f"x{k:g}" for k in summary["synthetic_multiplier"]],
         "mode": summary["mode"],
+        "generator": [GENERATOR_LABELS.get(g, g) for g in summary["generator"]],
         "augment": ["yes" if a else "no" for a in summary["augmentation"]],
         "n_real": summary["n_real"].astype(int),
         "n_syn": summary["n_synthetic"].astype(int),
         "seeds": summary["n_seeds"].astype(int),
+        "steps": ["-" if not math.isfinite(v) else f"{v:.0f}" for v in summary["steps_run_mean"].astype(float)],
         "Dice": [mean_sd(m, s, 3) for m, s in zip(summary["dice_mean"], summary["dice_sd"])],
         "MSE": [mean_sd(m, s, 4) for m, s in zip(summary["mse_mean"], summary["mse_sd"])],
         "HD95 (px)": [mean_sd(m, s, 2) for m, s in zip(summary["hd95_mean"], summary["hd95_sd"])],
@@ -236,3 +267,101 @@ def list_experiments(ws: Workspace, kind: str | None = "usability") -> list[str]
     "ablation", or ``None`` for every kind)."""
     names = [n for n in ws.list("experiments") if (ws.experiments / n / "config.json").is_file()]
     return names if kind is None else [n for n in names if experiment_kind(ws, n) == kind]
+
+
+# ---- paired tests per seed ----------------------------------------------------------------------
+#: the columns of a paired test (:func:`paired_test`), in table order
+PAIRED_COLUMNS = ("n_pairs", "mean_diff", "sd_diff", "ci_low", "ci_high", "p_ttest", "p_wilcoxon", "exceeds_spread")
+#: the Wilcoxon signed-rank p-value is given from this many pairs on (with fewer, its smallest
+#: possible two-sided p is above 0.05, so it could never show anything)
+WILCOXON_MIN = 6
+#: differences closer than this (relative to their mean, or absolute below 1) count as equal
+ROUNDING = 1e-12
+
+
+def paired_test(values: Any, reference: Any) -> dict[str, Any] | None:
+    """Paired comparison of ``values`` with ``reference`` (same length, pair i = seed i; pairs with a
+    NaN on either side are left out). ``None`` with fewer than 2 pairs.
+
+    Returns :data:`PAIRED_COLUMNS`: ``n_pairs``; ``mean_diff`` and ``sd_diff`` (sample sd, ddof =
+    1) of the differences ``values - reference``; ``ci_low``/``ci_high``, the 95 % confidence
+    interval of the mean difference (t distribution with n - 1 degrees of freedom); ``p_ttest``,
+    the two-sided paired t-test (:func:`scipy.stats.ttest_rel`); ``p_wilcoxon``, the two-sided
+    Wilcoxon signed-rank test from :data:`WILCOXON_MIN` pairs on (NaN below); ``exceeds_spread``:
+    the 95 % interval excludes 0 (the same as ``p_ttest < 0.05``), i.e. the mean difference is
+    larger than the seed-to-seed spread of the differences can explain (``|mean| > t(0.975, n-1)
+    * sd / sqrt(n)``: 2.48 sd with 3 seeds, 1.24 sd with 5). Differences that are all equal (up to
+    :data:`ROUNDING`): p = 0 and an interval of that one value when they are not 0, p = 1 when they are.
+    """
+    from scipy import stats
+
+    a = np.asarray(values, dtype=float)
+    b = np.asarray(reference, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"expected two 1-D arrays of one length, got {a.shape} and {b.shape}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = a[ok] - b[ok]
+    n = len(d)
+    if n < 2:
+        return None
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    if sd <= ROUNDING * max(abs(mean), 1.0):  # all differences equal up to rounding: no spread
+        mean = 0.0 if abs(mean) <= ROUNDING else mean
+        p = 1.0 if mean == 0.0 else 0.0
+        low = high = mean
+    else:
+        p = float(stats.ttest_rel(a[ok], b[ok]).pvalue)
+        half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+        low, high = mean - half, mean + half
+    p_w = math.nan
+    if n >= WILCOXON_MIN:
+        p_w = 1.0 if not d.any() else float(stats.wilcoxon(d).pvalue)
+    return {"n_pairs": n, "mean_diff": mean, "sd_diff": sd, "ci_low": low, "ci_high": high, "p_ttest": p,
+            "p_wilcoxon": p_w, "exceeds_spread": bool(low > 0.0 or high < 0.0)}
+
+
+def _by_seed(part: pd.DataFrame, metric: str) -> pd.Series:
+    """``metric`` per seed (the first line of a seed that appears twice)."""
+    vals = pd.to_numeric(part[metric], errors="coerce") if metric in part else pd.Series(math.nan, index=part.index)
+    return pd.Series(vals.to_numpy(dtype=float), index=part["seed"].to_numpy()).groupby(level=0).first()
+
+
+def pair_seeds(part: pd.DataFrame, reference: pd.DataFrame, metric: str) -> dict[str, Any] | None:
+    """:func:`paired_test` of ``part`` against ``reference`` on ``metric``, paired by the ``seed``
+    column (seeds missing on one side are left out)."""
+    a, b = _by_seed(part, metric), _by_seed(reference, metric)
+    seeds = sorted(set(a.index) & set(b.index))
+    return paired_test(a.loc[seeds].to_numpy(), b.loc[seeds].to_numpy()) if seeds else None
+
+
+def is_baseline(per_seed: pd.DataFrame) -> pd.Series:
+    """True for the usability rows of the real-only baseline (real data only, no augmentation)."""
+    return (per_seed["mode"] == REAL_ONLY) & ~per_seed["augmentation"].astype(bool)
+
+
+def paired_usability(per_seed: pd.DataFrame, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
+    """Each usability configuration against the real-only baseline with the same real fraction,
+    paired by seed: one line per (configuration, metric) with at least 2 paired seeds; columns
+    :data:`KEY_COLUMNS`, ``metric``, ``against`` and :data:`PAIRED_COLUMNS` (difference =
+    configuration - real-only), in the summary's row order."""
+    cols = [*KEY_COLUMNS, "metric", "against", *PAIRED_COLUMNS]
+    if per_seed is None or per_seed.empty:
+        return pd.DataFrame(columns=cols)
+    base = is_baseline(per_seed).to_numpy()
+    summary = summarise(per_seed)
+    keys = [k for k in KEY_COLUMNS if k in per_seed.columns]  # results of older versions lack newer keys
+    lines = []
+    for _, row in summary.iterrows():
+        sel = np.ones(len(per_seed), dtype=bool)
+        for k in keys:
+            col = per_seed[k]
+            sel &= (col.astype(bool) == bool(row[k])).to_numpy() if k == "augmentation" else (col == row[k]).to_numpy()
+        if (sel & base).any():
+            continue  # the baseline itself
+        ref = per_seed[base & (per_seed["real_fraction"] == row["real_fraction"]).to_numpy()]
+        for m in metrics:
+            test = pair_seeds(per_seed[sel], ref, m) if not ref.empty else None
+            if test is not None:
+                lines.append({**{k: row[k] for k in KEY_COLUMNS if k in summary.columns}, "metric": m,
+                              "against": f"real-only {float(row['real_fraction']) * 100:g}%", **test})
+    return pd.DataFrame(lines, columns=cols)

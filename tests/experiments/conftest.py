@@ -16,11 +16,14 @@ from tests.synthesis.fixtures import make_fake_set
 from tests.training.conftest import make_tiny_dataset
 from training.experiments.config import UsabilityConfig, build_usability_config
 
-#: Small networks and schedules: every training takes a fraction of a second.
+#: Small networks and schedules: every training takes a fraction of a second. One set for every row
+#: and a fixed step budget (the per-fraction generators and early stopping have their own tests).
 SMALL: dict[str, Any] = {"dataset": "tiny", "synthetic_set": "fake", "base_channels": 4, "depth": 2, "batch_size": 2,
-                         "steps": 3, "seeds": 1, "threads": 1, "eval_batch": 8, "device": "cpu"}
+                         "steps": 3, "seeds": 1, "threads": 1, "eval_batch": 8, "device": "cpu",
+                         "generators": "given-set", "patience": 0}
 SMALL_ARGS = ["--set", "base_channels=4", "--set", "depth=2", "--set", "batch_size=2", "--set", "threads=1",
-              "--set", "eval_batch=8", "--device", "cpu", "--no-progress"]
+              "--set", "eval_batch=8", "--device", "cpu", "--no-progress", "--generators", "given-set",
+              "--set", "patience=0"]
 
 
 def small(**values: Any) -> UsabilityConfig:

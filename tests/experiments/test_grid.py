@@ -11,6 +11,7 @@ from synth_core.experiments.results import MODES, REAL_ONLY
 from training.experiments.config import (
     build_grid,
     build_usability_config,
+    fractions_needing_generators,
     n_real_for,
     n_synthetic_for,
     plan_phases,
@@ -19,10 +20,29 @@ from training.experiments.usability import select_real, select_synthetic
 
 
 def test_default_grid_collapses_multiplier_zero_into_one_baseline_per_fraction():
-    cfg = build_usability_config(None, {"synthetic_set": "s"})
+    cfg = build_usability_config(None, {"synthetic_set": "s", "generators": "given-set"})
     grid = build_grid(cfg)
     assert len(grid) == 4 * (1 + 6 * 3)  # per fraction: one baseline + 6 multipliers x 3 modes
     assert len({c.key for c in grid}) == len(grid)
+    # one set for every row: below 100 % its generator saw slices the row does not have
+    assert {(c.real_fraction < 1, c.generator) for c in grid if c.synthetic_multiplier > 0} == {
+        (False, "fraction"), (True, "oracle")}
+
+
+def test_default_grid_has_a_no_leak_and_an_oracle_row_below_100_percent():
+    grid = build_grid(build_usability_config(None, {"synthetic_set": "s"}))
+    assert len(grid) == (1 + 18) + 3 * (1 + 18 * 2)
+    assert len({c.key for c in grid}) == len(grid)
+    for f in (0.5, 0.2, 0.1):
+        mine = [c for c in grid if c.real_fraction == f and c.synthetic_multiplier > 0]
+        assert sorted({c.generator for c in mine}) == ["fraction", "oracle"]
+        assert sum(c.generator == "fraction" for c in mine) == sum(c.generator == "oracle" for c in mine) == 18
+    assert {c.generator for c in grid if c.real_fraction == 1.0 and c.synthetic_multiplier > 0} == {"fraction"}
+    assert {c.generator for c in grid if c.synthetic_multiplier == 0} == {""}
+    no_oracle = build_grid(build_usability_config(None, {"synthetic_set": "s", "oracle_rows": False}))
+    assert {c.generator for c in no_oracle if c.synthetic_multiplier > 0} == {"fraction"}
+    assert fractions_needing_generators(build_usability_config(None, {"synthetic_set": "s"})) == [0.5, 0.2, 0.1]
+    assert fractions_needing_generators(small(real_fractions=(1.0, 0.5), synthetic_multipliers=(0,))) == []
     base = [c for c in grid if c.synthetic_multiplier == 0]
     assert [c.real_fraction for c in base] == [1.0, 0.5, 0.2, 0.1]
     assert all(c.mode == REAL_ONLY and not c.augmentation for c in base)
@@ -41,6 +61,13 @@ def test_augmentation_control_adds_one_real_only_row_per_fraction():
 def test_no_baseline_without_multiplier_zero_and_duplicates_dropped():
     grid = build_grid(small(real_fractions=(0.5, 0.5), synthetic_multipliers=(1, 1, 2), modes=("real-first", "real-first")))
     assert [(c.synthetic_multiplier, c.mode) for c in grid] == [(1.0, "real-first"), (2.0, "real-first")]
+
+
+def test_with_early_stopping_every_phase_may_train_the_whole_budget():
+    assert plan_phases("real-first", 30, 40, 20, early_stopping=True) == [("real", 30), ("synthetic", 30)]
+    assert plan_phases("synthetic-first", 30, 40, 20, early_stopping=True) == [("synthetic", 30), ("real", 30)]
+    assert plan_phases("random", 30, 40, 20, early_stopping=True) == [("mixed", 30)]
+    assert plan_phases("real-first", 30, 40, 0, early_stopping=True) == [("real", 30)]
 
 
 def test_sequential_iterations_are_proportional_to_the_amounts():
@@ -88,6 +115,10 @@ def test_synthetic_subset_is_seeded_and_nested():
     ({"seeds": 0}, "seeds must be >= 1"),
     ({"steps": 1, "modes": "real-first"}, "need steps >= 2"),
     ({"bogus": 1}, "unknown setting(s) bogus"),
+    ({"generators": "all"}, "generators must be one of per-fraction, given-set"),
+    ({"generator_scale": 0}, "generator_scale must be > 0"),
+    ({"patience": -1}, "patience and val_slices must be >= 0"),
+    ({"val_every": 0}, "val_every must be >= 1"),
 ])
 def test_bad_settings_are_refused(values, message):
     with pytest.raises(ConfigError, match=None) as err:

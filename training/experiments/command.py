@@ -40,7 +40,11 @@ def add_usability_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augmentation-control", action="store_true",
                    help="add a classic-augmentation row (real only: flips, 90° rotations, intensity scaling) per fraction")
     p.add_argument("--seeds", type=int, help="repetitions, seeds 0..N-1 (default 3)")
-    p.add_argument("--steps", type=int, help="optimisation steps of every configuration")
+    p.add_argument("--steps", type=int, help="most optimisation steps of each training phase (early stopping may "
+                                             "end one sooner; with --set patience=0 exactly this many)")
+    p.add_argument("--generators", choices=("per-fraction", "given-set"),
+                   help="per-fraction (default): below 100 %% real, synthetic data from a generator trained on that "
+                        "fraction only; given-set: --set for every row (the thesis's setting, leaks)")
     p.add_argument("--filter", metavar="EXPR", help="filter on the set's catalog, e.g. 'contour_outside == 0'")
     p.add_argument("--name", metavar="EXP", help="experiment folder name (default usability-<set>)")
     p.add_argument("--cap-synthetic", action="store_true",
@@ -89,7 +93,7 @@ def config_from_args(args: argparse.Namespace):
         overrides["augmentation_control"] = True
     if args.cap_synthetic:
         overrides["cap_synthetic"] = True
-    for flag in ("seeds", "steps", "filter", "name", "device"):
+    for flag in ("seeds", "steps", "filter", "name", "device", "generators"):
         if getattr(args, flag) is not None:
             overrides[flag] = getattr(args, flag)
     return build_usability_config(args.preset, overrides)
@@ -126,8 +130,14 @@ def run_usability_table_command(args: argparse.Namespace, ws: Workspace) -> int:
     config, summary, per_seed = load_experiment(ws, args.name)
     c = config.get("config", {})
     n_done, n_all = len(per_seed), len(config.get("grid", [])) * len(config.get("seeds", []))
-    print(f"experiment {args.name}: dataset {config.get('dataset')}, set {config.get('set')}, "
-          f"{c.get('steps')} steps per configuration, {n_done}/{n_all} trainings finished")
+    stop = (f"early stopping on {config.get('n_val_slices', '?')} real validation slices (patience {c.get('patience')}, "
+            f"every {c.get('val_every')} steps, at most {c.get('steps')} per phase)" if c.get("patience")
+            else f"{c.get('steps')} steps per configuration")
+    print(f"experiment {args.name}: dataset {config.get('dataset')}, set {config.get('set')}, {stop}, "
+          f"{n_done}/{n_all} trainings finished")
+    for f, g in sorted((config.get("generators") or {}).items(), key=lambda kv: -float(kv[0])):
+        print(f"  generator of {float(f) * 100:g}% real: trained on {g.get('n_real')} slices of {len(g.get('cases', []))} "
+              f"cases only ({g.get('preset')} x{g.get('scale'):g}), set {g.get('set')}")
     print(format_table(summary))
     print("Dice: mean foreground-class Dice; MSE: softmax probability vs one-hot label, mean over pixels and classes; "
           "HD95 in pixels (one empty mask = image diagonal). Test data: real test slices with a lesion. "
@@ -135,7 +145,7 @@ def run_usability_table_command(args: argparse.Namespace, ws: Workspace) -> int:
     if args.per_seed and not per_seed.empty:
         print()
         cols = ["config", "seed", "n_real", "n_synthetic", "steps_real", "steps_synthetic", "steps_mixed",
-                "dice", "dice_lesion", "mse", "hd95", "seconds"]
+                "steps_run", "best_step", "val_dice", "dice", "dice_lesion", "mse", "hd95", "seconds"]
         print(order_columns(per_seed)[[x for x in cols if x in per_seed]].to_string(index=False))
     return 0
 

@@ -14,11 +14,24 @@ Grid (:func:`build_grid`), for each real fraction ``f`` in the order given:
 Sizes: ``n_real = max(1, round(f × N_train))`` slices (:func:`n_real_for`) and ``n_synthetic =
 max(1, round(k × n_real))`` samples for ``k > 0`` (:func:`n_synthetic_for`); round half up.
 
-Iterations (:func:`plan_phases`): every configuration trains ``steps`` optimiser steps. ``random``
-draws its batches from the union of both sources (one shuffled pool, as the thesis copies both into
-one folder); ``real-first`` / ``synthetic-first`` train on one source, then continue (same network
-and Adam state) on the other, the steps split in proportion to the amounts:
-``steps_real = round(steps × n_real / (n_real + n_synthetic))``, at least 1 step each.
+Generators (``generators``): with ``per-fraction`` (the default) the synthetic rows of a real
+fraction ``f < 1`` use a set made by a generator trained on that fraction's real slices only
+(``generator = "fraction"``: no information from slices the row does not have), and with
+``oracle_rows`` the same rows are repeated with ``--set`` (``generator = "oracle"``: its generator
+saw all training data, the thesis's setting, an upper bound). At ``f = 1`` ``--set``'s generator was
+trained on exactly that fraction's data, so its rows are ``fraction`` rows. ``given-set`` uses
+``--set`` for every row (oracle rows below 100 %). Each fraction's real slices are fixed by
+``subset_seed`` (the same for every seed and row) and recorded in the experiment's ``config.json``.
+
+Iterations (:func:`plan_phases`): ``random`` draws its batches from the union of both sources
+(one shuffled pool, as the thesis copies both into one folder); ``real-first`` / ``synthetic-first``
+train on one source, then continue (same network and Adam state) on the other. With early stopping
+(``patience > 0``, the default) every phase trains up to ``steps`` steps, is scored on real
+validation slices every ``val_every`` steps, ends after ``patience`` scores without improvement and
+hands on its best weights; the network tested is the best one seen (the same rule for every row).
+With ``patience = 0`` every configuration trains exactly ``steps`` steps, sequential modes split in
+proportion to the amounts: ``steps_real = round(steps × n_real / (n_real + n_synthetic))``, at least
+1 step each, and the last network is tested.
 """
 
 from __future__ import annotations
@@ -52,10 +65,22 @@ class UsabilityConfig:
     augmentation_control: bool = param(False, "add a classic-augmentation control row (real only) per real fraction")
     seeds: int = param(3, "repetitions with seeds 0..N-1 (subset, synthetic sample, weights and batches)")
     filter: str = param("", "filter on the set's catalog before sampling synthetic data (e.g. 'contour_outside == 0')")
+    generators: str = param("per-fraction", "per-fraction: below 100 % real, synthetic data comes from a generator "
+                                            "trained on that fraction's real slices only (no leakage); given-set: "
+                                            "every row uses --set (the thesis's setting; leaks below 100 %)")
+    oracle_rows: bool = param(True, "per-fraction: also run the synthetic rows below 100 % with --set, labelled "
+                                    "oracle (its generator saw all training data)")
+    generator_preset: str = param("cpu-demo", "per-fraction: stage preset the fraction generators are trained with")
+    generator_scale: float = param(1.0, "per-fraction: the preset's step counts (steps, pretrain_steps, mask_steps) "
+                                        "times this, for every stage")
+    subset_seed: int = param(0, "seed of each fraction's real slices (whole cases first; fixed for every seed and row)")
     cap_synthetic: bool = param(False, "when the set is too small, use all it has (noted per row) instead of refusing")
-    steps: int = param(20, "optimisation steps of EVERY configuration (same budget for all; the default keeps the "
-                           "default grid x 3 seeds near 30 min on a 2-core CPU: a smoke-scale run, see the preset "
-                           "usability-paper for real numbers)")
+    steps: int = param(400, "most optimisation steps of each training phase (with patience 0: exactly this many "
+                            "steps per configuration)")
+    val_every: int = param(25, "early stopping: score the real validation slices every K steps")
+    patience: int = param(4, "early stopping: end a phase after this many scores without improvement and keep its "
+                             "best weights (0 = no early stopping: train `steps` steps, test the last network)")
+    val_slices: int = param(64, "early stopping: validation slices with a lesion scored (a fixed seeded subset; 0 = all)")
     batch_size: int = param(8, "images per step")
     lr: float = param(5e-3, "Adam learning rate (5e-3 learnt fastest in 20-25 CPU steps; 1e-2 collapsed)")
     beta1: float = param(0.9, "Adam beta1")
@@ -87,11 +112,16 @@ class UsabilityConfig:
         for m in self.modes:
             if m not in MODES:
                 raise ConfigError(f"unknown mode {m!r}; valid: {', '.join(MODES)}")
-        for name in ("seeds", "steps", "batch_size", "base_channels", "depth", "eval_batch"):
+        for name in ("seeds", "steps", "batch_size", "base_channels", "depth", "eval_batch", "val_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if self.threads < 0 or self.test_slices < 0:
-            raise ConfigError(f"threads and test_slices must be >= 0, not {self.threads}, {self.test_slices}")
+        if self.threads < 0 or self.test_slices < 0 or self.patience < 0 or self.val_slices < 0:
+            raise ConfigError(f"threads, test_slices, patience and val_slices must be >= 0, not {self.threads}, "
+                              f"{self.test_slices}, {self.patience}, {self.val_slices}")
+        if self.generators not in GENERATOR_MODES:
+            raise ConfigError(f"generators must be one of {', '.join(GENERATOR_MODES)}, not {self.generators!r}")
+        if not (math.isfinite(self.generator_scale) and self.generator_scale > 0):
+            raise ConfigError(f"generator_scale must be > 0, not {self.generator_scale}")
         if self.steps < 2 and any(k > 0 for k in self.synthetic_multipliers) and (set(self.modes) - {"random"}):
             raise ConfigError("the sequential modes need steps >= 2 (one phase per source)")
         if not (self.lr > 0) or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -109,11 +139,20 @@ class UsabilityConfig:
     def experiment_name(self) -> str:
         return self.name or f"usability-{self.synthetic_set}"
 
+    @property
+    def early_stopping(self) -> bool:
+        return self.patience > 0
+
+
+GENERATOR_MODES = ("per-fraction", "given-set")
+
 
 #: Settings that change what a finished configuration's numbers mean: an existing experiment folder
 #: is only resumed when these agree (the grid itself may grow between runs).
 IDENTITY_FIELDS = ("dataset", "synthetic_set", "filter", "cap_synthetic", "steps", "batch_size", "lr", "beta1", "beta2",
-                   "base_channels", "depth", "norm", "dice_weight", "ce_weight", "intensity_scale", "test_slices")
+                   "base_channels", "depth", "norm", "dice_weight", "ce_weight", "intensity_scale", "test_slices",
+                   "generators", "generator_preset", "generator_scale", "subset_seed", "val_every", "patience",
+                   "val_slices")
 
 
 def list_presets() -> list[str]:
@@ -161,15 +200,17 @@ class Configuration:
     synthetic_multiplier: float
     mode: str
     augmentation: bool = False
+    generator: str = ""  # "" (real only) | "fraction" | "oracle": see the module docstring
 
     @property
     def key(self) -> str:
+        gen = f" gen={self.generator}" if self.generator else ""
         return (f"f={self.real_fraction:g} k={self.synthetic_multiplier:g} mode={self.mode} "
-                f"aug={int(self.augmentation)}")
+                f"aug={int(self.augmentation)}{gen}")
 
     def as_dict(self) -> dict[str, Any]:
         return {"real_fraction": float(self.real_fraction), "synthetic_multiplier": float(self.synthetic_multiplier),
-                "mode": self.mode, "augmentation": bool(self.augmentation)}
+                "mode": self.mode, "augmentation": bool(self.augmentation), "generator": self.generator}
 
 
 def _unique(values) -> list:
@@ -190,11 +231,21 @@ def build_grid(cfg: UsabilityConfig) -> list[Configuration]:
             out.append(Configuration(f, 0.0, REAL_ONLY, False))
         if cfg.augmentation_control:
             out.append(Configuration(f, 0.0, REAL_ONLY, True))
+        if f >= 1.0 or cfg.generators == "given-set":
+            gens = ["fraction" if f >= 1.0 else "oracle"]
+        else:
+            gens = ["fraction", "oracle"] if cfg.oracle_rows else ["fraction"]
         for mode in modes:
             for k in ks:
                 if k > 0:
-                    out.append(Configuration(f, k, mode, False))
+                    out.extend(Configuration(f, k, mode, False, g) for g in gens)
     return out
+
+
+def fractions_needing_generators(cfg: UsabilityConfig) -> list[float]:
+    """Real fractions whose synthetic rows need a generator of their own (per-fraction, f < 1)."""
+    return sorted({c.real_fraction for c in build_grid(cfg) if c.generator == "fraction" and c.real_fraction < 1.0},
+                  reverse=True)
 
 
 def round_half_up(x: float) -> int:
@@ -209,16 +260,23 @@ def n_synthetic_for(multiplier: float, n_real: int) -> int:
     return 0 if multiplier <= 0 else max(1, round_half_up(multiplier * n_real))
 
 
-def plan_phases(mode: str, steps: int, n_real: int, n_synthetic: int) -> list[tuple[str, int]]:
-    """``[(source, steps), ...]`` with source ``real``, ``synthetic`` or ``mixed``; steps sum to ``steps``.
+def plan_phases(mode: str, steps: int, n_real: int, n_synthetic: int, *,
+                early_stopping: bool = False) -> list[tuple[str, int]]:
+    """``[(source, steps), ...]`` with source ``real``, ``synthetic`` or ``mixed``. Without early
+    stopping the steps sum to ``steps``; with it each phase may train up to ``steps`` steps.
 
     >>> plan_phases("real-first", 30, 40, 20)
     [('real', 20), ('synthetic', 10)]
+    >>> plan_phases("real-first", 30, 40, 20, early_stopping=True)
+    [('real', 30), ('synthetic', 30)]
     """
     if n_synthetic == 0:
         return [("real", steps)]
     if mode == "random":
         return [("mixed", steps)]
+    if early_stopping and mode in ("real-first", "synthetic-first"):
+        first, second = ("real", "synthetic") if mode == "real-first" else ("synthetic", "real")
+        return [(first, steps), (second, steps)]
     if steps < 2:
         raise ConfigError(f"mode {mode} needs at least 2 steps (one per source)")
     s_real = round_half_up(steps * n_real / (n_real + n_synthetic))

@@ -9,15 +9,24 @@ of real and synthetic data, then tested on the real TEST split only.
 Data:
 
 - **Real subset** (fraction ``f``): ``n_real = round(f × N_train)`` slices of the real TRAIN split,
-  chosen BY CASE: the training cases are put in a seeded order and taken whole while they fit;
-  the next case contributes a seeded subset of its slices to reach ``n_real`` exactly. So at most
-  one case is partial, and for one seed the smaller fractions are subsets of the larger ones.
-- **Synthetic subset** (multiplier ``k``): ``round(k × n_real)`` samples of the set (after the
-  optional catalog filter), the first of a seeded permutation (nested over ``k`` and ``f`` too).
-  When the set has fewer than the grid needs, the experiment REFUSES before training (saying how
+  chosen BY CASE with ``subset_seed``: the training cases are put in a seeded order and taken whole
+  while they fit; the next case contributes a seeded subset of its slices to reach ``n_real``
+  exactly. So at most one case is partial, the smaller fractions are subsets of the larger ones,
+  and a fraction's slices are the same for every seed and row (recorded in ``config.json``).
+- **Synthetic data**: a row's ``generator`` says where it comes from (``training.experiments.config``):
+  ``fraction`` rows below 100 % use a set made by a generator trained on the row's real slices
+  only (:mod:`training.experiments.fraction_generators`), ``oracle`` rows and 100 % rows ``--set``.
+- **Synthetic subset** (multiplier ``k``): ``round(k × n_real)`` samples of the row's set (after
+  the optional catalog filter), the first of a seeded permutation (nested over ``k``). When
+  ``--set`` has fewer than the grid needs, the experiment REFUSES before training (saying how
   many are needed and available) unless ``cap_synthetic`` is set: then every configuration uses at
   most what the set has and its rows say ``capped`` (the summary's ``note``).
-- Validation and model selection: none. The network after the last step is tested.
+- **Validation and model selection** (early stopping, ``patience > 0``): the real VALIDATION split's
+  slices with a lesion (a fixed seeded subset of ``val_slices``) are scored (mean foreground
+  Dice) every ``val_every`` steps; a phase ends after ``patience`` scores without improvement and
+  the best weights seen are kept; the network tested is the best one of the whole training.
+  Rows record ``steps_run`` (steps trained), ``best_step`` and ``val_dice``. The test split is
+  touched only once, by the network chosen.
 
 Metrics (:func:`score_segmenter`), on the real test slices whose label has a lesion (as the
 lesion-validity table), averaged over those slices:
@@ -39,7 +48,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -49,6 +58,7 @@ import torch.nn.functional as F
 
 from synth_core.datalink import check_set
 from synth_core.dataset import Dataset
+from synth_core.dataset_subset import rows_sha256
 from synth_core.errors import ConfigError
 from synth_core.metrics import dice, hausdorff, mse
 from synth_core.nets import UNet
@@ -61,6 +71,7 @@ from training.experiments.config import (
     Configuration,
     UsabilityConfig,
     build_grid,
+    fractions_needing_generators,
     n_real_for,
     n_synthetic_for,
     plan_phases,
@@ -78,8 +89,11 @@ METRIC_DEFINITIONS = {
             "one empty = image diagonal (BraTS convention); mean over classes",
     "summary": "mean over seeds +- sample standard deviation (ddof=1; '-' for one seed)",
 }
-REAL_SUBSET = ("by case: training cases in a seeded order, whole cases while they fit, the next case's slices "
-               "subsampled (seeded) to reach round(f x N_train) exactly; nested over fractions for one seed")
+REAL_SUBSET = ("by case: training cases in an order seeded by subset_seed, whole cases while they fit, the next "
+               "case's slices subsampled (seeded) to reach round(f x N_train) exactly; nested over fractions; the "
+               "same slices for every seed and row")
+METRIC_DEFINITIONS["val_dice"] = ("mean foreground Dice on the real validation slices with a lesion of the network "
+                                  "kept (early stopping); steps_run: steps trained; best_step: the step it was kept at")
 
 
 # ---- data selection ---------------------------------------------------------------------------
@@ -128,12 +142,36 @@ class Prepared:
     pool: np.ndarray
     grid: list[Configuration]
     n_classes: int
+    val_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    subset_seed: int = 0
+    #: per-fraction generators' sets: fraction -> (set, pool after the filter)
+    fraction_sets: dict[float, tuple[SyntheticSet, np.ndarray]] = field(default_factory=dict)
+
+    def real_rows(self, fraction: float) -> np.ndarray:
+        """The fraction's real training rows (the same for every seed and row)."""
+        return select_real(self.train_cases, self.train_rows, n_real_for(fraction, len(self.train_rows)),
+                           self.subset_seed)
+
+    def source(self, conf: Configuration) -> tuple[SyntheticSet, np.ndarray]:
+        """The set (and its pool) a configuration's synthetic data comes from."""
+        if conf.generator == "fraction" and conf.real_fraction < 1.0:
+            if conf.real_fraction not in self.fraction_sets:
+                raise ConfigError(f"no generator of real fraction {conf.real_fraction:g} yet")
+            return self.fraction_sets[conf.real_fraction]
+        return self.syn, self.pool
 
     def sizes(self, conf: Configuration, cap: bool) -> tuple[int, int, int]:
         """``(n_real, n_synthetic, n_synthetic_wanted)`` of a configuration."""
         n_real = n_real_for(conf.real_fraction, len(self.train_rows))
         wanted = n_synthetic_for(conf.synthetic_multiplier, n_real)
-        return n_real, (min(wanted, len(self.pool)) if cap else wanted), wanted
+        if not cap or wanted == 0:
+            return n_real, wanted, wanted
+        pool = self.fraction_sets[conf.real_fraction][1] if (
+            conf.generator == "fraction" and conf.real_fraction in self.fraction_sets) else self.pool
+        return n_real, min(wanted, len(pool)), wanted
+
+    def uses_given_set(self, conf: Configuration) -> bool:
+        return conf.synthetic_multiplier > 0 and not (conf.generator == "fraction" and conf.real_fraction < 1.0)
 
     def test_arrays(self) -> tuple["RowView", np.ndarray]:
         """Images ``(N,C,H,W)`` (read batch by batch from the memory map) and labels ``(N,H,W)`` of
@@ -202,14 +240,24 @@ def prepare(ws: Workspace, cfg: UsabilityConfig) -> Prepared:
     grid = build_grid(cfg)
     if not grid:
         raise ConfigError("the grid is empty: list multiplier 0 (baseline), a multiplier > 0 or --augmentation-control")
+    val_rows = np.zeros(0, np.int64)
+    if cfg.early_stopping:
+        val_rows = ds.split_indices("val")
+        val_rows = val_rows[idx["lesion_pixels"].to_numpy()[val_rows] > 0]
+        if len(val_rows) == 0:
+            raise ConfigError(f"dataset {ds.name!r} has no validation slices with a lesion; early stopping needs them "
+                              "(or set patience=0 for a fixed step budget)")
+        if cfg.val_slices and len(val_rows) > cfg.val_slices:
+            val_rows = np.sort(_rng(0, 0x7A1).choice(val_rows, cfg.val_slices, replace=False))
     pool = np.sort(syn.select(cfg.filter or None)["index"].to_numpy(dtype=np.int64))
     prep = Prepared(ds=ds, syn=syn, train_rows=train_rows, train_cases=idx["case_id"].to_numpy()[train_rows],
-                    test_rows=test_rows, pool=pool, grid=grid, n_classes=n_classes)
-    need = max((prep.sizes(c, False)[1] for c in grid), default=0)
+                    test_rows=test_rows, pool=pool, grid=grid, n_classes=n_classes, val_rows=val_rows,
+                    subset_seed=cfg.subset_seed)
+    need = max((prep.sizes(c, False)[1] for c in grid if prep.uses_given_set(c)), default=0)
     if need > 0 and len(pool) == 0:
         raise ConfigError(f"the filter {cfg.filter!r} leaves no sample of set {syn.name!r} ({len(syn)} samples)")
     if need > len(pool) and not cfg.cap_synthetic:
-        worst = max(grid, key=lambda c: prep.sizes(c, False)[1])
+        worst = max((c for c in grid if prep.uses_given_set(c)), key=lambda c: prep.sizes(c, False)[1])
         n_real = prep.sizes(worst, False)[0]
         where = f"after the filter, of {len(syn)}" if cfg.filter else "in all"
         raise ConfigError(f"set {syn.name!r} has {len(pool)} samples {where} but the grid needs up to {need} "
@@ -329,31 +377,77 @@ def score_segmenter(net: torch.nn.Module, images: np.ndarray | RowView, labels: 
             "mse": float(np.concatenate(mses).mean()), "hd95": float(hd.mean(axis=1).mean()), "n_test": int(len(lab))}
 
 
+@torch.no_grad()
+def validation_dice(net: torch.nn.Module, images: RowView, labels: np.ndarray, n_classes: int, *,
+                    batch_size: int = 32, device: torch.device | str = "cpu") -> float:
+    """Mean over slices of the mean foreground Dice (the ``dice`` metric) — what early stopping watches."""
+    was = net.training
+    net.eval()
+    try:
+        preds = [net(torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size], dtype=np.float32)).to(device))
+                 .argmax(1).cpu().numpy().astype(np.uint8) for s in range(0, len(images), batch_size)]
+    finally:
+        net.train(was)
+    per_class = np.atleast_2d(dice(np.concatenate(preds), np.asarray(labels), labels=list(range(1, n_classes))))
+    return float(per_class.mean(axis=1).mean())
+
+
+class EarlyStopping:
+    """Best validation score and weights so far; ``update`` says whether the phase should stop
+    (``patience`` scores in this phase without beating the best)."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best_score, self.best_step, self.best_state = -math.inf, 0, None
+        self.since_best = 0
+
+    def new_phase(self) -> None:
+        self.since_best = 0
+
+    def update(self, score: float, step: int, net: torch.nn.Module) -> bool:
+        if score > self.best_score:
+            self.best_score, self.best_step, self.since_best = score, step, 0
+            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            self.since_best += 1
+        return self.since_best >= self.patience
+
+    def restore(self, net: torch.nn.Module) -> None:
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+
+
 def train_configuration(prep: Prepared, cfg: UsabilityConfig, conf: Configuration, seed: int,
                         device: torch.device) -> dict[str, Any]:
     """Train one network for (configuration, seed), test it on the real test split; one result row."""
     t0, c0 = time.perf_counter(), time.process_time()
     n_real, n_syn, wanted = prep.sizes(conf, cfg.cap_synthetic)
-    real = select_real(prep.train_cases, prep.train_rows, n_real, seed)
-    synth = select_synthetic(prep.pool, n_syn, seed)
+    syn, pool = prep.source(conf)
+    real = prep.real_rows(conf.real_fraction)
+    synth = select_synthetic(pool, n_syn, seed)
     pools = {
         "real": (np.zeros(len(real), np.int8), real),
         "synthetic": (np.ones(len(synth), np.int8), synth),
         "mixed": (np.concatenate([np.zeros(len(real), np.int8), np.ones(len(synth), np.int8)]),
                   np.concatenate([real, synth])),
     }
-    phases = plan_phases(conf.mode, cfg.steps, n_real, n_syn)
+    phases = plan_phases(conf.mode, cfg.steps, n_real, n_syn, early_stopping=cfg.early_stopping)
     k = prep.n_classes
     torch.manual_seed(init_seed(seed))  # the same initial weights for every configuration of a seed
     net = build_usability_net(cfg, len(prep.ds.modalities), k).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     words = [seed, zlib.crc32(conf.key.encode())]
     losses: list[float] = []
+    stopper = EarlyStopping(cfg.patience) if cfg.early_stopping else None
+    val_images, val_labels = RowView(prep.ds.images, prep.val_rows), np.asarray(prep.ds.labels[prep.val_rows])
+    steps_of = {"real": 0, "synthetic": 0, "mixed": 0}
     for p, (source, n_steps) in enumerate(phases):
         batches = PoolBatches(*pools[source], cfg.batch_size, [*words, p])
+        if stopper is not None:
+            stopper.new_phase()
         for step in range(n_steps):
             src, idx = batches.entries(step)
-            img, lab = load_batch(prep.ds, prep.syn, src, idx, device)
+            img, lab = load_batch(prep.ds, syn, src, idx, device)
             if conf.augmentation:
                 img, lab = augment_batch(img, lab, _rng(*words, p, step, 0xA06), cfg.intensity_scale)
             parts = segmentation_loss(net(img), lab, k)
@@ -366,14 +460,24 @@ def train_configuration(prep: Prepared, cfg: UsabilityConfig, conf: Configuratio
                 raise ConfigError(f"{conf.key} seed {seed}: the loss became {value} at step {len(losses) + 1}; "
                                   "lower the learning rate (--set lr=...)")
             losses.append(value)
+            steps_of[source] += 1
+            last = step + 1 == n_steps
+            if stopper is not None and ((step + 1) % cfg.val_every == 0 or last):
+                score = validation_dice(net, val_images, val_labels, k, batch_size=cfg.eval_batch, device=device)
+                if stopper.update(score, len(losses), net) and not last:
+                    break
+        if stopper is not None:
+            stopper.restore(net)  # the next phase (and the test) starts from the best weights so far
     t_train = time.perf_counter() - t0
     images, labels = prep.test_arrays()
     scores = score_segmenter(net, images, labels, k, batch_size=cfg.eval_batch, device=device)
-    steps_of = {s: sum(n for src, n in phases if src == s) for s in ("real", "synthetic", "mixed")}
     return {
-        "config": conf.key, **conf.as_dict(), "n_real": int(n_real), "n_synthetic": int(n_syn),
+        "config": conf.key, **conf.as_dict(), "generator_set": syn.name if n_syn else "",
+        "n_real": int(n_real), "n_synthetic": int(n_syn),
         "n_synthetic_wanted": int(wanted), "capped": bool(wanted > n_syn), "seed": int(seed), "steps": int(cfg.steps),
         "steps_real": steps_of["real"], "steps_synthetic": steps_of["synthetic"], "steps_mixed": steps_of["mixed"],
+        "steps_run": len(losses), "best_step": int(stopper.best_step) if stopper else len(losses),
+        "val_dice": float(stopper.best_score) if stopper else math.nan,
         **scores, "final_loss": float(np.mean(losses[-10:])) if losses else math.nan,
         "seconds": time.perf_counter() - t0, "train_seconds": t_train,
         "cpu_seconds": time.process_time() - c0, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -383,12 +487,21 @@ def train_configuration(prep: Prepared, cfg: UsabilityConfig, conf: Configuratio
 # ---- the experiment ---------------------------------------------------------------------------
 
 
-def _describe(prep: Prepared, cfg: UsabilityConfig, device: torch.device) -> dict[str, Any]:
+def _describe(prep: Prepared, cfg: UsabilityConfig, device: torch.device,
+              generators: dict[str, Any] | None = None) -> dict[str, Any]:
     grid = []
     for c in prep.grid:
         n_real, n_syn, wanted = prep.sizes(c, cfg.cap_synthetic)
         grid.append({"config": c.key, **c.as_dict(), "n_real": n_real, "n_synthetic": n_syn,
-                     "n_synthetic_wanted": wanted, "phases": plan_phases(c.mode, cfg.steps, n_real, n_syn)})
+                     "n_synthetic_wanted": wanted,
+                     "phases": plan_phases(c.mode, cfg.steps, n_real, n_syn, early_stopping=cfg.early_stopping)})
+    fractions = sorted({c.real_fraction for c in prep.grid}, reverse=True)
+    subsets = {}
+    for f in fractions:
+        rows = prep.real_rows(f)
+        cases = prep.ds.index["case_id"].to_numpy().astype(str)[rows]
+        subsets[f"{f:g}"] = {"n_real": int(len(rows)), "cases": sorted(set(cases.tolist())),
+                             "rows_sha256": rows_sha256(rows)}
     return {
         "kind": "usability", "config": config_to_dict(cfg), "dataset": prep.ds.name,
         "dataset_fingerprint": prep.ds.fingerprint, "dataset_sha256": prep.ds.content_sha256,
@@ -396,8 +509,9 @@ def _describe(prep: Prepared, cfg: UsabilityConfig, device: torch.device) -> dic
         "set_samples": len(prep.syn), "set_pool": int(len(prep.pool)), "n_train_slices": int(len(prep.train_rows)),
         "n_train_cases": int(len(set(prep.train_cases.tolist()))), "n_test_slices": int(len(prep.test_rows)),
         "n_classes": prep.n_classes, "modalities": list(prep.ds.modalities), "size": prep.ds.spec.size,
-        "real_subset": REAL_SUBSET, "metrics": METRIC_DEFINITIONS, "device": str(device),
-        "grid": grid, "seeds": list(range(cfg.seeds)),
+        "real_subset": REAL_SUBSET, "real_subsets": subsets, "metrics": METRIC_DEFINITIONS, "device": str(device),
+        "n_val_slices": int(len(prep.val_rows)), "grid": grid, "seeds": list(range(cfg.seeds)),
+        "generators": generators or {},
     }
 
 
@@ -420,6 +534,33 @@ def _check_resumable(store: ExperimentStore, cfg: UsabilityConfig, meta: dict[st
     return old.get("created")
 
 
+def make_fraction_generators(ws: Workspace, prep: Prepared, cfg: UsabilityConfig, device: torch.device,
+                             store: ExperimentStore, *, progress: bool = True) -> dict[str, Any]:
+    """Train (or reuse) the generator of every fraction that needs one and make its set
+    (:mod:`training.experiments.fraction_generators`); fills ``prep.fraction_sets``. Returns what
+    ``config.json`` records of them, by fraction."""
+    from training.experiments.fraction_generators import ensure_fraction_set
+
+    out: dict[str, Any] = {}
+    for f in fractions_needing_generators(cfg):
+        rows = prep.real_rows(f)
+        need = max(n_synthetic_for(c.synthetic_multiplier, len(rows)) for c in prep.grid
+                   if c.real_fraction == f and c.generator == "fraction")
+        n = need if not cfg.filter else 2 * need  # a filter keeps part of the set
+        store.log("generator", fraction=f, n_real=int(len(rows)), samples=n)
+        syn, record = ensure_fraction_set(ws, prep.ds, rows, experiment=cfg.experiment_name, fraction=f, n=n,
+                                          preset=cfg.generator_preset, scale=cfg.generator_scale,
+                                          threads=cfg.threads, device="cuda" if device.type == "cuda" else "cpu",
+                                          progress=progress)
+        pool = np.sort(syn.select(cfg.filter or None)["index"].to_numpy(dtype=np.int64))
+        if len(pool) < need and not cfg.cap_synthetic:
+            raise ConfigError(f"the filter {cfg.filter!r} keeps {len(pool)} of set {syn.name!r}'s {len(syn)} samples "
+                              f"but fraction {f:g} needs {need}; pass --cap-synthetic or loosen the filter")
+        prep.fraction_sets[f] = (syn, pool)
+        out[f"{f:g}"] = record
+    return out
+
+
 def run_usability(ws: Workspace, cfg: UsabilityConfig, *, progress: bool = True,
                   on_result: Callable[[dict[str, Any]], None] | None = None) -> ExperimentStore:
     """Run (or continue) the experiment; returns its store. Finished (configuration, seed) pairs
@@ -435,6 +576,10 @@ def run_usability(ws: Workspace, cfg: UsabilityConfig, *, progress: bool = True,
     meta["created"] = _check_resumable(store, cfg, meta) or now
     meta["updated"] = now
     store.write_config(meta)
+    generators = make_fraction_generators(ws, prep, cfg, device, store, progress=progress)
+    if generators:
+        meta = {**_describe(prep, cfg, device, generators), "created": meta["created"], "updated": now}
+        store.write_config(meta)
     results = store.read_results()
     done = set(zip(results["config"].astype(str), results["seed"].astype(int))) if not results.empty else set()
     jobs = [(c, s) for s in range(cfg.seeds) for c in prep.grid]

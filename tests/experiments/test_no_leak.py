@@ -1,0 +1,142 @@
+"""Issue 13: the usability experiment without leakage. Below 100 % real, a fraction's synthetic rows
+come from a generator that saw that fraction's slices only; segmenters stop early on the real
+validation split and the test split is scored once, by the network kept."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from synth_core.dataset import Dataset
+from synth_core.experiments.results import load_experiment
+from synth_core.lesions.bank import LesionBank
+from synth_core.runs.folder import RunDir
+from synth_core.synthesis.setstore import SyntheticSet
+from synth_core.workspace import Workspace
+from tests.experiments.conftest import small
+from training.experiments import usability
+from training.experiments.fraction_generators import fraction_names, scaled_config
+from training.experiments.usability import EarlyStopping, run_usability
+
+
+def test_early_stopping_keeps_the_best_weights_and_stops_after_patience():
+    net = torch.nn.Linear(1, 1, bias=False)
+    stop = EarlyStopping(patience=2)
+    seen = []
+    for step, score in [(10, 0.2), (20, 0.5), (30, 0.4), (40, 0.5), (50, 0.9)]:
+        with torch.no_grad():
+            net.weight.fill_(float(step))
+        seen.append(stop.update(score, step, net))
+    # 0.4 and the tie 0.5 do not beat 0.5: the second of them ends the phase
+    assert seen == [False, False, False, True, False]
+    assert stop.best_score == 0.9 and stop.best_step == 50
+    stop2 = EarlyStopping(patience=3)
+    for step, score in [(1, 0.3), (2, 0.7), (3, 0.1)]:
+        with torch.no_grad():
+            net.weight.fill_(float(step))
+        stop2.update(score, step, net)
+    stop2.restore(net)
+    assert float(net.weight.detach()) == 2.0 and stop2.best_step == 2
+    stop2.new_phase()
+    assert stop2.since_best == 0 and stop2.best_score == 0.7  # a new phase must beat the best so far
+
+
+def test_segmenters_stop_early_on_validation_and_test_once(usab_ws, monkeypatch):
+    ws = Workspace.open(usab_ws)
+    ds = Dataset(ws.existing("datasets", "tiny"))
+    val_seen, test_seen = [], []
+    vd, sc = usability.validation_dice, usability.score_segmenter
+
+    def val_spy(net, images, labels, k, **kw):
+        val_seen.append(np.array(labels))
+        return 0.5  # never improves after the first score
+
+    def test_spy(net, images, labels, k, **kw):
+        test_seen.append(np.array(labels))
+        return sc(net, images, labels, k, **kw)
+
+    monkeypatch.setattr(usability, "validation_dice", val_spy)
+    monkeypatch.setattr(usability, "score_segmenter", test_spy)
+    cfg = small(real_fractions=(1.0,), synthetic_multipliers=(0, 0.5), modes=("synthetic-first",), steps=40,
+                val_every=2, patience=3, name="es")
+    run_usability(ws, cfg, progress=False)
+    per_seed = load_experiment(ws, "es")[2].set_index("mode")
+    val_rows = ds.split_indices("val")
+    assert all(np.array_equal(v, ds.labels[val_rows]) for v in val_seen)  # every val slice of 'tiny' has a lesion
+    assert len(test_seen) == 2 and all(np.array_equal(t, ds.labels[ds.split_indices("test")]) for t in test_seen)
+    # real only: scores at 2, 4, 6, 8; the first is best, three more without improvement end it at step 8
+    assert per_seed.loc["real-only", "steps_run"] == 8 and per_seed.loc["real-only", "best_step"] == 2
+    # synthetic first: 8 steps, then the real phase must beat 0.5 too: 3 more scores, 6 steps
+    row = per_seed.loc["synthetic-first"]
+    assert (row["steps_synthetic"], row["steps_real"], row["steps_run"], row["best_step"]) == (8, 6, 14, 2)
+    assert row["val_dice"] == 0.5 and row["generator"] == "fraction"
+
+
+def test_real_subset_is_the_same_for_every_seed(usab_ws, monkeypatch):
+    ws = Workspace.open(usab_ws)
+    seen: dict[int, set] = {}
+    load = usability.load_batch
+
+    def spy(ds, syn, source, index, device):
+        return load(ds, syn, source, index, device)
+
+    real_train = usability.train_configuration
+
+    def record(prep, cfg, conf, seed, device):
+        seen.setdefault(seed, set()).update(prep.real_rows(conf.real_fraction).tolist())
+        return real_train(prep, cfg, conf, seed, device)
+
+    monkeypatch.setattr(usability, "train_configuration", record)
+    run_usability(ws, small(real_fractions=(0.5,), synthetic_multipliers=(0,), seeds=3, steps=2, name="sub"),
+                  progress=False)
+    assert seen[0] == seen[1] == seen[2] and len(seen[0]) == 6
+    config = json.loads((ws.experiments / "sub" / "config.json").read_text())
+    assert config["real_subsets"]["0.5"]["n_real"] == 6 and len(config["real_subsets"]["0.5"]["cases"]) == 2
+
+
+def test_scaled_config_multiplies_every_step_count():
+    cfg = scaled_config("multimodal", "cpu-demo", 0.1, {"dataset": "x"})
+    assert (cfg.pretrain_steps, cfg.steps, cfg.dataset) == (100, 70, "x")
+    cfg = scaled_config("structure", "cpu-demo", 0.001, {})
+    assert (cfg.mask_steps, cfg.steps) == (1, 2)  # at least one step each; 2000 x 0.001 = 2
+
+
+@pytest.mark.slow
+def test_a_fractions_generator_sees_only_that_fractions_slices(usab_ws):
+    """The whole chain below 100 %: subset dataset, four stages, set; nothing saw another training slice."""
+    ws = Workspace.open(usab_ws)
+    cfg = small(real_fractions=(1.0, 0.5), synthetic_multipliers=(0, 1), modes=("random",), steps=2,
+                generators="per-fraction", generator_scale=0.001, name="noleak")
+    run_usability(ws, cfg, progress=False)
+    parent = Dataset(ws.existing("datasets", "tiny"))
+    config, summary, per_seed = load_experiment(ws, "noleak")
+    names = fraction_names("noleak", 0.5)
+    sub = Dataset(ws.existing("datasets", names.dataset))
+    mine = set(config["real_subsets"]["0.5"]["cases"])
+    train_cases = set(sub.index.loc[sub.index["split"] == "train", "case_id"])
+    assert train_cases == mine and len(sub.split_indices("train")) == 6
+    assert len(sub.split_indices("test")) == 0
+    assert set(sub.index["case_id"]) - mine == set(parent.index.loc[parent.index["split"] == "val", "case_id"])
+    runs = config["generators"]["0.5"]["runs"]
+    for stage, rid in runs.items():
+        rc = RunDir.open(ws, rid).read_config()
+        assert rc["dataset"] == names.dataset and RunDir.open(ws, rid).read_status()["state"] == "finished"
+    mm = RunDir.open(ws, runs["multimodal"]).read_config()["config"]
+    assert (mm["structure_run"], mm["segmenter_run"], mm["translator_run"]) == (
+        runs["structure"], runs["segmenter"], runs["translator"])
+    syn = SyntheticSet(ws.existing("synthetic", names.set))
+    assert syn.dataset == names.dataset and len(syn) == 6
+    bank = LesionBank.load(syn.path / "bank")
+    assert {e.case_id for e in bank} <= mine
+    rows = per_seed.set_index(["real_fraction", "generator"])
+    assert rows.loc[(0.5, "fraction"), "generator_set"] == names.set
+    assert rows.loc[(0.5, "oracle"), "generator_set"] == "fake"
+    assert rows.loc[(1.0, "fraction"), "generator_set"] == "fake"
+    # a rerun reuses everything: no new runs, the same rows
+    before = sorted(p.name for p in ws.runs.iterdir())
+    run_usability(ws, cfg, progress=False)
+    assert sorted(p.name for p in ws.runs.iterdir()) == before
+    assert len(load_experiment(ws, "noleak")[2]) == len(per_seed)
