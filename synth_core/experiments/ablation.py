@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from synth_core.errors import ConfigError, InputError
-from synth_core.experiments.results import ExperimentStore, mean_sd
+from synth_core.experiments.results import PAIRED_COLUMNS, ExperimentStore, mean_sd, pair_seeds
 from synth_core.runs.stage_configs import ABLATIONS
 from synth_core.workspace import Workspace, validate_name
 
@@ -95,6 +95,31 @@ def aggregate_ablation(summary: pd.DataFrame) -> pd.DataFrame:
             line[f"{m}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
         out.append(line)
     return pd.DataFrame(out, columns=cols)
+
+
+#: measurements with a direction: the ones :func:`paired_ablation` compares with row F
+COMPARED = tuple(n for n, _, d in SUMMARY_COLUMNS if d)
+#: the row every other row is compared with
+REFERENCE_ROW = "F"
+
+
+def paired_ablation(summary: pd.DataFrame, measures: tuple[str, ...] = COMPARED) -> pd.DataFrame:
+    """Each row against the full model F, paired by seed (:func:`~synth_core.experiments.results.paired_test`):
+    one line per (row, measure) with at least 2 seeds finished for both; columns ``row,
+    switched_off, metric`` (the measure) and :data:`~synth_core.experiments.results.PAIRED_COLUMNS`
+    (difference = row - F), in Table 1 order."""
+    cols = ["row", "switched_off", "metric", *PAIRED_COLUMNS]
+    if summary is None or summary.empty or REFERENCE_ROW not in set(summary["row"]):
+        return pd.DataFrame(columns=cols)
+    ref = summary[summary["row"] == REFERENCE_ROW]
+    lines = []
+    for row in [r for r in ROWS if r != REFERENCE_ROW and r in set(summary["row"])]:
+        part = summary[summary["row"] == row]
+        for m in measures:
+            test = pair_seeds(part, ref, m)
+            if test is not None:
+                lines.append({"row": row, "switched_off": part["switched_off"].iloc[0], "metric": m, **test})
+    return pd.DataFrame(lines, columns=cols)
 
 
 def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFrame]:

@@ -1,0 +1,120 @@
+"""Paired tests per seed (synth_core.experiments.results.paired_test and the two pairings) and the
+plain-words conclusions, on tiny hand-made result tables with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_core.experiments.ablation import ROW_OFF, aggregate_ablation, paired_ablation, summary_frame
+from synth_core.experiments.conclusions import (ablation_conclusions, needed_multiple, seed_words,
+                                                usability_conclusions)
+from synth_core.experiments.results import PAIRED_COLUMNS, paired_test, paired_usability, summarise
+
+
+def _p_t2(t: float) -> float:
+    """Two-sided p of Student's t with 2 degrees of freedom (closed form: F(t) = 1/2 + t / (2 sqrt(t^2 + 2)))."""
+    return 1.0 - abs(t) / math.sqrt(t * t + 2.0)
+
+
+def test_paired_test_known_answers_three_seeds():
+    # differences 0.1, 0.2, 0.2: mean 1/6, sd sqrt(1/300), t = 5
+    r = paired_test([0.5, 0.6, 0.7], [0.4, 0.4, 0.5])
+    assert set(r) == set(PAIRED_COLUMNS) and r["n_pairs"] == 3
+    assert r["mean_diff"] == pytest.approx(1 / 6) and r["sd_diff"] == pytest.approx(math.sqrt(1 / 300))
+    assert r["p_ttest"] == pytest.approx(_p_t2(5.0), rel=1e-6)  # 0.0377
+    half = 4.302652729911275 * math.sqrt(1 / 300) / math.sqrt(3)  # t(0.975, 2) = 4.3027
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((1 / 6 - half, 1 / 6 + half))
+    assert r["exceeds_spread"] is True and math.isnan(r["p_wilcoxon"])  # fewer than 6 pairs: no Wilcoxon
+    # differences 0.1, -0.1, 0.3: mean 0.1, sd 0.2, t = sqrt(3)/2 -> within the spread
+    r = paired_test([0.6, 0.4, 0.8], [0.5, 0.5, 0.5])
+    assert r["mean_diff"] == pytest.approx(0.1) and r["sd_diff"] == pytest.approx(0.2)
+    assert r["p_ttest"] == pytest.approx(_p_t2(math.sqrt(3) / 2), rel=1e-6) and r["exceeds_spread"] is False
+    assert r["ci_low"] < 0 < r["ci_high"]
+
+
+def test_paired_test_wilcoxon_from_six_pairs_nan_pairs_and_edge_cases():
+    ref = np.zeros(7)
+    vals = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan])  # the NaN pair is left out: 6 pairs
+    r = paired_test(vals, ref)
+    assert r["n_pairs"] == 6 and r["p_wilcoxon"] == pytest.approx(2 / 64)  # exact: all 6 ranks positive
+    assert paired_test([1.0], [0.0]) is None and paired_test([1.0, np.nan], [0.0, 0.0]) is None
+    same = paired_test([0.3, 0.5], [0.1, 0.3])  # every difference 0.2: no spread at all
+    assert same["p_ttest"] == 0.0 and same["exceeds_spread"] is True and same["ci_low"] == pytest.approx(0.2)
+    zero = paired_test([0.3, 0.5], [0.3, 0.5])
+    assert zero["p_ttest"] == 1.0 and zero["exceeds_spread"] is False
+    with pytest.raises(ValueError, match="one length"):
+        paired_test([1.0, 2.0], [1.0])
+
+
+def _u(f, k, mode, aug, seed, dice, mse=0.1):
+    return {"real_fraction": f, "synthetic_multiplier": k, "mode": mode, "augmentation": aug, "n_real": 4,
+            "n_synthetic": 4 if k else 0, "seed": seed, "steps": 3, "dice": dice, "dice_lesion": dice, "mse": mse, "hd95": 1.0}
+
+
+def test_usability_rows_are_paired_with_real_only_of_the_same_fraction_by_seed():
+    per_seed = pd.DataFrame([
+        _u(0.1, 0.0, "real-only", False, 0, 0.40), _u(0.1, 0.0, "real-only", False, 1, 0.40),
+        _u(0.1, 0.0, "real-only", False, 2, 0.50),
+        _u(0.1, 1.0, "synthetic-first", False, 0, 0.50), _u(0.1, 1.0, "synthetic-first", False, 1, 0.60),
+        _u(0.1, 1.0, "synthetic-first", False, 2, 0.70), _u(0.1, 1.0, "synthetic-first", False, 3, 0.99),  # seed 3 unpaired
+        _u(0.1, 0.0, "real-only", True, 0, 0.50), _u(0.1, 0.0, "real-only", True, 1, 0.30),
+        _u(0.1, 0.0, "real-only", True, 2, 0.80),  # the augmentation control is compared too
+        _u(1.0, 0.0, "real-only", False, 0, 0.90), _u(1.0, 0.0, "real-only", False, 1, 0.90),
+        _u(1.0, 1.0, "random", False, 0, 0.10),  # one seed: not tested
+    ])
+    paired = paired_usability(per_seed)
+    dice = paired[paired["metric"] == "dice"]
+    assert len(dice) == 2 and (dice["against"] == "real-only 10%").all()
+    syn = dice[dice["mode"] == "synthetic-first"].iloc[0]
+    assert syn["n_pairs"] == 3 and syn["mean_diff"] == pytest.approx(1 / 6)
+    assert syn["p_ttest"] == pytest.approx(_p_t2(5.0), rel=1e-6) and bool(syn["exceeds_spread"])
+    aug = dice[dice["augmentation"].astype(bool)].iloc[0]
+    assert aug["mean_diff"] == pytest.approx(0.1) and not bool(aug["exceeds_spread"])
+    mse = paired[paired["metric"] == "mse"]
+    assert (mse["mean_diff"] == 0).all() and (mse["p_ttest"] == 1.0).all()  # equal MSE everywhere
+    assert paired_usability(per_seed.iloc[:0]).empty
+
+    words = usability_conclusions(summarise(per_seed), paired)
+    text = " ".join(words)
+    assert "2-4 seeds per tested row" in text and f"With 2 seeds a paired difference counts only when its mean exceeds {needed_multiple(2):.2f} times the sd" in text
+    assert "10% real + synthetic x1 (synthetic-first): dice higher than real-only" in text and "better" in text
+    assert "other 1 comparison(s) of dice" in text and "cannot tell" in text
+    assert "1 row(s) have a single seed" in text and "Wilcoxon" in text
+    assert f"about {0.05 * len(paired):.1f} would by chance" in text
+
+
+def test_ablation_rows_are_paired_with_the_full_model_by_seed():
+    rows = [{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"x-{r}-{s}", "set": f"x-{r}-{s}", "n": 4,
+             "lesion_fidelity": v, "registration_error": 0.01 + 0.001 * s}
+            for r, vals in (("E", (0.2, 0.3, 0.2)), ("F", (0.5, 0.7, 0.6)), ("A", (0.5, np.nan, 0.6)))
+            for s, v in enumerate(vals)]
+    summary = summary_frame(rows)
+    paired = paired_ablation(summary)
+    e = paired[(paired["row"] == "E") & (paired["metric"] == "lesion_fidelity")].iloc[0]
+    # differences -0.3, -0.4, -0.4: mean -11/30, sd sqrt(1/300), t = -11/30 / (sd / sqrt 3)
+    assert e["n_pairs"] == 3 and e["mean_diff"] == pytest.approx(-11 / 30)
+    t = (-11 / 30) / (math.sqrt(1 / 300) / math.sqrt(3))
+    assert e["p_ttest"] == pytest.approx(_p_t2(t), rel=1e-6) and bool(e["exceeds_spread"])
+    a = paired[(paired["row"] == "A") & (paired["metric"] == "lesion_fidelity")].iloc[0]
+    assert a["n_pairs"] == 2  # the NaN seed is left out
+    reg = paired[paired["metric"] == "registration_error"]
+    assert (reg["p_ttest"] == 1.0).all()  # the same registration error as F seed by seed
+    assert "F" not in set(paired["row"]) and paired_ablation(summary[summary["row"] != "F"]).empty
+
+    text = " ".join(ablation_conclusions(aggregate_ablation(summary), paired,
+                                         {"lesion_fidelity": "higher", "registration_error": "lower"},
+                                         metrics=("lesion_fidelity", "registration_error")))
+    assert "row E without lesion guidance (eq. 15): lesion_fidelity lower than the full model F by 0.367" in text
+    assert "worse, beyond the spread" in text and "3 seeds per tested row" in text
+    assert "circular" not in text
+    assert "circular" in " ".join(ablation_conclusions(aggregate_ablation(summary), paired, {}, scored_by="helper"))
+
+
+def test_seed_words_with_single_seeds_only():
+    assert "One seed per row" in seed_words([1, 1])[0]
+    assert seed_words([]) == []
+    assert needed_multiple(3) == pytest.approx(2.4841, abs=1e-4) and math.isnan(needed_multiple(1))
