@@ -7,9 +7,11 @@ Self-contained: CSS inline, pictures as base64 PNG, charts as inline SVG, no scr
 URLs, so the file opens offline. Every section that has nothing to show says which command would
 fill it. No patient identifiers: see :mod:`synth_core.report.gather`.
 
-Pictures of real scans (test-split slices) are included only when asked for (``real_images=True``,
-``report --real-images``, the Quality page's checkbox): the default report pictures synthetic
-samples only and says so visibly, so it can be passed on without thinking about patient images.
+Pictures of real scans (test-split slices, and the samples of pix2pix sets, which are real training
+slices with a painted lesion) are included only when asked for (``real_images=True``, ``report
+--real-images``, the Quality page's checkbox): the default report pictures synthetic samples only
+and says so visibly (a pix2pix set: a note that it is not pictured and why), so it can be passed
+on without thinking about patient images.
 """
 
 from __future__ import annotations
@@ -162,6 +164,12 @@ class _Report:
                            f"a lesion first. Rows: {esc(rows)}. Labels: {legend or 'none'}. Cyan line: organ outline."
                            "</figcaption></figure>")
             for s in [s for s in self.sel.sets if s.dataset == ds]:
+                if s.on_real_slices and not self.real_images:
+                    out.append(f'<p class="note painted-not-pictured"><b>Set {esc(s.name)} is not pictured</b>: its '
+                               f"samples are real training slices with one painted lesion each (pix2pix inpainting), "
+                               f"so outside the lesion they are patient images. Build the report with "
+                               f"<code>--real-images</code> (or tick \"Include real scans\") to show them.</p>")
+                    continue
                 png, rejected = gather.set_sheet(self.ws, s.name, self.samples, self.seed)
                 if png is None:
                     out.append(missing(f"All {rejected} samples of set {s.name} were rejected in review; none is "
@@ -169,11 +177,15 @@ class _Report:
                     continue
                 left_out = (f" {rejected} sample{'s' if rejected != 1 else ''} rejected in review (the Review page) "
                             f"{'are' if rejected != 1 else 'is'} left out." if rejected else "")
-                out.append(f'<figure>{image(png, f"synthetic samples of {s.name}")}<figcaption>Synthetic set '
-                           f"<b>{esc(s.name)}</b> ({s.n} samples): {min(self.samples, s.n - rejected)} samples, those "
+                what = ("Set {} of real training slices with a painted lesion (pix2pix inpainting; patient images "
+                        "outside the lesion)" if s.on_real_slices else "Synthetic set {}").format(f"<b>{esc(s.name)}</b>")
+                alt = f"{'painted real slices' if s.on_real_slices else 'synthetic samples'} of {s.name}"
+                out.append(f'<figure>{image(png, alt)}<figcaption>{what} '
+                           f"({s.n} samples): {min(self.samples, s.n - rejected)} samples, those "
                            f"with a lesion first.{left_out} "
                            f"Same rows and colours; the lesion label is the one the generator was asked to draw, the "
-                           f"organ outline the generated organ mask.</figcaption></figure>")
+                           f"organ outline the {'source slice' if s.on_real_slices else 'generated'} organ mask."
+                           "</figcaption></figure>")
             if not any(s.dataset == ds for s in self.sel.sets):
                 out.append(missing(f"No synthetic set of {ds} yet.",
                                    f"python -m synth_core synthesize --dataset {ds} --n 200 --name {ds}-set"))

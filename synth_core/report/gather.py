@@ -59,6 +59,13 @@ class SetInfo:
     n: int
     meta: dict[str, Any]
 
+    @property
+    def on_real_slices(self) -> bool:
+        """Samples are real training slices with a painted lesion (pix2pix): patient images."""
+        from synth_core.synthesis.setstore import on_real_slices
+
+        return on_real_slices(self.meta)
+
 
 @dataclass
 class Selection:

@@ -19,9 +19,9 @@ from synth_core.export.check import check_export
 from synth_core.export.folds import N_FOLDS, subject_folds
 from synth_core.export.naming import is_synthetic_case, real_case_name
 from synth_core.pseudonym import workspace_secret
-from synth_core.synthesis.setstore import SetWriter
 from synth_core.workspace import Workspace
 from tests.export.test_privacy_and_folds import _grouped_dataset
+from tests.synthesis.fixtures import make_painted_set
 
 _case_subjects = hs.lists(hs.integers(0, 11), min_size=0, max_size=40)  # subject of each real case
 _synthetic = hs.lists(hs.one_of(hs.none(), hs.integers(0, 13)), max_size=15)  # source subject or None
@@ -68,26 +68,12 @@ def test_folds_refuse_mismatched_inputs():
         subject_folds(["a", "b"], ["s", "t"], [], seed=0, n_folds=1)
 
 
-def _painted_set(ws: Workspace, ds: Dataset, rows: list[int], name: str = "painted") -> None:
-    """A set as pix2pix inpainting records it (generator pix2pix, source_row per sample): the
-    samples are copies of the dataset's slices ``rows``."""
-    meta = {"generator": "pix2pix", "dataset": ds.name, "fingerprint": ds.fingerprint,
-            "modalities": list(ds.modalities), "label_names": {str(k): v for k, v in ds.label_names.items()},
-            "size": ds.spec.size, "runs": {"pix2pix": {"run_id": "p", "sha256": "0" * 64, "step": 0}},
-            "options": {"n": len(rows)}}
-    with SetWriter(ws.path("synthetic", name), meta) as w:
-        w.add(np.asarray(ds.images[rows]), np.asarray(ds.masks[rows]), np.asarray(ds.labels[rows]),
-              np.asarray(ds.structure[rows]),
-              [{"generator": "pix2pix", "seed": 0, "source_row": int(r), "source_tries": 1, "lesion_index": 0,
-                "lesion_params": "{}", "has_lesion": True, "nn_dist": 0.5} for r in rows])
-
-
 def test_a_painted_sample_never_trains_the_fold_that_validates_its_source_subject(workspace):
     ds = _grouped_dataset(workspace)
     ws = Workspace.open(workspace)
     idx = ds.index
     rows = [int(i) for i in np.flatnonzero(idx["split"].isin(["train", "val"]).to_numpy())]
-    _painted_set(ws, ds, rows)
+    make_painted_set(workspace, rows, dataset="grp")
     r = export(ws, "grp", "painted", "e", fmt="nnunet")
     folds = json.loads((r.path / "splits_final.json").read_text())
     assert len(folds) == N_FOLDS
@@ -114,7 +100,7 @@ def test_a_sample_painted_into_a_test_slice_is_refused_and_nothing_is_written(wo
     ds = _grouped_dataset(workspace)
     ws = Workspace.open(workspace)
     test_row = int(np.flatnonzero((ds.index["split"] == "test").to_numpy())[0])
-    _painted_set(ws, ds, [test_row], name="leaky")
+    make_painted_set(workspace, [test_row], dataset="grp", name="leaky")
     with pytest.raises(InputError, match=f"dataset row {test_row}, which is not a train or val slice"):
         export(ws, "grp", "leaky", "e", fmt="nnunet")
     assert not (ws.exports / "e").exists() and not [p for p in ws.exports.iterdir() if not p.name.endswith(".lock")]

@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 
 from synth_core.cli_edge import run_at_edge
+from synth_core.dataset import Dataset
 from synth_core.evaluation.table import COLUMNS, METRIC_HELP, save_evaluation
 from synth_core.readerstudy import create_study, open_study, record_answer
 from synth_core.report import build_report, write_report
 from synth_core.report.command import add_report_arguments, run_report_command
 from synth_core.workspace import Workspace
-from tests.synthesis.fixtures import make_fake_set
+from tests.synthesis.fixtures import make_fake_set, make_painted_set
 from tests.training.conftest import make_tiny_dataset
 from synth_core.experiments.ablation import ROW_OFF, SUMMARY_COLUMNS, summary_frame
 from synth_core.experiments.results import ExperimentStore
@@ -142,6 +143,29 @@ def test_real_scans_only_on_explicit_choice(full_ws, report, tmp_path, capsys):
     assert real_b64 not in out.read_text() and "no real scans" in capsys.readouterr().out
     assert main(["--workspace", str(full_ws), "report", "--out", str(out), "--real-images"]) == 0
     assert real_b64 in out.read_text() and "with real scans" in capsys.readouterr().out
+
+
+def test_a_set_painted_on_real_slices_is_pictured_only_with_real_scans(workspace):
+    """pix2pix samples are real training slices with a painted lesion: patient images. The default
+    report leaves them out with a visible note, and pictures them only with real_images=True."""
+    from synth_core.report import gather
+
+    make_tiny_dataset(workspace, cases=6)
+    make_fake_set(workspace, n=6)
+    ws = Workspace.open(workspace)
+    train = [int(i) for i in Dataset(ws.existing("datasets", "tiny")).split_indices("train")[:6]]
+    make_painted_set(workspace, train)
+    painted_png, _ = gather.set_sheet(ws, "painted", gather.SAMPLES, 0)
+    fake_png, _ = gather.set_sheet(ws, "fake", gather.SAMPLES, 0)
+    painted_b64, fake_b64 = (base64.b64encode(p).decode() for p in (painted_png, fake_png))
+    default = build_report(workspace)
+    assert painted_b64 not in default and fake_b64 in default  # the synthetic set is still pictured
+    assert default.count("data:image/png;base64,") == 1
+    assert "<b>Set painted is not pictured</b>" in default and "patient images" in default
+    assert 'id="no-real-images"' in default
+    with_real = build_report(workspace, real_images=True)
+    assert painted_b64 in with_real and fake_b64 in with_real and "Set painted is not pictured" not in with_real
+    assert "<b>painted</b> of real training slices with a painted lesion" in with_real
 
 
 def test_shows_the_injected_numbers_with_their_meaning(report):

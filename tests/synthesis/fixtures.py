@@ -57,3 +57,22 @@ def make_fake_set(ws_root: Path, dataset: str = "tiny", name: str = "fake", n: i
                 rows.append(row)
             w.add(imgs, masks, labels, structure, rows)
     return ws.path("synthetic", name)
+
+
+def make_painted_set(ws_root: Path, rows: list[int], dataset: str = "tiny", name: str = "painted") -> Path:
+    """A set as pix2pix inpainting records it (``generator: pix2pix``, ``source_row`` per sample)
+    whose samples are copies of the dataset's slices ``rows`` (real slices, as a painted set's are
+    outside the lesion)."""
+    ws = Workspace.open(ws_root)
+    ds = Dataset(ws.existing("datasets", dataset))
+    meta = {"generator": "pix2pix", "dataset": ds.name, "fingerprint": ds.fingerprint,
+            "modalities": list(ds.modalities), "label_names": {str(k): v for k, v in ds.label_names.items()},
+            "size": ds.spec.size, "runs": {"pix2pix": {"run_id": "p", "sha256": "0" * 64, "step": 0}},
+            "options": {"n": len(rows)}}
+    with SetWriter(ws.path("synthetic", name), meta) as w:
+        w.add(np.asarray(ds.images[rows]), np.asarray(ds.masks[rows]), np.asarray(ds.labels[rows]),
+              np.asarray(ds.structure[rows]),
+              [{"generator": "pix2pix", "seed": 0, "source_row": int(r), "source_tries": 1, "lesion_index": 0,
+                "lesion_params": "{}", "has_lesion": bool(np.asarray(ds.labels[r]).any()), "nn_dist": 0.5}
+               for r in rows])
+    return ws.path("synthetic", name)
