@@ -225,7 +225,8 @@ st.caption("One self-contained HTML file (images embedded, nothing loaded from t
            "`python -m synth_core report --out report.html`. Synthetic samples only unless you tick the box below.")
 real_images = st.checkbox("Include real scans (patient images)", value=False, key="quality_report_real",
                           help="Off: the report pictures synthetic samples only and says so. On: real test-split "
-                               "slices too (`--real-images`); share that file only where patient images may go.")
+                               "slices too, and the samples of pix2pix sets (real training slices with a painted "
+                               "lesion) (`--real-images`); share that file only where patient images may go.")
 if st.button("Build the report", key="quality_report_build"):
     from synth_core.report import build_report
 
