@@ -11,7 +11,8 @@ import plotly.express as px
 import streamlit as st
 
 from synth_core.errors import SynthCoreError, warnings_to
-from synth_core.evaluation.table import METRIC_HELP, better, load_evaluations, realism_table  # no torch
+from synth_core.evaluation.table import (METRIC_HELP, better, load_evaluations, realism_table,  # no torch
+                                         stale_notes)
 from synth_core.review import REASONS
 from synth_core.review.analysis import rejection_signals, review_counts
 from ui.state import open_synthetic_set, synthetic_sets, workspace_selector
@@ -41,6 +42,14 @@ else:
     chosen = st.multiselect("Sets side by side", have, have, key="quality_sets")
     regions = st.radio("Region", ["image", "lesion", "both"], horizontal=True, key="quality_region")
     view = ev[ev["set"].isin(chosen)]
+    sizes = {}
+    for name in chosen:
+        try:
+            sizes[name] = len(open_synthetic_set(ws, name))
+        except SynthCoreError:
+            continue  # an evaluated set deleted or broken since: its rows are shown as stored
+    for note in stale_notes(view, sizes).values():  # samples added on the Latent space page since
+        st.warning(note)
     if regions != "both":
         view = view[view["region"] == regions]
     table = view.pivot_table(index=["metric", "modality", "extractor"], columns="set", values="value",

@@ -42,7 +42,8 @@ The pix2pix fill of real held-out lesions (``fill_*``) is scored twice: the usua
 :func:`~synth_core.evaluation.paired.paper_scores`, whose docstring says why).
 
 Table columns: ``set, dataset, run`` (the set's multimodal run id; a pix2pix set's pix2pix run id), ``modality, metric, region``
-(``"image"`` or ``"lesion"``), ``value, n, extractor`` (the feature space or network behind the
+(``"image"`` or ``"lesion"``), ``value, n`` (samples used), ``set_n`` (the set's size when
+computed: a set grown since shows these rows as stale), ``extractor`` (the feature space or network behind the
 value: ``own:<segmenter run>``, ``inception:<sha256 prefix>``, ``radiomics``, ``ms-ssim``, ``handmade``,
 ``segmenter:<run>``, ``multimodal:<run>``, ``pix2pix:<run>``), ``metric_version, created`` (UTC ISO
 time) and ``note``. Saving replaces earlier rows with the same ``(dataset, extractor, metric,
@@ -168,8 +169,8 @@ def skip_rows(metrics: list[str], modalities: list[str], region: str, extractor:
 
 
 class _Table:
-    def __init__(self, set_name: str, dataset: str, run: str, created: str):
-        self.base = {"set": set_name, "dataset": dataset, "run": run, "created": created}
+    def __init__(self, set_name: str, dataset: str, run: str, created: str, set_n: int):
+        self.base = {"set": set_name, "dataset": dataset, "run": run, "created": created, "set_n": int(set_n)}
         self.rows: list[dict[str, Any]] = []
 
     def add(self, metric: str, modality: str, region: str, value: float, n: int, extractor: str, note: str = "") -> None:
@@ -187,7 +188,7 @@ class _Table:
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=COLUMNS)
-        return df.astype({"value": "float64", "n": "int64"})
+        return df.astype({"value": "float64", "n": "int64", "set_n": "Int64"})  # as stored
 
 
 PRDC_METRICS = [f"prd_{k}{s}" for s in ("", "_control") for k in ("precision", "recall", "density", "coverage")]
@@ -459,7 +460,7 @@ def evaluate_set(
     runs = syn.meta.get("runs") or {}
     mm_id = _run_id(runs, "multimodal")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    table = _Table(syn.name, ds.name, mm_id or _run_id(runs, "pix2pix"), created)
+    table = _Table(syn.name, ds.name, mm_id or _run_id(runs, "pix2pix"), created, len(syn))
     steps = 7
     done = 0
 

@@ -2,7 +2,9 @@
 
 One long table per synthetic set, ``workspace/synthetic/<SET>/evaluation.parquet``, one row per
 ``(modality, metric, region)`` (see :mod:`synth_core.evaluation.evaluate` for how rows are
-computed). This module reads, merges and writes those tables and imports no torch, so the Quality
+computed). Each row records ``set_n``, the number of samples the set held when the row was
+computed: a set that has grown since (samples added on the Latent space page) keeps its table, and
+:func:`stale_notes` says which rows describe the smaller set and must be evaluated again. This module reads, merges and writes those tables and imports no torch, so the Quality
 page and the report can show evaluations without loading any network.
 """
 
@@ -20,11 +22,13 @@ from synth_core.locks import item_lock
 from synth_core.workspace import Workspace
 
 __all__ = ["COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "REALISM_METRICS", "load_evaluations",
-           "merge_evaluations", "realism_table", "save_evaluation"]
+           "merge_evaluations", "realism_table", "save_evaluation", "stale_notes", "stale_rows", "stamp_set_size"]
 
 EVALUATION_FILE = "evaluation.parquet"
-COLUMNS = ["set", "dataset", "run", "modality", "metric", "region", "value", "n", "extractor", "metric_version",
-           "created", "note"]
+COLUMNS = ["set", "dataset", "run", "modality", "metric", "region", "value", "n", "set_n", "extractor",
+           "metric_version", "created", "note"]
+#: dtypes of the numeric columns (``set_n`` is missing, <NA>, in rows saved before it was recorded)
+_DTYPES = {"value": "float64", "n": "int64", "set_n": "Int64"}
 KEY = ["dataset", "extractor", "metric", "modality", "region"]
 
 #: plain-words explanation of each metric, with its direction (shown by the Quality page)
@@ -51,6 +55,10 @@ METRIC_HELP: dict[str, str] = {
                     "slices. Lower is better; the reference for seg_mse_synthetic.",
     "seg_mse_synthetic": "The same probability error on synthetic images against their placed labels. Lower is "
                          "better; close to seg_mse_real = realistic lesions.",
+    "reg_err": "Registration error: a translator renders each modality of a synthetic sample from the others, and "
+               "this is the mean squared difference to the generated modality (intensities in [0, 1]). Lower is "
+               "better: the modalities show one anatomy. The note says whether an independent judge or the "
+               "generator's own training helper (circular) scored it.",
     "rec_psnr": "PSNR (dB) of the multi-modal generator rebuilding real held-out slices from their own structure map, "
                 "mask and label. Higher is better.",
     "rec_ssim": "SSIM of that reconstruction (structure, contrast, brightness; 1 = identical). Higher is better.",
@@ -98,6 +106,7 @@ METRIC_VERSIONS: dict[str, str] = {
     "diversity_ms_ssim_real": "diversity/1 mean MS-SSIM of random pairs",
     **{f"seg_{k}_{s}": f"seg/1 lesion slices; dice argmax>0; mse (1-p_bg) vs label>0"
        for k in ("dice", "mse") for s in ("real", "synthetic")},
+    "reg_err": "reg/1 mean over synthetic slices of MSE(modality, translator(other modality)), averaged over sources",
     **{f"rec_{k}": "paired/1 G(real s, m, l) eq.18 input, seeded noise; lesion = box crop" for k in
        ("psnr", "ssim", "ms_ssim", "mse")},
     **{f"fill_{k}": "paired/1 pix2pix raw fill of whitened real lesions; lesion = box crop" for k in
@@ -114,7 +123,7 @@ METRIC_VERSIONS: dict[str, str] = {
 #: metrics where a lower value is better; every other metric is better higher, except the references
 #: and the C2ST AUC (:func:`better`)
 LOWER_BETTER = frozenset({"frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "seg_mse_real", "seg_mse_synthetic",
-                          "rec_mse", "fill_mse"})
+                          "rec_mse", "fill_mse", "reg_err"})
 
 
 def better(metric: str) -> str:
@@ -161,15 +170,30 @@ def realism_table(ev: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---- storage --------------------------------------------------------------------------------------
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with :data:`COLUMNS` in order and the numeric columns typed (:data:`_DTYPES`)."""
+    df = df[COLUMNS].copy()
+    df["set_n"] = pd.to_numeric(df["set_n"], errors="coerce")
+    return df.astype(_DTYPES)
+
+
 def _read(path: Path) -> pd.DataFrame:
     try:
         df = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several types for a damaged file
         raise InputError(path, f"unreadable evaluation table ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    if "set_n" not in df.columns:  # saved before the set's size was recorded: unknown
+        df = df.assign(set_n=pd.NA)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise InputError(path, f"evaluation table lacks column(s) {missing}")
-    return df[COLUMNS]
+    return _typed(df)
+
+
+def _write(path: Path, table: pd.DataFrame) -> None:
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def merge_evaluations(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -203,14 +227,51 @@ def save_evaluation(set_path: str | Path, rows: pd.DataFrame) -> pd.DataFrame:
     Read, merge and write happen under the set's lock (``synth_core.locks``), so two evaluations
     finishing at once both land, and nothing is written into a set while it is being replaced."""
     path = Path(set_path) / EVALUATION_FILE
+    new = _typed(rows if "set_n" in rows.columns else rows.assign(set_n=pd.NA))
     with item_lock(set_path, what=f"set {Path(set_path).name!r}"):
-        old = _read(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
+        old = _read(path) if path.is_file() else _typed(pd.DataFrame(columns=COLUMNS))
         pause_point("save_evaluation:read")
-        merged = merge_evaluations(old, rows[COLUMNS]).astype({"value": "float64", "n": "int64"})
-        buf = io.BytesIO()
-        merged.to_parquet(buf, index=False)
-        atomic_write_bytes(path, buf.getvalue())
+        merged = _typed(merge_evaluations(old, new))
+        _write(path, merged)
     return merged
+
+
+def stamp_set_size(set_folder: str | Path, n: int) -> bool:
+    """Record ``set_n = n`` in the rows of ``set_folder/evaluation.parquet`` that lack it; True if
+    there was such a table. For a set folder being written (not yet visible, so not locked): an
+    addition copies the old set's table and stamps the old set's size on rows saved before
+    ``set_n`` was recorded, so they too show up as stale (:func:`stale_notes`)."""
+    path = Path(set_folder) / EVALUATION_FILE
+    if not path.is_file():
+        return False
+    table = _read(path)
+    if table["set_n"].isna().any():
+        table["set_n"] = table["set_n"].fillna(int(n))
+        _write(path, table)
+    return True
+
+
+def stale_rows(ev: pd.DataFrame, sizes: dict[str, int]) -> pd.Series:
+    """True for the rows of ``ev`` computed when their set held another number of samples than
+    ``sizes[set]`` (its size now); rows of sets not in ``sizes`` and rows without ``set_n`` are
+    not judged (False)."""
+    if ev.empty:
+        return pd.Series(False, index=ev.index, dtype=bool)
+    now = ev["set"].map(sizes)
+    then = pd.to_numeric(ev["set_n"], errors="coerce")
+    return (now.notna() & then.notna() & (then != now)).astype(bool)
+
+
+def stale_notes(ev: pd.DataFrame, sizes: dict[str, int]) -> dict[str, str]:
+    """One line per set with stale rows (:func:`stale_rows`): how many metrics, computed on how
+    many samples, how many the set holds now, and that it must be evaluated again."""
+    stale = ev[stale_rows(ev, sizes)]
+    notes = {}
+    for name, rows in stale.groupby("set", sort=True):
+        then = ", ".join(str(int(v)) for v in sorted(rows["set_n"].unique()))
+        notes[str(name)] = (f"set {name!r}: {len(rows)} of its metric rows were computed when it held {then} samples; "
+                            f"it holds {sizes[name]} now (samples were added since): evaluate it again")
+    return notes
 
 
 def load_evaluations(ws: Workspace | str | Path) -> pd.DataFrame:
@@ -219,5 +280,5 @@ def load_evaluations(ws: Workspace | str | Path) -> pd.DataFrame:
     frames = [_read(ws.synthetic / name / EVALUATION_FILE) for name in ws.list("synthetic")
               if (ws.synthetic / name / EVALUATION_FILE).is_file()]
     if not frames:
-        return pd.DataFrame(columns=COLUMNS).astype({"value": "float64", "n": "int64"})
-    return pd.concat(frames, ignore_index=True)
+        return _typed(pd.DataFrame(columns=COLUMNS))
+    return _typed(pd.concat(frames, ignore_index=True))

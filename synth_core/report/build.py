@@ -30,7 +30,7 @@ import pandas as pd
 from synth_core import __version__
 from synth_core.atomic import atomic_write_text
 from synth_core.errors import ConfigError
-from synth_core.evaluation.table import better
+from synth_core.evaluation.table import better, stale_notes
 from synth_core.report import gather
 from synth_core.report.charts import line_chart
 from synth_core.workspace import Workspace
@@ -202,6 +202,11 @@ class _Report:
         for s in unevaluated:
             out.append(missing(f"Set {s.name} has not been evaluated.",
                                f"python -m synth_core evaluate --set {s.name} --real {s.dataset}"))
+        stale = stale_notes(ev, {s.name: s.n for s in self.sel.sets}) if not ev.empty else {}
+        for s in self.sel.sets:  # samples were added after the evaluation: its values describe the smaller set
+            if s.name in stale:
+                cmd = f"python -m synth_core evaluate --set {s.name} --real {s.dataset}"
+                out.append(f'<p class="missing">{esc(stale[s.name])}: <code>{esc(cmd)}</code>.</p>')
         q = ev[ev["metric"].isin(QUALITY_ORDER)] if not ev.empty else ev
         if q.empty:
             return "".join(out)

@@ -250,9 +250,13 @@ class LatentExplorer:
 
         Appending rewrites the set under a temporary name and swaps it in (the old set stays
         complete and visible until then, even after ``kill -9``); the set's side files
-        (``evaluation.parquet``, ``realness.parquet``: their rows name the samples and counts
-        they were computed on) are kept, and ``set.json`` lists the ``additions``. The set's lock
-        (``synth_core.locks``) makes a second writer wait and then append after this one."""
+        (``evaluation.parquet``, ``realness.parquet``, ``review.jsonl``) are kept, and
+        ``set.json`` lists the ``additions``. The evaluation rows record the set size they were
+        computed on (``set_n``; rows saved before it was recorded get the old size here), so the
+        Quality page says they are stale until the set is evaluated again
+        (:func:`synth_core.evaluation.table.stale_notes`); the added samples have no realness until
+        then. The set's lock (``synth_core.locks``) makes a second writer wait and then append
+        after this one."""
         from synth_core.workspace import validate_name
 
         models = self._need_models()
@@ -269,6 +273,7 @@ class LatentExplorer:
 
     def _save_set_locked(self, dest: Path, name: str, z: np.ndarray, lesions: LesionSource, *, dataset: Any,
                          seed: int, models: SynthesisModels) -> None:
+        from synth_core.evaluation.table import stamp_set_size
         from synth_core.lesions.augment import AugmentRanges
         from synth_core.lesions.bank import LesionBank
         from synth_core.synthesis.figures import RealReference, sample_figures
@@ -312,6 +317,7 @@ class LatentExplorer:
             w.add(batch.images, batch.masks, batch.labels, batch.structure, rows)
             if old is not None:
                 keep_side_files(old.path, w.tmp)
+                stamp_set_size(w.tmp, start)  # rows of a table saved before set_n was recorded
 
 
 #: files a :class:`SetWriter` makes itself; anything else in a set folder is a side file

@@ -12,8 +12,8 @@ written atomically (:func:`synth_core.atomic.atomic_write_bytes`) by ``evaluate`
 any other. The file's Parquet metadata (key ``medsynth``) holds the column explanations and how the
 values were made (view, classifier, seed, sample counts); :func:`column_help` gives the
 explanations, which :attr:`SyntheticSet.column_help` merges with the catalog's own from ``set.json``.
-A set rewritten under its name (e.g. samples appended on the Latent space page) is a new folder
-without the file: realness then has to be evaluated again.
+Samples appended to a set on the Latent space page keep the file (it is copied into the rewritten
+set); the added samples have no realness until the set is evaluated again.
 """
 
 from __future__ import annotations

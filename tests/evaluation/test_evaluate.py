@@ -57,6 +57,7 @@ def _row(df, metric, modality, region="image"):
 def test_without_runs_only_run_free_metrics_are_computed_and_the_rest_say_why(ws):
     df = evaluate_set(ws, "fake", "tiny", frd=False, n_pairs=10)
     assert list(df.columns) == COLUMNS
+    assert (df.set_n == 12).all()  # the set's size when evaluated (a set grown since shows these rows as stale)
     assert set(df.metric) <= set(METRIC_HELP)
     assert (df.set == "fake").all() and (df.dataset == "tiny").all() and (df.run == "fake-run").all()
     d = _row(df, "diversity_ms_ssim", "t1")

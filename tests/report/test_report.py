@@ -208,6 +208,21 @@ def test_missing_parts_say_what_to_run(workspace):
     assert "Run folder(s) no longer in the workspace: fake-run" in html
 
 
+def test_an_evaluation_older_than_added_samples_is_called_stale(workspace):
+    make_tiny_dataset(workspace)
+    path = make_fake_set(workspace, n=4)
+    row = {"set": "fake", "dataset": "tiny", "run": "fake-run", "modality": "t1", "metric": "fid", "region": "image",
+           "value": 3.0, "n": 3, "extractor": "own:sg", "metric_version": "test", "created": "2026-01-01T00:00:00+00:00",
+           "note": ""}
+    save_evaluation(path, pd.DataFrame([{**row, "set_n": 3}]))
+    html = build_report(workspace, sets=["fake"])
+    assert ("set &#x27;fake&#x27;: 1 of its metric rows were computed when it held 3 samples; it holds 4 now (samples "
+            "were added since): evaluate it again: <code>python -m synth_core evaluate --set fake --real tiny</code>"
+            in html)
+    save_evaluation(path, pd.DataFrame([{**row, "set_n": 4}]))
+    assert "evaluate it again" not in build_report(workspace, sets=["fake"])
+
+
 def test_sample_sheet_leaves_out_rejected_samples_and_says_how_many(workspace):
     import numpy as np
 

@@ -1,6 +1,6 @@
 """Adding latents to an existing set (the Latent space page): kill -9 at the worst moment leaves
-the old set complete and visible, its evaluation survives an addition, and two sessions adding at
-once both land (two real processes, the set's lock)."""
+the old set complete and visible, its evaluation survives an addition (marked stale: it describes
+the smaller set), and two sessions adding at once both land (two real processes, the set's lock)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from synth_core.dataset import Dataset
-from synth_core.evaluation.table import COLUMNS, save_evaluation
+from synth_core.evaluation.table import COLUMNS, load_evaluations, save_evaluation, stale_notes
 from synth_core.lesions.bank import LesionBank
 from synth_core.synthesis.explorer import LatentExplorer
 from synth_core.synthesis.lesions import LesionSource
@@ -76,6 +76,10 @@ def test_kill9_while_adding_keeps_the_old_set_and_an_addition_keeps_its_evaluati
     assert len(grown) == 3 and np.array_equal(np.array(grown.images[:2]), images)
     assert pd.read_parquet(grown.path / "evaluation.parquet")["value"].tolist() == [2.5]
     assert grown.meta["additions"] == [{"start": 2, "n": 1}]
+    # kept, but not passed off as an evaluation of the grown set: the Quality page says it is stale
+    assert stale_notes(load_evaluations(ws), {"kill-add": len(grown)})["kill-add"] == (
+        "set 'kill-add': 1 of its metric rows were computed when it held 2 samples; it holds 3 now "
+        "(samples were added since): evaluate it again")
 
 
 def test_two_sessions_adding_at_once_both_land(made, tmp_path):

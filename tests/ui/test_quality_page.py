@@ -129,3 +129,17 @@ def test_quality_page_shows_the_realism_table_with_controls(workspace):
 
     assert main.loc[main.metric == "fid", "better"].iloc[0] == "lower"
     assert all(main["better"] == main["metric"].map(better))  # the library's one definition, as the report shows it
+
+
+def test_quality_page_says_when_an_evaluation_predates_added_samples(workspace):
+    """A set that grew after its evaluation (samples added on the Latent space page) keeps its table,
+    and the page says which set must be evaluated again; a current evaluation gets no such warning."""
+    make_tiny_dataset(workspace, cases=6)
+    save_evaluation(make_fake_set(workspace, n=8, name="grown"), _rows("grown", 10.0).assign(set_n=6))
+    save_evaluation(make_fake_set(workspace, n=8, name="current", seed=1), _rows("current", 20.0).assign(set_n=8))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    assert warnings == ["set 'grown': 3 of its metric rows were computed when it held 6 samples; it holds 8 now "
+                        "(samples were added since): evaluate it again"]
+    assert at.dataframe[0].value.columns[-2:].tolist() == ["current", "grown"]  # the values are still shown
