@@ -2,8 +2,14 @@
 
     python -m synth_core evaluate --set SET --real NAME [--features own|PATH] [--split test]
                                   [--n-frd 64] [--n-pairs 256] [--n-max 500] [--seed 0]
-                                  [--segmenter-run RUN] [--pix2pix-run RUN] [--no-frd]
+                                  [--segmenter-run RUN] [--pix2pix-run RUN] [--translator-run RUN]
+                                  [--judge-segmenter RUN] [--judge-translator RUN] [--no-frd]
                                   [--frd-workers 1] [--no-realism] [--device cpu] [--no-progress]
+
+Lesion validity and registration are scored by the set's generator's training helpers (labelled
+"scored by the training helper (circular)") unless other runs are given; ``--judge-segmenter`` and
+``--judge-translator`` add rows scored by runs trained separately (labelled "scored by the
+independent judge"; a judge that is one of the training helpers is refused).
 
 The rows are also merged into ``workspace/synthetic/SET/evaluation.parquet``; the per-sample realness
 goes to ``workspace/synthetic/SET/realness.parquet`` (joined into the catalog).
@@ -38,6 +44,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                              "multimodal run's helper, else the newest on the dataset)")
     parser.add_argument("--pix2pix-run", default=None, metavar="RUN",
                         help="pix2pix run for the lesion-fill metrics (default: the set's, else the newest on the dataset)")
+    parser.add_argument("--translator-run", default=None, metavar="RUN",
+                        help="translator run for the registration error (default: the multimodal run's helper)")
+    parser.add_argument("--judge-segmenter", default=None, metavar="RUN",
+                        help="an independent segmenter run (not one the generator trained against) that also scores "
+                             "lesion validity")
+    parser.add_argument("--judge-translator", default=None, metavar="RUN",
+                        help="an independent translator run that also scores the registration error")
     parser.add_argument("--no-frd", action="store_true", help="skip FRD (the slowest metric)")
     parser.add_argument("--frd-workers", type=int, default=1, help="processes for radiomics extraction (default 1)")
     parser.add_argument("--no-realism", action="store_true",
@@ -69,7 +82,8 @@ def run_evaluate_command(args: argparse.Namespace, ws: Workspace) -> int:
 
     df = evaluate_set(ws, args.set_name, args.real, features=args.features, split=args.split, n_frd=args.n_frd,
                       n_pairs=args.n_pairs, n_max=args.n_max, seed=args.seed, segmenter_run=args.segmenter_run,
-                      pix2pix_run=args.pix2pix_run, frd=not args.no_frd, frd_workers=args.frd_workers,
+                      pix2pix_run=args.pix2pix_run, translator_run=args.translator_run,
+                      judge_segmenter=args.judge_segmenter, judge_translator=args.judge_translator, frd=not args.no_frd, frd_workers=args.frd_workers,
                       realism=not args.no_realism, device=args.device, progress=None if args.no_progress else progress)
     print(f"set {args.set_name}  vs  dataset {args.real} ({args.split})  ->  "
           f"{ws.synthetic / args.set_name / 'evaluation.parquet'}")

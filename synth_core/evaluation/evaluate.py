@@ -41,11 +41,19 @@ The pix2pix fill of real held-out lesions (``fill_*``) is scored twice: the usua
 (``fill_psnr_paper``, ``fill_ssim_paper``: peak 255 on [0, 1] images,
 :func:`~synth_core.evaluation.paired.paper_scores`, whose docstring says why).
 
+Judges (:mod:`synth_core.evaluation.judges`). Lesion validity (``seg_*``) and registration
+(``reg_err``: per modality the mean over synthetic slices of the translator's registration error,
+as the catalog's ``reg_err_<m>``) are scored by the segmenter run above and by a translator run (the
+one given, else the multimodal run's registration helper), and, when the user names them, also by
+independent judge runs (``judge_segmenter``, ``judge_translator``): runs trained separately, never
+one of the generator's training helpers (refused in one line). Each such row's ``note`` opens with
+who scored it: "scored by the training helper (circular)" or "scored by the independent judge".
+
 Table columns: ``set, dataset, run`` (the set's multimodal run id; a pix2pix set's pix2pix run id), ``modality, metric, region``
 (``"image"`` or ``"lesion"``), ``value, n`` (samples used), ``set_n`` (the set's size when
 computed: a set grown since shows these rows as stale), ``extractor`` (the feature space or network behind the
 value: ``own:<segmenter run>``, ``inception:<sha256 prefix>``, ``radiomics``, ``ms-ssim``, ``handmade``,
-``segmenter:<run>``, ``multimodal:<run>``, ``pix2pix:<run>``), ``metric_version, created`` (UTC ISO
+``segmenter:<run>``, ``translator:<run>``, ``multimodal:<run>``, ``pix2pix:<run>``), ``metric_version, created`` (UTC ISO
 time) and ``note``. Saving replaces earlier rows with the same ``(dataset, extractor, metric,
 modality, region)`` and earlier skipped rows (NaN) of a metric now computed; other rows are kept,
 so FID in two feature spaces lives side by side.
@@ -68,6 +76,7 @@ from synth_core.evaluation.c2st import HAND_VIEW
 from synth_core.evaluation.diversity import pairwise_ms_ssim
 from synth_core.evaluation.distances import fid_from_features, kid_from_features
 from synth_core.evaluation.features import EncoderFeatures, FeatureExtractor, load_inception
+from synth_core.evaluation.judges import JUDGE, check_judge, role, role_note, training_helpers
 from synth_core.evaluation.lesion_validity import segmenter_scores
 from synth_core.evaluation.paired import fill_real_lesions, paired_scores, paper_scores, reconstruct_multimodal
 from synth_core.evaluation.realism import (
@@ -341,6 +350,40 @@ def lesion_validity_rows(nets: dict[str, Any], real_img: np.ndarray, real_lab: n
     return rows
 
 
+def registration_rows(translator: Any, syn_img: np.ndarray, mods: list[str], extractor: str) -> list[Row]:
+    """Registration consistency of the synthetic slices ``syn_img (N, M, H, W)`` (all the
+    translator's modalities, in its order): per modality the mean over slices of the catalog's
+    ``reg_err`` (:func:`~synth_core.synthesis.figures.registration_errors`; lower is better)."""
+    from synth_core.synthesis.figures import registration_errors
+
+    err = np.concatenate([registration_errors(translator, syn_img[s : s + 32]).numpy()
+                          for s in range(0, len(syn_img), 32)]) if len(syn_img) else np.zeros((0, len(mods)))
+    return [metric_row("reg_err", m, "image", float(err[:, c].mean()) if len(err) else float("nan"), len(err),
+                       extractor, "" if len(err) else "no synthetic slice") for c, m in enumerate(mods)]
+
+
+def labelled(rows: list[Row], who: str) -> list[Row]:
+    """``rows`` with their notes opened by who scored them (:func:`~synth_core.evaluation.judges.role_note`)."""
+    return [{**r, "note": role_note(who, r["note"])} for r in rows]
+
+
+def _judges(ws: Workspace, ds: Dataset, mods: list[str], helpers: dict[str, dict[str, str]], set_name: str,
+            given: dict[str, str | None], device: Any) -> dict[str, Any]:
+    """The judge runs the user named (``stage -> run id``), loaded and checked: a run that cannot be
+    used, or that is one of the set's training helpers, is refused in one line (before any slow work)."""
+    names = {"segmenter": [f"seg_{m}" for m in mods], "translator": ["G_t"]}
+    out = {}
+    for stage, run_id in given.items():
+        if not run_id:
+            continue
+        run, why = _load(ws, run_id, names[stage], stage, ds, device)
+        if run is None:
+            raise ConfigError(f"judge {stage}: {why}")
+        check_judge(stage, run.run_id, run.sha256(), helpers, set_name)
+        out[stage] = run
+    return out
+
+
 REC_METRICS = ["rec_psnr", "rec_ssim", "rec_ms_ssim", "rec_mse"]
 FILL_METRICS = ["fill_psnr", "fill_ssim", "fill_ms_ssim", "fill_mse"]
 
@@ -401,6 +444,9 @@ def evaluate_set(
     seed: int = 0,
     segmenter_run: str | None = None,
     pix2pix_run: str | None = None,
+    translator_run: str | None = None,
+    judge_segmenter: str | None = None,
+    judge_translator: str | None = None,
     frd: bool = True,
     frd_workers: int = 1,
     realism: bool = True,
@@ -417,6 +463,13 @@ def evaluate_set(
     pair and noise draw. ``frd=False`` skips FRD (noted). ``realism=False`` skips the classifier
     two-sample test, PRDC and the realness side table (noted; an earlier realness table is kept).
     ``progress(fraction, message)`` is called as work proceeds.
+
+    Judges (module docstring): ``judge_segmenter`` / ``judge_translator`` name segmenter and
+    translator runs trained separately from the set's generator; lesion validity and registration
+    are then scored by them as well as by the usual runs (``segmenter_run``, ``translator_run``:
+    default the generator's helpers), each row's note saying which ("scored by the independent
+    judge" or "scored by the training helper (circular)"). A judge that is one of the set's
+    training helpers is refused.
 
     Raises (one-line messages): :class:`NotFoundError` for an unknown set or dataset,
     :class:`ConfigError` for a set made from another dataset (fingerprint mismatch), a bad split
@@ -461,7 +514,7 @@ def evaluate_set(
     mm_id = _run_id(runs, "multimodal")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     table = _Table(syn.name, ds.name, mm_id or _run_id(runs, "pix2pix"), created, len(syn))
-    steps = 7
+    steps = 8
     done = 0
 
     def step(message: str) -> None:
@@ -472,6 +525,16 @@ def evaluate_set(
     # -- runs (module docstring: which networks) --------------------------------------------------
     (mm_run, mm_note), (seg_run, seg_note), (p2p_run, p2p_note) = _judge_runs(
         ws, runs, ds, mods, segmenter_run=segmenter_run, pix2pix_run=pix2pix_run, device=device)
+    # the generator's helpers; when its run cannot be read, the set's own segmenter/translator records
+    # (plain synthesis scores its figures with the helpers), so an unknown network never passes as a judge
+    helpers = training_helpers(mm_run.meta if mm_run is not None else {"helpers": runs} if mm_id else None)
+    judges = _judges(ws, ds, mods, helpers, syn.name,
+                     {"segmenter": judge_segmenter, "translator": judge_translator}, device)
+    registered = len(mods) >= 2 and mods == list(ds.modalities)  # the translator renders dataset channels
+    tr_run, tr_note = None, "the set's generator trained without a translator (pass a translator run)"
+    tr_id = translator_run or helpers.get("translator", {}).get("run_id", "")
+    if registered and tr_id:
+        tr_run, tr_note = _load(ws, tr_id, ["G_t"], "translator", ds, device)
 
     # -- FRD --------------------------------------------------------------------------------------
     step("FRD (radiomics)")
@@ -521,8 +584,29 @@ def evaluate_set(
         table.skip(["seg_dice_real", "seg_dice_synthetic", "seg_mse_real", "seg_mse_synthetic"], mods, "lesion",
                    "segmenter", seg_note)
     else:
-        table.add_rows(lesion_validity_rows({m: seg_run.nets[f"seg_{m}"] for m in mods}, real_img, real_lab,
-                                            syn_img, syn_lab, mods, f"segmenter:{seg_run.run_id}"))
+        table.add_rows(labelled(lesion_validity_rows({m: seg_run.nets[f"seg_{m}"] for m in mods}, real_img, real_lab,
+                                                     syn_img, syn_lab, mods, f"segmenter:{seg_run.run_id}"),
+                                role(seg_run.run_id, seg_run.sha256(), helpers)))
+    if "segmenter" in judges:
+        judge = judges["segmenter"]
+        table.add_rows(labelled(lesion_validity_rows({m: judge.nets[f"seg_{m}"] for m in mods}, real_img, real_lab,
+                                                     syn_img, syn_lab, mods, f"segmenter:{judge.run_id}"), JUDGE))
+
+    # -- registration (translators) ----------------------------------------------------------------
+    step("registration (translators)")
+    if not registered:
+        table.skip(["reg_err"], mods, "image", "translator", "registration needs every modality of the dataset "
+                                                             "(and at least two)")
+    else:
+        if tr_run is None:
+            table.skip(["reg_err"], mods, "image", "translator", tr_note)
+        else:
+            table.add_rows(labelled(registration_rows(tr_run.nets["G_t"], syn_img, mods, f"translator:{tr_run.run_id}"),
+                                    role(tr_run.run_id, tr_run.sha256(), helpers)))
+        if "translator" in judges:
+            judge = judges["translator"]
+            table.add_rows(labelled(registration_rows(judge.nets["G_t"], syn_img, mods, f"translator:{judge.run_id}"),
+                                    JUDGE))
 
     # -- paired reconstruction (a): multimodal G on real slices ----------------------------------
     step("multimodal reconstruction of real slices")

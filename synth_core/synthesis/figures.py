@@ -102,6 +102,22 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @torch.no_grad()
+def registration_errors(translator: nn.Module, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``reg_err`` of every sample and modality: ``images (B, M, H, W)`` (M >= 2, the translator's
+    modality order) -> ``(B, M)`` on the CPU, the MSE between modality ``t`` and the translator's
+    rendering of ``t`` from each other modality, averaged over those sources."""
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images).float()
+    b, m, h, w = x.shape
+    xd = x.to(next(translator.parameters()).device)
+    err = torch.zeros(b, m)
+    for t in range(m):
+        src = torch.cat([xd[:, j : j + 1] for j in range(m) if j != t])
+        out = translate(translator, src, t).float().view(m - 1, b, h, w)
+        err[:, t] = ((out - xd[:, t][None]) ** 2).mean(dim=(2, 3)).mean(dim=0).cpu()
+    return err
+
+
+@torch.no_grad()
 def sample_figures(images: np.ndarray, masks: np.ndarray, labels: np.ndarray, structure: np.ndarray,
                    modalities: tuple[str, ...], *, segmenters: dict[str, nn.Module] | None = None,
                    translator: nn.Module | None = None, real: RealReference | None = None) -> list[dict[str, Any]]:
@@ -137,13 +153,7 @@ def sample_figures(images: np.ndarray, masks: np.ndarray, labels: np.ndarray, st
             rows[i][f"dice_{name}"] = _dice(pred[i], lesion[i]) if lesion[i].any() else float("nan")
             rows[i][f"false_lesion_{name}"] = int((pred[i] & ~lesion[i]).sum())
     if translator is not None and m >= 2:
-        dev = next(translator.parameters()).device
-        xd = x.to(dev)
-        err = torch.zeros(b, m)
-        for t in range(m):
-            src = torch.cat([xd[:, j : j + 1] for j in range(m) if j != t])
-            out = translate(translator, src, t).float().view(m - 1, b, h, w)
-            err[:, t] = ((out - xd[:, t][None]) ** 2).mean(dim=(2, 3)).mean(dim=0).cpu()
+        err = registration_errors(translator, x)
         for i in range(b):
             for t, name in enumerate(modalities):
                 rows[i][f"reg_err_{name}"] = float(err[i, t])

@@ -82,8 +82,10 @@ def test_with_runs_every_metric_is_computed_and_saved(ws, fast_frd):
     fake_run(ws.root, "segmenter", "seg")
     fake_run(ws.root, "multimodal", "fake-run")  # the run the fake set names
     fake_run(ws.root, "pix2pix", "p2p", modality="t2")
+    fake_run(ws.root, "translator", "tr", base_channels=4, depth=2)  # registration: no helper recorded, so given
     seen = []
-    df = evaluate_set(ws, "fake", "tiny", n_frd=5, n_pairs=8, seed=1, progress=lambda f, m: seen.append((f, m)))
+    df = evaluate_set(ws, "fake", "tiny", n_frd=5, n_pairs=8, seed=1, translator_run="tr",
+                      progress=lambda f, m: seen.append((f, m)))
     assert seen[-1][0] == 1.0 and all(0 <= f <= 1 for f, _ in seen)
     assert df.value.notna().all(), df[df.value.isna()]
     assert len(fast_frd) == 4 and {c["masks"] for c in fast_frd} == {True, False} and fast_frd[0]["n"] == 5
@@ -118,7 +120,7 @@ def test_with_runs_every_metric_is_computed_and_saved(ws, fast_frd):
     assert set(fill.modality) == {"t2"} and set(fill.extractor) == {"pix2pix:p2p"} and len(fill) == 10
     assert _row(df, "fill_psnr_paper", "t2").value == pytest.approx(_row(df, "fill_psnr", "t2").value + 48.1308, abs=1e-3)
     # evaluating again replaces the rows with the same key instead of piling them up
-    again = evaluate_set(ws, "fake", "tiny", frd=False, n_pairs=8, seed=1)
+    again = evaluate_set(ws, "fake", "tiny", frd=False, n_pairs=8, seed=1, translator_run="tr")
     saved = load_evaluations(ws)
     assert len(again) == len(df) and len(saved) == len(df)
     assert not saved.duplicated(["dataset", "extractor", "metric", "modality", "region"]).any()
