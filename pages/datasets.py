@@ -53,7 +53,8 @@ sample = ds.sample(i)
 meta = sample.meta
 with right:
     st.markdown(f"**{meta.case_id}**, slice {meta.slice_index} · split *{meta.split}* · "
-                f"pixel {meta.spacing[0]:.2f} × {meta.spacing[1]:.2f} mm · source `{meta.source_path}`")
+                f"pixel {meta.spacing[0]:.2f} × {meta.spacing[1]:.2f} mm · source `{meta.source_path}`"
+                + (" · **no segmentation file: no lesion label**" if meta.case_id in unlabelled else ""))
     zoom = max(1, 256 // ds.spec.size)
     tiles, captions = [], []
     for ch, name in enumerate(ds.modalities):

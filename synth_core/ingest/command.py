@@ -149,4 +149,8 @@ def run_ingest_command(args: argparse.Namespace, ws: Workspace) -> int:
     print(f"modalities   {', '.join(s['modalities'])}  ({how}), {s['size']} x {s['size']} px")
     classes = ", ".join(f"{c['value']}={n} ({c['slices']} slices)" for n, c in s["label_classes"].items()) or "none"
     print(f"labels       {classes}")
+    unlabelled = spec.params.get("layout", {}).get("unlabelled_cases", [])
+    if unlabelled:
+        print(f"unlabelled   {len(unlabelled)} case(s) without a segmentation file, so without lesion labels "
+              f"(--allow-unlabelled): {', '.join(unlabelled)}")
     return 0

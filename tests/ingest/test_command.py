@@ -63,6 +63,8 @@ def test_lits_volume_without_segmentation_is_named_and_needs_allow_unlabelled(tm
     assert r.rc == 0, r.err
     assert [ln for ln in r.err_lines if ln.startswith("warning:")] == [
         "warning: volume-1.nii.gz: no segmentation file; ingested without a label (organ mask by Algorithm 2, no tumour)"]
+    assert ("unlabelled   1 case(s) without a segmentation file, so without lesion labels (--allow-unlabelled): "
+            "volume-1") in r.out.splitlines()
     ds = Dataset(workspace / "datasets" / "l")
     assert ds.spec.params["layout"]["unlabelled_cases"] == ["volume-1"]
     assert ds.spec.params["layout"]["n_labelled"] == 2
