@@ -56,3 +56,63 @@ def test_training_page_starts_a_background_run(workspace):
         time.sleep(0.5)
     assert run.read_status().get("state") == "finished", (run.path / "train.log").read_text()[-2000:]
     assert run.read_config()["config"]["base_channels"] == 4
+
+
+TRAINER = """
+    import signal, sys, pathlib
+    from synth_core.atomic import pause_point
+    from synth_core.workspace import Workspace
+    from synth_core.runs.folder import RunDir
+    run = RunDir.create(Workspace.open({ws!r}), "segmenter", "live")
+    run.write_config({{"stage": "segmenter", "dataset": "tiny", "total_steps": 10, "loss_names": ["loss"]}})
+    def stop(signum, frame):
+        pathlib.Path({got!r}).write_text("SIGTERM")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    run.write_status("running", step=3, stage="segmenter")
+    pause_point("test:training")
+"""
+
+
+def _stop(at: AppTest) -> AppTest:
+    at.button(key="stop_button").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_stop_signals_the_trainer_and_never_an_unrelated_process_with_its_pid(workspace, tmp_path):
+    """Stop sends SIGTERM to the pid in status.json only while it is still that training process."""
+    import json
+    import subprocess
+
+    from synth_core.procs import ProcessId
+    from tests.safety.procs import spawn
+
+    ws = Workspace.open(workspace)
+    got = tmp_path / "got"
+    p = spawn(TRAINER.format(ws=str(ws.root), got=str(got)), tmp_path, pause_at="test:training")
+    other = subprocess.Popen(["sleep", "120"])
+    try:
+        p.wait_paused()
+        at = AppTest.from_file(PAGE, default_timeout=60).run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="run_select").value == "live" and at.metric[0].value == "running"
+        # after a crash the recorded pid may belong to another process: alive, same or other start time
+        status_file = ws.runs / "live" / "status.json"
+        real = json.loads(status_file.read_text())
+        start = ProcessId(other.pid, 0).start_now()
+        for fake in ({"pid": other.pid, "pid_start": start}, {"pid": other.pid, "pid_start": start + 1}):
+            status_file.write_text(json.dumps({**real, **fake}))
+            _stop(at)
+            assert any("not running any more" in w.value for w in at.warning), [w.value for w in at.warning]
+            assert other.poll() is None and p.proc.poll() is None, f"{fake}: a process was signalled"
+        status_file.write_text(json.dumps(real))  # the trainer itself: stopped
+        _stop(at)
+        assert any(s.value == "Stop requested." for s in at.success)
+        p.proc.wait(timeout=60)
+        assert got.read_text() == "SIGTERM" and other.poll() is None
+    finally:
+        for proc in (other, p.proc):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
