@@ -1,5 +1,5 @@
 """Process groups for ``torchrun`` (gloo on CPU, NCCL on GPU): set-up, barrier, a flag that stops
-every rank together, and teardown. Training and distributed synthesis use them.
+every rank together, rank 0's value of a small object on every rank, and teardown. Training and distributed synthesis use them.
 
 Without torchrun (no ``WORLD_SIZE`` in the environment) everything runs in one process and the
 collectives return at once. Only rank 0 writes. (Wrapping trainable modules in
@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -88,3 +89,12 @@ def broadcast_flag(flag: bool, info: DistInfo) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=info.device if info.device.type == "cuda" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def broadcast_object(obj: Any, info: DistInfo) -> Any:
+    """Rank 0's ``obj`` (picklable, small: a name or a path) on every rank."""
+    if not info.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

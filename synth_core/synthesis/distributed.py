@@ -1,10 +1,15 @@
 """Synthesis under ``torchrun``: the batches are split across ranks, one catalog results.
 
 Rank ``r`` of ``W`` makes batches ``r, r + W, ...`` (:func:`~.pipeline.batch_indices`) into its
-own part folder ``synthetic/.tmp-NAME-parts/rank-r``; after a barrier rank 0 merges the parts in
-batch order into the final set (atomically, like a one-process run) and removes the parts. Each
-sample depends only on ``(seed, index)`` and its batch, so the merged set equals the one a single
-process makes. A failure on any rank stops every rank and leaves no set behind.
+own part folder ``rank-r`` of a staging folder beside the set; after a barrier rank 0 merges the
+parts in batch order into the final set (atomically, like a one-process run) and removes the parts.
+Each sample depends only on ``(seed, index)`` and its batch, so the merged set equals the one a
+single process makes. A failure on any rank stops every rank and leaves no set behind.
+
+The staging folder is a temporary named after rank 0 (``synthetic/.tmp-NAME.p<pid>s<start>.<hex>``,
+:func:`synth_core.atomic.temp_dir_name`), which makes, merges and removes it: after a ``kill -9``
+the next workspace open removes it (:func:`synth_core.atomic.clean_stale`), and two runs writing the
+same name never share or delete each other's parts.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from synth_core.atomic import pause_point, temp_dir_name
 from synth_core.errors import SynthCoreError
 from synth_core.synthesis.figures import RealReference
 from synth_core.synthesis.lesions import LesionSource
@@ -47,15 +53,16 @@ def synthesize_distributed(models: SynthesisModels, lesions: LesionSource, dest:
                            extra_meta: dict[str, Any] | None = None,
                            dataset_content: dict[str, Any] | None = None) -> Path:
     """:func:`~.pipeline.synthesize` across the ranks of ``info`` (a ``synth_core.distributed.DistInfo``)."""
-    from synth_core.distributed import barrier, broadcast_flag
+    from synth_core.distributed import barrier, broadcast_flag, broadcast_object
 
     dest = Path(dest)
-    staging = dest.parent / f".tmp-{dest.name}-parts"
     meta = set_meta(models, lesions, dataset=dataset, fingerprint=fingerprint, n=n, seed=seed, batch_size=batch_size,
                     extra={**(extra_meta or {}), "world_size": info.world}, dataset_content=dataset_content)
-    if info.is_main:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+    # named after rank 0, which removes it (or, after a kill -9, the next workspace open)
+    made = temp_dir_name(dest) if info.is_main else None
+    if made is not None:
+        made.mkdir(parents=True)
+    staging = Path(broadcast_object(str(made) if made is not None else "", info))
     barrier(info)
     error: BaseException | None = None
     try:
@@ -79,6 +86,7 @@ def synthesize_distributed(models: SynthesisModels, lesions: LesionSource, dest:
         raise RankFailed(f"another rank failed while synthesizing {dest.name!r}; nothing was written")
     try:
         if info.is_main:
+            pause_point("synthesize_distributed:parts-written")
             merge_parts(staging, dest, world=info.world, n=n, batch_size=batch_size, meta=meta, lesions=lesions)
     finally:
         if info.is_main:
