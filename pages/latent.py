@@ -122,8 +122,23 @@ def random_section() -> None:
     c = st.columns(3)
     seed = int(c[0].number_input("Seed", 0, 2**31 - 1, key="latent_seed"))
     n = int(c[1].select_slider("How many", [4, 8, 12, 16], key="latent_n"))
-    z = ex.random_latents(seed, n)
-    _show_grid(z, min(n, 8), f"samples 0–{n - 1} of seed {seed} (the latents `synthesize --seed {seed}` uses); "
+    own_bar, own_tries = ex.screening
+    if own_bar <= 0 and ex.D_s is not None:
+        st.checkbox(f"Keep only maps the structure discriminator finds realistic (D_s ≥ {latent_state.SCREEN_REALNESS:g}, "
+                    f"up to {latent_state.SCREEN_TRIES} tries per map)", key="latent_screen",
+                    help="The thesis keeps a generated map only when D_s scores it high enough (METHOD.md §13); "
+                         "without it some random latents give broken maps, e.g. half an organ.")
+    z = latent_state.random_latents(st.session_state, ex)
+    bar, tries = latent_state.screening(st.session_state, ex)
+    if own_bar > 0:
+        how = (f"the latents `synthesize --seed {seed}` uses: maps screened by the structure discriminator, "
+               f"D_s ≥ {own_bar:g}, up to {own_tries} tries")
+    elif bar > 0:
+        how = (f"screened by D_s ≥ {bar:g}, up to {tries} tries" +
+               (f"; `synthesize --seed {seed}` with this image generator does not screen" if m_run else ""))
+    else:
+        how = f"the latents `synthesize --seed {seed}` uses" if m_run else "unscreened"
+    _show_grid(z, min(n, 8), f"samples 0–{n - 1} of seed {seed} ({how}); "
                              "white: structure map, cyan: organ mask", zoom)
     # "How many" may have just shrunk (a fragment rerun)
     latent_state.keep(st.session_state, "latent_pick_random", 0, 0, n - 1)

@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 
 #: tab controls without bounds that depend on the model or dataset, with their first values
-DEFAULTS: dict[str, Any] = {"latent_n": 8, "trav_span": 2.0, "trav_steps": 5, "interp_steps": 7,
+DEFAULTS: dict[str, Any] = {"latent_n": 8, "latent_screen": True, "trav_span": 2.0, "trav_steps": 5, "interp_steps": 7,
                             "interp_mode": "slerp", "proj_real": 64, "proj_gen": 64, "proj_method": "pca"}
 SOURCES = ("random", "traversal", "interpolation")
 MAX_SEED = 2**31 - 1
+#: "Screen by D_s" on the Random maps tab when the image generator chosen does not screen (or none is):
+#: the bar and tries of the cpu-demo preset's image generator
+SCREEN_REALNESS, SCREEN_TRIES = 0.9, 50
 
 
 def keep(state: MutableMapping[str, Any], key: str, default: Any, low: int | None = None,
@@ -70,7 +73,7 @@ def tab_latents(state: MutableMapping[str, Any], source: str, explorer: Any, str
     traversal grid, or the interpolation between real maps ``structure[interp_a]`` and
     ``structure[interp_b]``. ``explorer``: the page's :class:`~synth_core.synthesis.explorer.LatentExplorer`."""
     if source == "random":
-        return explorer.random_latents(state["latent_seed"], state["latent_n"])
+        return random_latents(state, explorer)
     if source == "traversal":
         return explorer.traversal((state["trav_dim_u"], state["trav_dim_v"]), steps=state["trav_steps"],
                                   span=state["trav_span"])
@@ -78,3 +81,19 @@ def tab_latents(state: MutableMapping[str, Any], source: str, explorer: Any, str
         a, b = np.asarray(structure[state["interp_a"]]), np.asarray(structure[state["interp_b"]])
         return explorer.interpolation(a, b, state["interp_steps"], state["interp_mode"])
     raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+
+
+def screening(state: MutableMapping[str, Any], explorer: Any) -> tuple[float, int]:
+    """``(min_realness, tries)`` of the Random maps tab: the chosen image generator's own screening
+    when it screens (what ``synthesize`` does), else the tab's "screen by D_s" choice."""
+    if explorer.screening[0] > 0:
+        return explorer.screening
+    if state.get("latent_screen", True) and explorer.D_s is not None:
+        return SCREEN_REALNESS, SCREEN_TRIES
+    return 0.0, 1
+
+
+def random_latents(state: MutableMapping[str, Any], explorer: Any) -> np.ndarray:
+    """The latents the Random maps tab shows (its seed, count and screening)."""
+    bar, tries = screening(state, explorer)
+    return explorer.random_latents(state["latent_seed"], state["latent_n"], min_realness=bar, tries=tries)

@@ -100,9 +100,11 @@ class LatentExplorer:
     CACHE_BATCHES = 64
 
     def __init__(self, E_s: torch.nn.Module, G_s: torch.nn.Module, G_m: torch.nn.Module, *, threshold: float = 0.5,
-                 models: SynthesisModels | None = None, structure_run: str = "", multimodal_run: str = ""):
-        self.E_s, self.G_s, self.G_m = E_s, G_s, G_m
+                 models: SynthesisModels | None = None, structure_run: str = "", multimodal_run: str = "",
+                 D_s: torch.nn.Module | None = None):
+        self.E_s, self.G_s, self.G_m, self.D_s = E_s, G_s, G_m, D_s
         self.threshold = threshold
+        self._latents: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.models = models
         self.structure_run, self.multimodal_run = structure_run, multimodal_run
         self.forget_maps()
@@ -112,7 +114,7 @@ class LatentExplorer:
     def open(cls, ws: Workspace, structure_run: str, multimodal_run: str = "") -> "LatentExplorer":
         from synth_core.runs.loading import load_run
 
-        structure = load_run(ws, structure_run, names=["E_s", "G_s", "G_m"])
+        structure = load_run(ws, structure_run, names=["E_s", "G_s", "G_m", "D_s"])
         if structure.stage != "structure":
             raise ConfigError(f"run {structure_run!r} is a {structure.stage!r} run, not a structure run")
         models = None
@@ -124,7 +126,7 @@ class LatentExplorer:
                 raise ConfigError(f"multimodal run {multimodal_run!r} was trained with structure run "
                                   f"{models.runs['structure']['run_id']!r}, not {structure_run!r}")
         return cls(structure.nets["E_s"], structure.nets["G_s"], structure.nets["G_m"], models=models,
-                   structure_run=structure_run,
+                   structure_run=structure_run, D_s=structure.nets.get("D_s"),
                    multimodal_run=multimodal_run,
                    threshold=models.settings.structure_threshold if models else 0.5)
 
@@ -168,9 +170,36 @@ class LatentExplorer:
         maps = self._structures.get(_key(z))
         return maps is not None and _key(maps) in self._masks
 
-    def random_latents(self, seed: int, n: int) -> np.ndarray:
-        """The latents of samples ``0..n-1`` of a set with ``seed`` (the same stream ``synthesize`` uses)."""
-        return latents(int(seed), range(int(n)), self.latent_dim).numpy()
+    @property
+    def screening(self) -> tuple[float, int]:
+        """``(min_realness, tries)`` with which ``synthesize`` screens generated maps by ``D_s`` for the
+        chosen image generator (METHOD.md §13); ``(0, 1)``: no screening (or no image generator chosen)."""
+        if self.models is None or self.models.settings.structure_min_realness <= 0:
+            return 0.0, 1
+        return float(self.models.settings.structure_min_realness), int(self.models.settings.structure_tries)
+
+    def random_latents(self, seed: int, n: int, *, min_realness: float | None = None, tries: int = 50) -> np.ndarray:
+        """The latents of samples ``0..n-1`` of a set with ``seed``. ``min_realness`` None: exactly the
+        latents ``synthesize --seed`` uses with the chosen image generator (screened by ``D_s`` when it
+        screens, :attr:`screening`); a number: keep each sample's first try whose map ``D_s`` scores at
+        least that, of ``tries`` (:func:`synth_core.synthesis.acceptance.accepted_latents`; 0 = no screening)."""
+        if min_realness is None:
+            min_realness, tries = self.screening
+        key = (int(seed), int(n), float(min_realness), int(tries))
+        if key not in self._latents:
+            if min_realness > 0 and self.D_s is None:
+                raise ConfigError(f"structure run {self.structure_run!r} has no discriminator D_s to screen maps with")
+            if min_realness > 0:
+                from synth_core.synthesis.acceptance import accepted_latents
+
+                z = accepted_latents(self.G_s, self.D_s, int(seed), list(range(int(n))), self.latent_dim,
+                                     threshold=self.threshold, min_realness=float(min_realness), tries=int(tries))[0]
+            else:
+                z = latents(int(seed), range(int(n)), self.latent_dim)
+            self._latents[key] = z.numpy()
+            while len(self._latents) > 16:
+                self._latents.popitem(last=False)
+        return self._latents[key].copy()
 
     def traversal(self, dims: tuple[int, int], *, steps: int = 5, span: float = 2.0,
                   center: np.ndarray | None = None) -> np.ndarray:

@@ -27,6 +27,34 @@ def test_random_maps_use_the_synthesis_latents(ex, synth_ws):
     assert np.array_equal(ex.random_latents(3, 6)[:4], z)
 
 
+def test_random_maps_are_screened_by_d_s_as_synthesize_screens_them(ex):
+    from dataclasses import replace
+
+    from synth_core.structure_model import structure_realness
+    from synth_core.synthesis.acceptance import accepted_latents
+
+    assert ex.D_s is not None and ex.screening == (0.0, 1)  # the tiny image generator does not screen
+    assert np.array_equal(ex.random_latents(3, 4, min_realness=0.0), ex.random_latents(3, 4))
+    # an unreachable bar: every sample keeps the best of its tries, never worse than try 0
+    best = ex.random_latents(3, 4, min_realness=1.4, tries=6)
+    plain = ex.random_latents(3, 4)
+
+    def score(z):
+        return structure_realness(ex.D_s, ex.structure_maps(z).astype(np.float32))
+
+    assert np.all(score(best) >= score(plain) - 1e-6) and not np.array_equal(best, plain)
+    # with an image generator that screens, the page shows exactly the latents synthesize keeps
+    models = replace(ex.models, settings=replace(ex.models.settings, structure_min_realness=0.7, structure_tries=5))
+    screened = LatentExplorer(ex.E_s, ex.G_s, ex.G_m, models=models, D_s=ex.D_s, threshold=ex.threshold)
+    assert screened.screening == (0.7, 5)
+    want = accepted_latents(ex.G_s, ex.D_s, 3, [0, 1, 2, 3], ex.latent_dim, threshold=ex.threshold,
+                            min_realness=0.7, tries=5)[0].numpy()
+    assert np.array_equal(screened.random_latents(3, 4), want)
+    no_d = LatentExplorer(ex.E_s, ex.G_s, ex.G_m, structure_run="st")
+    with pytest.raises(ConfigError, match="has no discriminator D_s"):
+        no_d.random_latents(0, 2, min_realness=0.5)
+
+
 def test_maps_are_computed_once_in_two_steps_and_match_synthesis(synth_ws):
     from synth_core.structure_model import generate_structures
 

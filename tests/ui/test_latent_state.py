@@ -57,8 +57,11 @@ def test_pick_reruns_only_when_the_shown_latent_changed():
 class _Explorer:
     """Records what the page would ask the LatentExplorer for."""
 
-    def random_latents(self, seed, n):
-        return ("random", seed, n)
+    screening = (0.0, 1)  # the image generator does not screen
+    D_s = object()
+
+    def random_latents(self, seed, n, *, min_realness=None, tries=50):
+        return ("random", seed, n, min_realness, tries)
 
     def traversal(self, dims, *, steps, span):
         return ("traversal", dims, steps, span)
@@ -73,7 +76,13 @@ def test_tab_latents_come_from_the_kept_controls():
     state.update(latent_seed=5, latent_n=12, trav_dim_u=2, trav_span=1.5, interp_a=1, interp_b=2, interp_mode="linear")
     structure = np.arange(3)[:, None, None] * np.ones((3, 2, 2))  # slice i sums to 4 i
     ex = _Explorer()
-    assert tab_latents(state, "random", ex, structure) == ("random", 5, 12)
+    assert tab_latents(state, "random", ex, structure) == ("random", 5, 12, 0.9, 50)  # screened by default
+    state["latent_screen"] = False
+    assert tab_latents(state, "random", ex, structure) == ("random", 5, 12, 0.0, 1)
+    ex.screening = (0.6, 7)  # an image generator that screens: always its own bar, as synthesize
+    assert tab_latents(state, "random", ex, structure) == ("random", 5, 12, 0.6, 7)
+    ex.screening, ex.D_s, state["latent_screen"] = (0.0, 1), None, True
+    assert tab_latents(state, "random", ex, structure) == ("random", 5, 12, 0.0, 1)  # nothing to screen with
     assert tab_latents(state, "traversal", ex, structure) == ("traversal", (2, 1), 5, 1.5)
     assert tab_latents(state, "interpolation", ex, structure) == ("interpolation", 4.0, 8.0, 7, "linear")
     with pytest.raises(ValueError, match="not 'projection'"):
