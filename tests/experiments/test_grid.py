@@ -126,6 +126,16 @@ def test_bad_settings_are_refused(values, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_demo_preset_is_the_no_leak_headline_comparison():
+    cfg = build_usability_config("usability-demo", {"synthetic_set": "s"})
+    grid = build_grid(cfg)
+    assert cfg.generators == "per-fraction" and cfg.early_stopping and cfg.seeds >= 3
+    assert [(c.real_fraction, c.synthetic_multiplier, c.mode, c.generator) for c in grid] == [
+        (1.0, 0.0, REAL_ONLY, ""), (1.0, 1.0, "synthetic-first", "fraction"),
+        (0.1, 0.0, REAL_ONLY, ""), (0.1, 1.0, "synthetic-first", "fraction"), (0.1, 1.0, "synthetic-first", "oracle")]
+    assert fractions_needing_generators(cfg) == [0.1]
+
+
 def test_paper_preset_loads():
     cfg = build_usability_config("usability-paper", {"synthetic_set": "s"})
     assert cfg.base_channels == 64 and cfg.steps >= 10000 and cfg.lr == 1e-4
