@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_core.errors import ConfigError, NotFoundError
+from synth_core.locks import BusyError
 from synth_core.workspace import Workspace, validate_name
 from synth_core.runs.folder import RunDir, new_run_id, training_process
 
@@ -23,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def start_run(ws: Workspace, stage: str, *, dataset: str, settings: dict[str, Any] | None = None,
               preset: str | None = None, run_id: str | None = None, resume: str | None = None) -> str:
-    """Launch training in the background; returns the run id (its folder exists when this returns)."""
+    """Launch training in the background; returns the run id (its folder exists when this returns).
+    Resuming a run that a live process is training raises :class:`BusyError` at once (the trainer
+    would refuse it too, but only in its log)."""
     from training.stages import STAGES
 
     if stage not in STAGES:
@@ -31,6 +34,9 @@ def start_run(ws: Workspace, stage: str, *, dataset: str, settings: dict[str, An
     cmd = [sys.executable, "-m", "training", "--workspace", str(ws.root), stage, "--no-progress"]
     if resume:
         run_id = resume
+        if RunDir(ws.existing("runs", resume)).in_use():  # say so here, not only in the refused trainer's log
+            raise BusyError(f"run {resume!r}: still being trained by another process; stop it or wait for it to "
+                            "finish before resuming")
         cmd += ["--resume", resume]
     else:
         run_id = validate_name(run_id, "run name") if run_id else new_run_id(stage)
