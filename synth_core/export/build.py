@@ -142,7 +142,7 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
             (tmp / FOLDS_FILE).write_text(json.dumps(folds, indent=1) + "\n")
         medsynth = _medsynth_block(options, ds, syn, result, match)
         medsynth["splits_final"] = {"file": FOLDS_FILE if folds else None, "folds": len(folds),
-                                    "grouped_by": "subject", "copy_to": "nnUNet_preprocessed/DatasetXXX/"}
+                                    "grouped_by": "subject", "copy_to": "nnUNet_preprocessed/DatasetXXX_Name/"}
         info = dataset_json(options.fmt, name=options.out, modalities=ds.modalities, label_names=ds.label_names,
                             train_cases=writer.cases["train"], test_cases=writer.cases["test"], medsynth=medsynth)
         # not sort_keys: label and channel order is meaningful to readers ("10" must not precede "2")

@@ -9,7 +9,10 @@
 - label values are among dataset.json's labels;
 - every file's sha256 matches the manifest (a changed file is caught);
 - ``numTraining`` (and ``numTest`` for MSD) count the cases on disk;
-- no synthetic case is in the test split (by case name and by the manifest).
+- no synthetic case is in the test split (by case name and by the manifest);
+- ``splits_final.json`` is there when dataset.json says so and is sound: only training cases,
+  none on both sides of a fold, no synthetic case validated on, each real training case
+  validated exactly once.
 
 Files are read one case at a time, so checking a large export keeps memory flat.
 """
@@ -28,6 +31,8 @@ import pandas as pd
 
 from synth_core.export import manifest
 from synth_core.export.encode import NIFTI_ENDING, read_array
+from synth_core.export.folds import FILE as FOLDS_FILE
+from synth_core.export.folds import folds_problems
 from synth_core.export.formats import PARTS
 from synth_core.export.naming import is_synthetic_case
 
@@ -96,7 +101,24 @@ def check_export(path: str | Path) -> list[str]:
         for case in sorted(set(cases.images[part]) | set(cases.labels[part])):
             if is_synthetic_case(case):
                 problems.append(f"{case}: synthetic case in the test split ({PARTS[part][0]})")
+    _check_folds(root, info, sorted(set(cases.images["train"]) | set(cases.labels["train"])), problems)
     return list(dict.fromkeys(problems))  # one line per problem, in order
+
+
+def _check_folds(root: Path, info: dict[str, Any], train_cases: list[str], problems: list[str]) -> None:
+    """``splits_final.json``: there when dataset.json says so, and sound (:func:`folds_problems`)."""
+    said = ((info.get("medsynth") or {}).get("splits_final") or {}).get("file")
+    path = root / FOLDS_FILE
+    if not path.exists():
+        if said:
+            problems.append(f"{FOLDS_FILE}: missing (dataset.json says the export has one)")
+        return
+    try:
+        folds = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        problems.append(f"{FOLDS_FILE}: unreadable ({err})")
+        return
+    problems.extend(folds_problems(folds, train_cases, is_synthetic_case))
 
 
 def _read_manifest(root: Path, problems: list[str]) -> pd.DataFrame | None:

@@ -18,6 +18,7 @@ validates on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,3 +72,42 @@ def describe(n_folds: int) -> str:
                 "nnUNet_preprocessed/DatasetXXX_Name/ after nnUNetv2_plan_and_preprocess")
     return (f"none: fewer than 2 training subjects, so no {FILE} (nnU-Net's own random split would validate on "
             "slices of the subject it trains on)")
+
+
+def folds_problems(folds: Any, train_cases: Sequence[str], is_synthetic: Any) -> list[str]:
+    """What is wrong with ``folds`` (the parsed file) for an export whose training cases are
+    ``train_cases``: one line each, naming the file. Checks the shape nnU-Net reads, that every
+    case is a training case, that no fold has a case on both sides, that synthetic cases
+    (``is_synthetic(case)``) are never validated on, and that each real training case is
+    validated exactly once (the subjects themselves are not in the export, so the grouping is
+    checked where the file is made, not here)."""
+    if not isinstance(folds, list) or not folds or not all(
+            isinstance(f, dict) and set(f) == {"train", "val"} and all(
+                isinstance(f[k], list) and all(isinstance(c, str) for c in f[k]) for k in ("train", "val"))
+            for f in folds):
+        return [f'{FILE}: not a non-empty list of {{"train": [cases], "val": [cases]}}']
+    known = set(train_cases)
+    real = [c for c in train_cases if not is_synthetic(c)]
+    out: list[str] = []
+    validated: dict[str, int] = {}
+    for k, f in enumerate(folds):
+        unknown = sorted((set(f["train"]) | set(f["val"])) - known)
+        if unknown:
+            out.append(f"{FILE}: fold {k} names {len(unknown)} case(s) that are not training cases of this export "
+                       f"(first {unknown[0]})")
+        both = sorted(set(f["train"]) & set(f["val"]))
+        if both:
+            out.append(f"{FILE}: fold {k} has {len(both)} case(s) in both train and val (first {both[0]})")
+        synthetic = sorted(c for c in f["val"] if is_synthetic(c))
+        if synthetic:
+            out.append(f"{FILE}: fold {k} validates on {len(synthetic)} synthetic case(s) (first {synthetic[0]})")
+        missing = sorted(set(real) - set(f["train"]) - set(f["val"]))
+        if missing:
+            out.append(f"{FILE}: fold {k} leaves out {len(missing)} real training case(s) (first {missing[0]})")
+        for c in f["val"]:
+            validated[c] = validated.get(c, 0) + 1
+    wrong = sorted(c for c in real if validated.get(c, 0) != 1)
+    if wrong:
+        out.append(f"{FILE}: {len(wrong)} real training case(s) are not validated exactly once (first {wrong[0]}: "
+                   f"{validated.get(wrong[0], 0)} times)")
+    return out

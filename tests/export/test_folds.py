@@ -104,3 +104,41 @@ def test_a_sample_painted_into_a_test_slice_is_refused_and_nothing_is_written(wo
     with pytest.raises(InputError, match=f"dataset row {test_row}, which is not a train or val slice"):
         export(ws, "grp", "leaky", "e", fmt="nnunet")
     assert not (ws.exports / "e").exists() and not [p for p in ws.exports.iterdir() if not p.name.endswith(".lock")]
+
+
+def test_check_export_catches_a_damaged_or_missing_folds_file(workspace):
+    _grouped_dataset(workspace)
+    ws = Workspace.open(workspace)
+    rows = [int(i) for i in np.flatnonzero(Dataset(ws.existing("datasets", "grp")).index["split"].isin(["train"]))]
+    make_painted_set(workspace, rows[:3], dataset="grp")
+    r = export(ws, "grp", "painted", "e", fmt="nnunet")
+    path = r.path / "splits_final.json"
+    good = json.loads(path.read_text())
+    assert check_export(r.path) == []
+    syn = next(c for c in good[0]["train"] if is_synthetic_case(c))
+    real = good[0]["val"][0]
+
+    def damaged(folds) -> list[str]:
+        path.write_text(json.dumps(folds))
+        return [p for p in check_export(r.path) if p.startswith("splits_final.json")]
+
+    bad = json.loads(json.dumps(good))
+    bad[0]["val"].append(syn)
+    bad[0]["train"].remove(syn)
+    assert damaged(bad) == [f"splits_final.json: fold 0 validates on 1 synthetic case(s) (first {syn})"]
+    bad = json.loads(json.dumps(good))
+    bad[1]["train"].remove(real)
+    bad[1]["val"].append(real)  # now validated in folds 0 and 1
+    assert damaged(bad) == ["splits_final.json: 1 real training case(s) are not validated exactly once "
+                            f"(first {real}: 2 times)"]
+    bad = json.loads(json.dumps(good))
+    held = good[2]["val"][0]
+    bad[2]["train"].append(held)
+    assert damaged(bad) == [f"splits_final.json: fold 2 has 1 case(s) in both train and val (first {held})"]
+    bad = json.loads(json.dumps(good))
+    bad[3]["train"].append("real_0000000000_000")
+    assert damaged(bad) == ["splits_final.json: fold 3 names 1 case(s) that are not training cases of this export "
+                            "(first real_0000000000_000)"]
+    assert damaged({"train": []}) == ['splits_final.json: not a non-empty list of {"train": [cases], "val": [cases]}']
+    path.unlink()
+    assert check_export(r.path) == ["splits_final.json: missing (dataset.json says the export has one)"]
