@@ -542,7 +542,13 @@ def make_fraction_generators(ws: Workspace, prep: Prepared, cfg: UsabilityConfig
     from training.experiments.fraction_generators import ensure_fraction_set
 
     out: dict[str, Any] = {}
-    for f in fractions_needing_generators(cfg):
+    todo = fractions_needing_generators(cfg)
+    if todo and progress:
+        print(f"usability: below 100 % real the synthetic data comes from generators trained on each fraction only: "
+              f"{len(todo)} generator(s) ({', '.join(f'{f:g}' for f in todo)}) with preset {cfg.generator_preset} x"
+              f"{cfg.generator_scale:g} steps, reused when already trained (--generators given-set: the thesis's "
+              "setting, one set for every row)", file=sys.stderr)
+    for f in todo:
         rows = prep.real_rows(f)
         need = max(n_synthetic_for(c.synthetic_multiplier, len(rows)) for c in prep.grid
                    if c.real_fraction == f and c.generator == "fraction")
