@@ -39,10 +39,17 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run", "the multimodal run trained for this row", ""),
     ("set", "the synthetic set made from it", ""),
     ("n", "samples in the set", ""),
-    ("lesion_fidelity", "per sample the mean over modalities of the frozen segmenter's Dice against the placed "
-                        "label, then the mean over samples with a lesion", "higher"),
-    ("registration_error", "mean over samples and modalities of the translator's reg_err (MSE between a modality "
-                           "and its rendering from the others)", "lower"),
+    ("lesion_dice", "the judge segmenter's lesion Dice on the synthetic slices with a lesion against the placed "
+                    "label (seg_dice_synthetic, mean over modalities); the judge was trained separately and took no "
+                    "part in training any row (see scored_by)", "higher"),
+    ("lesion_dice_helper", "the same scored by the training-time helper segmenter that rows A-D and F trained "
+                           "against (circular: partly the loss they optimised)", "higher"),
+    ("registration_error", "the judge translator's registration error (reg_err: MSE between a modality and its "
+                           "rendering from the others), mean over samples and modalities", "lower"),
+    ("registration_error_helper", "the same scored by the training-time helper translator that rows A-C, E and F "
+                                  "trained against (circular)", "lower"),
+    ("scored_by", "who scored lesion_dice and registration_error: 'judge' (the experiment's judge runs) or 'helper' "
+                  "(experiments made before judges existed: the training helpers)", ""),
     ("with_lesion", "share of samples that received a lesion", ""),
     ("lesion_outside_organ", "share of lesion pixels outside the generated organ mask", "lower"),
     ("nn_dist", "mean distance to the nearest real training slice (small = possible copy)", ""),
@@ -52,8 +59,8 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("frd_lesion", "Fréchet Radiomics Distance inside the lesion, mean over modalities", "lower"),
     ("diversity_ms_ssim", "mean MS-SSIM of random pairs of synthetic images (lower = more diverse)", "lower"),
     ("diversity_ms_ssim_real", "the same for real test slices (the reference)", ""),
-    ("seg_dice_synthetic", "lesion Dice of the frozen segmenter on synthetic images (Table 4)", "higher"),
-    ("seg_dice_real", "the same on real test slices (the reference)", ""),
+    ("seg_dice_real", "the judge segmenter's lesion Dice on real test slices (the reference: how good the judge is)",
+     ""),
     ("rec_psnr", "PSNR (dB) of G rebuilding real test slices from their own structure map and label", "higher"),
     ("train_seconds", "wall-clock seconds of the training (all sessions)", ""),
     ("synthesis_seconds", "wall-clock seconds of the synthesis", ""),
@@ -64,7 +71,7 @@ SUMMARY_NAMES = tuple(c[0] for c in SUMMARY_COLUMNS)
 
 def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Summary rows as a table with columns :data:`SUMMARY_NAMES`, in Table 1 order, then by seed."""
-    df = pd.DataFrame(rows, columns=list(SUMMARY_NAMES))
+    df = upgrade_summary(pd.DataFrame(rows)).reindex(columns=list(SUMMARY_NAMES))
     if not df.empty:
         df = df.assign(_o=df["row"].map(ROWS.index)).sort_values(["_o", "seed"], kind="stable")
         df = df.drop(columns="_o").reset_index(drop=True)
@@ -72,7 +79,7 @@ def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 #: summary columns that are measurements (averaged over seeds by :func:`aggregate_ablation`)
-MEASURES = tuple(n for n in SUMMARY_NAMES if n not in ("row", "switched_off", "seed", "run", "set", "n"))
+MEASURES = tuple(n for n in SUMMARY_NAMES if n not in ("row", "switched_off", "seed", "run", "set", "n", "scored_by"))
 
 
 def aggregate_ablation(summary: pd.DataFrame) -> pd.DataFrame:
@@ -80,14 +87,16 @@ def aggregate_ablation(summary: pd.DataFrame) -> pd.DataFrame:
     every measurement, its mean over seeds (column named as in the summary) and sample standard
     deviation (``<name>_sd``; NaN with one seed). Seeds where a measurement is NaN are left out of
     that measurement only."""
-    cols = ["row", "switched_off", "seeds", "n"] + [c for m in MEASURES for c in (m, f"{m}_sd")]
+    cols = ["row", "switched_off", "seeds", "n", "scored_by"] + [c for m in MEASURES for c in (m, f"{m}_sd")]
     if summary is None or summary.empty:
         return pd.DataFrame(columns=cols)
     out = []
     for row in [r for r in ROWS if r in set(summary["row"])]:
         part = summary[summary["row"] == row]
         line: dict[str, Any] = {"row": row, "switched_off": part["switched_off"].iloc[0], "seeds": len(part),
-                                "n": int(part["n"].iloc[0])}
+                                "n": int(part["n"].iloc[0]),
+                                "scored_by": "/".join(sorted(set(part["scored_by"].fillna("").astype(str))))
+                                if "scored_by" in part else ""}
         for m in MEASURES:
             v = part[m].to_numpy(dtype=float) if m in part else np.array([])
             v = v[np.isfinite(v)]
@@ -141,6 +150,7 @@ def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFram
         df = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several types for a damaged file
         raise InputError(path, f"unreadable ablation summary ({err})") from None
+    df = upgrade_summary(df)
     missing = sorted(set(SUMMARY_NAMES) - set(df.columns) - {"seed"})
     if missing or "row" not in df:
         raise InputError(path, f"ablation summary lacks column(s) {missing or ['row']}")
@@ -149,8 +159,22 @@ def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFram
     return config, df[list(SUMMARY_NAMES)]
 
 
+def upgrade_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """A summary written before the ablation had judges, in today's columns: its lesion Dice
+    (``lesion_fidelity``, from the helper-scored catalog) and registration error were scored by the
+    training helpers, so they fill both the main and the ``_helper`` columns and ``scored_by`` says
+    "helper". Today's summaries pass unchanged."""
+    if "scored_by" in df or "lesion_fidelity" not in df:
+        return df
+    out = df.assign(lesion_dice=df["lesion_fidelity"], lesion_dice_helper=df["lesion_fidelity"], scored_by="helper")
+    if "registration_error" in out:
+        out["registration_error_helper"] = out["registration_error"]
+    return out.drop(columns=[c for c in ("lesion_fidelity", "seg_dice_synthetic") if c in out])
+
+
 #: the columns of the printed table: (summary column, label, digits)
-TABLE_COLUMNS = (("lesion_fidelity", "lesion Dice ↑", 3), ("registration_error", "reg err ↓", 4),
+TABLE_COLUMNS = (("lesion_dice", "lesion Dice ↑", 3), ("lesion_dice_helper", "Dice (helper) ↑", 3),
+                 ("registration_error", "reg err ↓", 4), ("registration_error_helper", "reg err (helper) ↓", 4),
                  ("lesion_outside_organ", "outside ↓", 3), ("fid", "FID ↓", 2), ("kid", "KID ↓", 4),
                  ("frd", "FRD ↓", 2), ("diversity_ms_ssim", "MS-SSIM ↓", 3), ("rec_psnr", "rec PSNR ↑", 2))
 
@@ -161,7 +185,7 @@ def format_ablation(summary: pd.DataFrame) -> str:
     if summary is None or summary.empty:
         return "(no finished rows yet)"
     agg = aggregate_ablation(summary)
-    show = pd.DataFrame({"row": agg["row"], "switched off": agg["switched_off"]})
+    show = pd.DataFrame({"row": agg["row"], "switched off": agg["switched_off"], "scored by": agg["scored_by"]})
     if (agg["seeds"] > 1).any():
         show["seeds"] = agg["seeds"]
     for col, label, digits in TABLE_COLUMNS:

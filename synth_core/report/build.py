@@ -370,7 +370,9 @@ class _Report:
                "synthetic set from the same random seeds and scores it the same way. Best value per column in bold. "
                "With one training per row, small differences can be chance; with several (the <i>seeds</i> column), "
                "each value is the mean ± standard deviation over the trainings.</p>"]
-        cols = [("lesion_fidelity", "lesion Dice", 3), ("registration_error", "registration error", 4),
+        cols = [("lesion_dice", "lesion Dice", 3), ("lesion_dice_helper", "lesion Dice (training helper)", 3),
+                ("registration_error", "registration error", 4),
+                ("registration_error_helper", "registration error (training helper)", 4),
                 ("lesion_outside_organ", "lesion outside organ", 3), ("fid", "FID", 2), ("kid", "KID", 4),
                 ("frd", "FRD", 2), ("diversity_ms_ssim", "diversity MS-SSIM", 3),
                 ("rec_psnr", "reconstruction PSNR (dB)", 2)]
@@ -406,6 +408,14 @@ class _Report:
                     return cell(r[k], d, best=is_best)
                 return f'<td class="n{" best" if is_best else ""}">{num(r[k], d)} ± {num(sd, d)}</td>'
 
+            if set(agg["scored_by"]) - {"judge"}:
+                out.append("<p>Lesion Dice and registration error of this experiment were scored by the training "
+                           "helpers the rows trained against (circular): it predates independent judges.</p>")
+            else:
+                out.append("<p>Lesion Dice and registration error are scored by judge networks trained separately "
+                           "(runs " + esc(", ".join(j.get("run_id", "") for j in config.get("judges", {}).values()))
+                           + "); the '(training helper)' columns repeat them as scored by the networks the rows "
+                             "trained against.</p>")
             rows = [[f"<b>{esc(r['row'])}</b>", esc(r["switched_off"])] + ([str(int(r["seeds"]))] if several else [])
                     + [value(r, k, d) for k, _, d in present] for _, r in agg.iterrows()]
             out.append(table(head, rows))
@@ -426,7 +436,7 @@ class _Report:
         several = bool((summary["seeds"] > 1).any())
         clear, unclear = [], []  # with several seeds: larger than the spread over seeds, or not
         worse_any = False
-        for key, label, lower in (("lesion_fidelity", "lesion Dice", False),
+        for key, label, lower in (("lesion_dice", "lesion Dice", False),
                                   ("registration_error", "registration error", True),
                                   ("lesion_outside_organ", "the share of lesion pixels outside the organ", True),
                                   ("diversity_ms_ssim", "the similarity between samples (MS-SSIM; lower = more "

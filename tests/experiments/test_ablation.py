@@ -30,7 +30,9 @@ from synth_core.runs.folder import RunDir
 TINY = ["--steps", "2", "--pretrain-steps", "1", "--n", "4", "--no-frd", "--device", "cpu", "--no-progress",
         "--set", "threads=1", "--set", "n_pairs=4", "--set", "n_max=8", "--set", "synth_batch=4",
         "--set", "base_channels=4", "--set", "depth=2", "--set", "d_n_down=2", "--set", "val_slices=2",
-        "--set", "lesion_scale=0.5,1.0", "--set", "batch_size=2", "--set", "sample_every=0"]
+        "--set", "lesion_scale=0.5,1.0", "--set", "batch_size=2", "--set", "sample_every=0",
+        "--set", "judge_width=8", "--set", "judge_steps=2", "--set", "judge.depth=2", "--set", "judge.batch_size=2",
+        "--set", "judge.sample_every=0", "--set", "judge.d_n_down=2", "--set", "judge.val_slices=2"]
 
 
 def _helpers(ws: Path, dataset: str = "tiny") -> None:
@@ -152,9 +154,32 @@ def test_end_to_end_two_rows(abl_ws, capsys):
     assert np.array_equal(e.structure[:], f.structure[:]) and not np.array_equal(e.images[:], f.images[:])
     for s in (e, f):
         assert {"dice_t1", "dice_t2", "reg_err_t1", "reg_err_t2"} <= set(s.catalog.columns)
-        assert s.meta["runs"]["segmenter"]["run_id"] == "sg" and s.meta["runs"]["translator"]["run_id"] == "tr"
+        assert s.meta["runs"]["translator"]["run_id"] == "exp-judge-translator"
     assert summary["registration_error"].notna().all() and summary["with_lesion"].between(0, 1).all()
-    assert summary["seg_dice_real"].notna().all()  # evaluation ran with the experiment's segmenter
+    assert summary["seg_dice_real"].notna().all()  # the judge's Dice on real slices
+    # judges: separate runs with other checkpoints; they scored the catalogs and the main columns
+    from synth_core.runs.checkpoint import file_sha256
+
+    judges = config["judges"]
+    assert {s: j["run_id"] for s, j in judges.items()} == {"segmenter": "exp-judge-segmenter",
+                                                          "translator": "exp-judge-translator"}
+    for stage, helper in (("segmenter", "sg"), ("translator", "tr")):
+        assert judges[stage]["sha256"] == file_sha256(abl_ws / "runs" / judges[stage]["run_id"] / "checkpoints" / "last.pt")
+        assert judges[stage]["sha256"] != file_sha256(abl_ws / "runs" / helper / "checkpoints" / "last.pt")
+        assert judges[stage]["not_helper"]["run_id"] == helper
+    jcfg = json.loads((abl_ws / "runs" / "exp-judge-segmenter" / "config.json").read_text())["config"]
+    assert (jcfg["seed"], jcfg["base_channels"], jcfg["steps"]) == (1000, 8, 2)
+    for s in (e, f):
+        assert s.meta["runs"]["segmenter"]["run_id"] == "exp-judge-segmenter"
+    assert (summary["scored_by"] == "judge").all()
+    for _, r in summary.iterrows():
+        ev = pd.read_parquet(abl_ws / "synthetic" / r["set"] / "evaluation.parquet")
+        for col, metric, extractor in (("lesion_dice", "seg_dice_synthetic", "segmenter:exp-judge-segmenter"),
+                                       ("lesion_dice_helper", "seg_dice_synthetic", "segmenter:sg"),
+                                       ("registration_error", "reg_err", "translator:exp-judge-translator"),
+                                       ("registration_error_helper", "reg_err", "translator:tr")):
+            rows = ev[(ev.metric == metric) & (ev.extractor == extractor)]
+            assert len(rows) == 2 and r[col] == pytest.approx(rows["value"].mean(), nan_ok=True), (col, rows)
     mm = json.loads((abl_ws / "runs" / "exp-E" / "config.json").read_text())["config"]
     assert mm["ablation"] == "E" and mm["lesion_guidance"] is False and mm["segmenter_run"] == "sg"
     assert list_experiments(ws) == [] and list_experiments(ws, "ablation") == ["exp"]
@@ -211,7 +236,7 @@ def test_seed_runs_are_named_and_configured_per_seed():
 
 def _summary(values: dict[tuple[str, int], float]) -> pd.DataFrame:
     return summary_frame([{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"x-{r}", "set": f"x-{r}",
-                                    "n": 4, "lesion_fidelity": v, "fid": 2.0 * s}
+                                    "n": 4, "lesion_dice": v, "fid": 2.0 * s, "scored_by": "judge"}
                                    for (r, s), v in values.items()])
 
 
@@ -221,8 +246,8 @@ def test_aggregate_gives_mean_and_sample_sd_per_row_in_table_order():
     agg = aggregate_ablation(summary)
     assert agg["row"].tolist() == ["B", "F"] and agg["seeds"].tolist() == [2, 3]
     b, f = agg.iloc[0], agg.iloc[1]
-    assert b["lesion_fidelity"] == pytest.approx(0.1) and np.isnan(b["lesion_fidelity_sd"])  # the NaN seed is left out
-    assert f["lesion_fidelity"] == pytest.approx(0.5) and f["lesion_fidelity_sd"] == pytest.approx(0.1)
+    assert b["lesion_dice"] == pytest.approx(0.1) and np.isnan(b["lesion_dice_sd"])  # the NaN seed is left out
+    assert f["lesion_dice"] == pytest.approx(0.5) and f["lesion_dice_sd"] == pytest.approx(0.1)
     assert f["fid"] == pytest.approx(2.0) and f["fid_sd"] == pytest.approx(2.0)
     assert np.isnan(f["kid"]) and np.isnan(f["kid_sd"])
     text = format_ablation(summary)
@@ -272,3 +297,74 @@ def test_more_seeds_extend_a_finished_experiment(abl_ws, tmp_path, monkeypatch, 
     trained.clear()
     assert main(args) == 0 and trained == []  # fewer seeds asked: nothing new, nothing lost
     assert len(load_ablation(ws, "exp")[1]) == 3
+
+
+# ---- judges -----------------------------------------------------------------------------------------
+def test_the_main_columns_come_from_the_judges_and_the_helper_columns_from_the_helpers(abl_ws, tmp_path):
+    """Known answers: once the judge translator always outputs 0.5 and the judge segmenter calls every
+    pixel lesion, a re-scored set's registration_error is the mean of (x - 0.5)^2, seg_dice_real (and
+    lesion_dice, where the set has lesions) the mean of 2|L| / (|L| + HW); the helper columns keep
+    their values."""
+    import shutil
+
+    from synth_core.dataset import Dataset
+    from synth_core.runs.checkpoint import file_sha256
+    from tests.evaluation.test_judges import _constant_head
+
+    root = tmp_path / "ws"
+    shutil.copytree(abl_ws, root)
+    ws = Workspace.open(root)
+    before = load_ablation(ws, "exp")[1].set_index("row")
+    _constant_head(root, "exp-judge-segmenter", [0.0, 10.0, 0.0])
+    _constant_head(root, "exp-judge-translator", [0.0])
+    (root / "synthetic" / "exp-F" / "evaluation.parquet").unlink()
+    args = ["--workspace", str(root), "ablation", "--dataset", "tiny", "--rows", "E,F", "--name", "exp", *TINY]
+    assert main(args) == 0
+    config, summary = load_ablation(ws, "exp")
+    f = summary.set_index("row").loc["F"]
+
+    def everywhere(labels: np.ndarray) -> float:
+        lesion = labels[labels.reshape(len(labels), -1).any(axis=1)] > 0
+        return float(np.mean([2 * lab.sum() / (lab.sum() + lab.size) for lab in lesion])) if len(lesion) else np.nan
+
+    s = SyntheticSet(ws.existing("synthetic", "exp-F"))
+    images = np.asarray(s.images[:], dtype=np.float64)
+    assert f["registration_error"] == pytest.approx(((images - 0.5) ** 2).mean(axis=(0, 2, 3)).mean(), rel=1e-5)
+    ds = Dataset(ws.existing("datasets", "tiny"))
+    assert f["seg_dice_real"] == pytest.approx(everywhere(np.asarray(ds.labels[ds.split_indices("test")])))
+    assert f["lesion_dice"] == pytest.approx(everywhere(np.asarray(s.labels[:])), nan_ok=True)
+    for col in ("lesion_dice_helper", "registration_error_helper"):  # the helpers scored again, as before
+        assert f[col] == pytest.approx(before.loc["F", col], nan_ok=True)
+    assert f["registration_error"] != pytest.approx(f["registration_error_helper"])
+    for stage in ("segmenter", "translator"):  # the changed judges are recorded anew
+        assert config["judges"][stage]["sha256"] == file_sha256(root / "runs" / f"exp-judge-{stage}" / "checkpoints"
+                                                                / "last.pt")
+
+
+def test_a_judge_run_with_other_settings_is_refused_in_one_line(abl_ws, tmp_path, capsys, no_work):
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(abl_ws, root)
+    shutil.copytree(root / "runs" / "exp-judge-segmenter", root / "runs" / "exp2-judge-segmenter")
+    err = _fails(capsys, root, "--dataset", "tiny", "--rows", "F", "--name", "exp2", "--set", "judge_steps=3")
+    assert "run 'exp2-judge-segmenter' exists but has other settings (steps)" in err
+
+
+def test_an_old_experiment_without_judges_reads_as_scored_by_the_helper(abl_ws, tmp_path):
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(abl_ws / "experiments", root / "experiments")
+    path = root / "experiments" / "exp" / "summary.parquet"
+    old = pd.read_parquet(path)
+    old = old.drop(columns=["lesion_dice", "lesion_dice_helper", "registration_error_helper", "scored_by"])
+    old = old.assign(lesion_fidelity=[0.25, 0.75], seg_dice_synthetic=[0.2, 0.7])  # as written before judges
+    old.to_parquet(path)
+    _, summary = load_ablation(Workspace.open(root), "exp")
+    assert list(summary.columns) == list(SUMMARY_NAMES)
+    assert summary["scored_by"].tolist() == ["helper", "helper"]
+    assert summary["lesion_dice"].tolist() == [0.25, 0.75] and summary["lesion_dice_helper"].tolist() == [0.25, 0.75]
+    assert summary["registration_error_helper"].tolist() == summary["registration_error"].tolist()
+    text = format_ablation(summary)
+    assert "scored by" in text and "helper" in text

@@ -89,26 +89,25 @@ def test_usability_rows_are_paired_with_real_only_of_the_same_fraction_by_seed()
 
 def test_ablation_rows_are_paired_with_the_full_model_by_seed():
     rows = [{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"x-{r}-{s}", "set": f"x-{r}-{s}", "n": 4,
-             "lesion_fidelity": v, "registration_error": 0.01 + 0.001 * s}
+             "lesion_dice": v, "registration_error": 0.01 + 0.001 * s, "scored_by": "judge"}
             for r, vals in (("E", (0.2, 0.3, 0.2)), ("F", (0.5, 0.7, 0.6)), ("A", (0.5, np.nan, 0.6)))
             for s, v in enumerate(vals)]
     summary = summary_frame(rows)
     paired = paired_ablation(summary)
-    e = paired[(paired["row"] == "E") & (paired["metric"] == "lesion_fidelity")].iloc[0]
+    e = paired[(paired["row"] == "E") & (paired["metric"] == "lesion_dice")].iloc[0]
     # differences -0.3, -0.4, -0.4: mean -11/30, sd sqrt(1/300), t = -11/30 / (sd / sqrt 3)
     assert e["n_pairs"] == 3 and e["mean_diff"] == pytest.approx(-11 / 30)
     t = (-11 / 30) / (math.sqrt(1 / 300) / math.sqrt(3))
     assert e["p_ttest"] == pytest.approx(_p_t2(t), rel=1e-6) and bool(e["exceeds_spread"])
-    a = paired[(paired["row"] == "A") & (paired["metric"] == "lesion_fidelity")].iloc[0]
+    a = paired[(paired["row"] == "A") & (paired["metric"] == "lesion_dice")].iloc[0]
     assert a["n_pairs"] == 2  # the NaN seed is left out
     reg = paired[paired["metric"] == "registration_error"]
     assert (reg["p_ttest"] == 1.0).all()  # the same registration error as F seed by seed
     assert "F" not in set(paired["row"]) and paired_ablation(summary[summary["row"] != "F"]).empty
 
     text = " ".join(ablation_conclusions(aggregate_ablation(summary), paired,
-                                         {"lesion_fidelity": "higher", "registration_error": "lower"},
-                                         metrics=("lesion_fidelity", "registration_error")))
-    assert "row E without lesion guidance (eq. 15): lesion_fidelity lower than the full model F by 0.367" in text
+                                         {"lesion_dice": "higher", "registration_error": "lower"}))
+    assert "row E without lesion guidance (eq. 15): lesion_dice lower than the full model F by 0.367" in text
     assert "worse, beyond the spread" in text and "3 seeds per tested row" in text
     assert "circular" not in text
     assert "circular" in " ".join(ablation_conclusions(aggregate_ablation(summary), paired, {}, scored_by="helper"))

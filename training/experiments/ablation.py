@@ -31,14 +31,24 @@ with ``seed`` for every run. ``seeds`` is not part of the experiment's identity:
 finished experiment with more seeds adds them. :func:`~synth_core.experiments.ablation.aggregate_ablation` gives
 mean and sd per row.
 
-The per-sample figures are made by ONE pair of judges for all rows: the experiment's segmenter and
-translator runs score every set, also rows D and E whose generator trained without them (their
-runs do not record those helpers, so the judges are attached at synthesis).
+Judges. Rows A-D and F train against the frozen helper segmenter, and A-C, E and F against the
+helper translator; scoring them with those networks would partly measure the loss they optimised.
+So before the first row the experiment trains (or reuses) two JUDGES through the ordinary training
+code: runs ``<experiment>-judge-segmenter`` and ``<experiment>-judge-translator`` on the dataset's
+training split, with the preset's settings but another seed (``judge_seed``), another width
+(``judge_width``) and ``judge_steps`` (``--set judge.KEY=VALUE`` sets anything else). A judge run
+that already exists is reused only when its saved settings and dataset fingerprint are the ones
+asked for (else a one-line refusal), and it is refused when its checkpoint's sha256 equals a
+helper's. Their run names and sha256s go into ``config.json`` (``judges``). The judges make every
+set's per-sample figures (``dice_<m>``, ``reg_err_<m>``) and score every set in the evaluation
+(:mod:`synth_core.evaluation.judges`): ``lesion_dice`` and ``registration_error`` are the judges';
+``lesion_dice_helper`` and ``registration_error_helper`` the same measures scored by the helpers,
+kept as a secondary, circular column.
 
 ``summary.parquet`` / ``summary.csv`` (one row per finished configuration and seed, A..F order; columns
-and directions in :data:`SUMMARY_COLUMNS`): lesion fidelity (per sample the mean over
-modalities of the catalog's ``dice_<m>``, then the mean over samples with a lesion),
-registration error (mean ``reg_err_<m>``), the share of samples with a lesion, the share of
+and directions in :data:`SUMMARY_COLUMNS`): lesion Dice (the evaluation's ``seg_dice_synthetic``
+of the judge, and of the helper, mean over modalities), registration error (the evaluation's
+``reg_err`` of the judge translator, and of the helper), the share of samples with a lesion, the share of
 lesion pixels outside the generated organ mask (what mask filtering prevents), the
 memorisation distance, and the set-level metrics averaged over modalities.
 
@@ -90,15 +100,20 @@ from synth_core.runs.config import config_to_dict
 from synth_core.experiments.ablation import KIND, ROW_OFF, ROWS, SUMMARY_COLUMNS, summary_frame
 from synth_core.experiments.results import ExperimentStore
 from synth_core.runs.stage_configs import MultimodalConfig
-from training.experiments.ablation_config import (IDENTITY_FIELDS, NOT_IDENTITY, SWITCHES, AblationConfig,
-                                                  multimodal_overrides, row_config)
+from training.experiments.ablation_config import (IDENTITY_FIELDS, JUDGE_STAGES, NOT_IDENTITY, SWITCHES,
+                                                  AblationConfig, judge_config, multimodal_overrides, row_config)
 
 #: set-level metrics taken from the evaluation table: summary column -> (metric, region)
 EVAL_METRICS = {"fid": ("fid", "image"), "kid": ("kid", "image"), "frd": ("frd", "image"),
                 "frd_lesion": ("frd", "lesion"), "diversity_ms_ssim": ("diversity_ms_ssim", "image"),
                 "diversity_ms_ssim_real": ("diversity_ms_ssim_real", "image"),
-                "seg_dice_synthetic": ("seg_dice_synthetic", "lesion"), "seg_dice_real": ("seg_dice_real", "lesion"),
                 "rec_psnr": ("rec_psnr", "image")}
+#: summary columns scored by a judge or a helper: column -> (metric, region, stage, "judge" | "helper")
+SCORED = {"lesion_dice": ("seg_dice_synthetic", "lesion", "segmenter", "judge"),
+          "lesion_dice_helper": ("seg_dice_synthetic", "lesion", "segmenter", "helper"),
+          "seg_dice_real": ("seg_dice_real", "lesion", "segmenter", "judge"),
+          "registration_error": ("reg_err", "image", "translator", "judge"),
+          "registration_error_helper": ("reg_err", "image", "translator", "helper")}
 
 
 # ---- preparation ----------------------------------------------------------------------------------
@@ -109,6 +124,7 @@ class Prepared:
     ds: Any  # synth_core.dataset.Dataset
     helpers: dict[str, str]
     configs: dict[tuple[str, int], Any]  # (row, seed) -> MultimodalConfig
+    judge_configs: dict[str, Any]  # stage -> SegmenterConfig / TranslatorConfig of the judge
 
 
 def _resolve_helper(ws: Workspace, stage: str, given: str, dataset: str, purpose: str) -> str:
@@ -147,8 +163,8 @@ def prepare(ws: Workspace, cfg: AblationConfig, recorded: dict[str, str] | None 
                           "ablation --list-settings`) nor a multimodal one (`python -m training config multimodal`)")
     row_config(cfg, cfg.rows[0], {})  # bad values fail here, before the helper runs are looked for
     purposes = {"structure": "generated structure maps and organ masks",
-                "segmenter": "lesion guidance and the lesion-fidelity judge of every row",
-                "translator": "the registration loss and the registration judge of every row"}
+                "segmenter": "lesion guidance (independent judges score the rows)",
+                "translator": "the registration loss (independent judges score the rows)"}
     stages = ["structure", "segmenter"] + (["translator"] if len(ds.modalities) > 1 else [])
     helpers = {}
     for stage in stages:
@@ -157,7 +173,9 @@ def prepare(ws: Workspace, cfg: AblationConfig, recorded: dict[str, str] | None 
     configs = {(row, seed): row_config(cfg, row, helpers, seed) for seed in cfg.seed_list for row in cfg.rows}
     for mc in configs.values():
         MultimodalStage.check_dataset(mc, ds)
-    return Prepared(ds=ds, helpers=helpers, configs=configs)
+    judge_configs = {stage: judge_config(cfg, stage) for stage in JUDGE_STAGES if stage in helpers}
+    validate_name(cfg.judge_run_id("segmenter"), "run name")
+    return Prepared(ds=ds, helpers=helpers, configs=configs, judge_configs=judge_configs)
 
 
 def _identity(cfg: AblationConfig, prep: Prepared) -> dict[str, Any]:
@@ -205,17 +223,17 @@ class _Context:
         self._real = None
 
     def judges(self) -> tuple[dict[str, Any], Any, dict[str, dict[str, Any]]]:
-        """(segmenters by modality, translator or None, their provenance records)."""
+        """The judge runs' (segmenters by modality, translator or None, their provenance records)."""
         if self._judges is None:
             from synth_core.runs.loading import load_run
 
             mods = list(self.prep.ds.modalities)
-            seg = load_run(self.ws, self.prep.helpers["segmenter"], which="last", names=[f"seg_{m}" for m in mods],
-                           device=self.device)
+            seg = load_run(self.ws, self.cfg.judge_run_id("segmenter"), which="last",
+                           names=[f"seg_{m}" for m in mods], device=self.device)
             records = {"segmenter": _record(seg)}
             tr = None
-            if "translator" in self.prep.helpers:
-                tr_run = load_run(self.ws, self.prep.helpers["translator"], which="last", names=["G_t"],
+            if "translator" in self.prep.judge_configs:
+                tr_run = load_run(self.ws, self.cfg.judge_run_id("translator"), which="last", names=["G_t"],
                                   device=self.device)
                 tr, records["translator"] = tr_run.nets["G_t"], _record(tr_run)
             self._judges = ({m: seg.nets[f"seg_{m}"] for m in mods}, tr, records)
@@ -245,18 +263,50 @@ def run_finished(ws: Workspace, run_id: str) -> bool:
 
 def train_row(ws: Workspace, mc: Any, run_id: str, *, progress: bool) -> None:
     """Train (or continue) the multimodal run ``run_id`` with configuration ``mc``."""
+    def ours(saved: dict[str, Any]) -> str:
+        if saved.get("stage") != "multimodal" or saved.get("config", {}).get("ablation") != mc.ablation:
+            return f"is not ablation row {mc.ablation} of this experiment"
+        return ""
+
+    _train(ws, "multimodal", mc, run_id, ours, progress=progress)
+
+
+def _same_settings(saved: dict[str, Any], jc: Any, fingerprint: str) -> str:
+    """Why a saved judge run is not the one asked for (``""`` when it is): its stage, settings (less
+    where it ran and how often it logged) or dataset fingerprint differ."""
+    if saved.get("fingerprint") != fingerprint:
+        return "was trained on another dataset fingerprint"
+    want, have = config_to_dict(jc), saved.get("config", {})
+    diff = sorted(k for k in set(want) | set(have) if k not in NOT_IDENTITY and _norm(want.get(k)) != _norm(have.get(k)))
+    return f"has other settings ({', '.join(diff)})" if diff else ""
+
+
+def train_judge(ws: Workspace, stage: str, jc: Any, run_id: str, fingerprint: str, *, progress: bool) -> None:
+    """Train (continue, or reuse when finished with the same settings and dataset) the judge run
+    ``run_id`` of ``stage`` with settings ``jc``."""
+    def ours(saved: dict[str, Any]) -> str:
+        if saved.get("stage") != stage:
+            return f"is a {saved.get('stage')!r} run, not the experiment's judge {stage}"
+        return _same_settings(saved, jc, fingerprint) if "fingerprint" in saved else ""
+
+    _train(ws, stage, jc, run_id, ours, progress=progress)
+
+
+def _train(ws: Workspace, stage: str, mc: Any, run_id: str, ours: Any, *, progress: bool) -> None:
+    """Train (or continue) run ``run_id`` of ``stage`` with settings ``mc``; ``ours(saved config)``
+    says why an existing run of that name is not this experiment's (``""`` when it is)."""
     from training.loop import Trainer
     from synth_core.runs.folder import RunDir
-    from training.stages.multimodal import MultimodalStage
+    from training.stages import get_stage
 
     path = ws.runs / run_id
     resume = None
     if path.exists():
         run = RunDir(path)
         saved = run.read_config() if run.has_config() else {}
-        if saved and (saved.get("stage") != "multimodal" or saved.get("config", {}).get("ablation") != mc.ablation):
-            raise ConfigError(f"run {run_id!r} exists but is not ablation row {mc.ablation} of this experiment; "
-                              "choose another --name or delete that run")
+        why = ours(saved) if saved else ""
+        if why:
+            raise ConfigError(f"run {run_id!r} exists but {why}; choose another --name or delete that run")
         if run.checkpoint_path("last").is_file():
             resume = run_id
         else:  # stopped before its first checkpoint: nothing to continue from, unless it is just starting
@@ -267,7 +317,7 @@ def train_row(ws: Workspace, mc: Any, run_id: str, *, progress: bool) -> None:
                 run.release()
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        run = Trainer(MultimodalStage, mc, ws, run_id=None if resume else run_id, resume=resume,
+        run = Trainer(get_stage(stage), mc, ws, run_id=None if resume else run_id, resume=resume,
                       progress=progress).run()
     finally:  # the trainer turns SIGTERM into "stop at the next step"; afterwards it must end us again
         with contextlib.suppress(ValueError, TypeError):  # not the main thread / a handler set outside Python
@@ -324,17 +374,20 @@ def synthesize_row(ctx: _Context, run_id: str, set_name: str, *, seed: int | Non
                seed=cfg.seed if seed is None else seed, batch_size=cfg.synth_batch, real=ctx.real(),
                extra_meta={"checkpoint": cfg.checkpoint, "experiment": cfg.experiment_name,
                            "ablation": row or run_id.rsplit("-", 1)[-1],
-                           "judges": "the experiment's segmenter and translator"})
+                           "judges": "the experiment's judge runs (trained separately), not the training helpers"})
 
 
-def evaluation_done(ws: Workspace, set_name: str, frd: bool) -> bool:
-    """True when the set holds an evaluation; with ``frd``, one that tried FRD (a value, or the
-    reason it could not be computed — not merely "switched off")."""
+def evaluation_done(ws: Workspace, set_name: str, frd: bool, judge: str = "") -> bool:
+    """True when the set holds an evaluation (with lesion validity scored by segmenter run ``judge``
+    when given); with ``frd``, one that tried FRD (a value, or the reason it could not be computed —
+    not merely "switched off")."""
     path = ws.synthetic / set_name / "evaluation.parquet"
     if not path.is_file():
         return False
     df = pd.read_parquet(path)
     if not (df["metric"] == "fid").any():
+        return False
+    if judge and not (df["extractor"] == f"segmenter:{judge}").any():
         return False
     tried = df[(df["metric"] == "frd") & (df["value"].notna() | (df["note"] != "FRD switched off"))]
     return not frd or not tried.empty
@@ -344,9 +397,12 @@ def evaluate_row(ctx: _Context, set_name: str) -> None:
     from synth_core.evaluation.evaluate import evaluate_set
 
     cfg = ctx.cfg
+    helpers, judges = ctx.prep.helpers, ctx.prep.judge_configs
     evaluate_set(ctx.ws, set_name, ctx.prep.ds.name, features="own", n_frd=cfg.n_frd, n_pairs=cfg.n_pairs,
-                 n_max=cfg.n_max, seed=cfg.seed, segmenter_run=ctx.prep.helpers["segmenter"], frd=cfg.frd,
-                 device=str(ctx.device))
+                 n_max=cfg.n_max, seed=cfg.seed, segmenter_run=helpers["segmenter"],
+                 translator_run=helpers.get("translator"), judge_segmenter=cfg.judge_run_id("segmenter"),
+                 judge_translator=cfg.judge_run_id("translator") if "translator" in judges else None,
+                 frd=cfg.frd, device=str(ctx.device))
 
 
 # ---- the summary ----------------------------------------------------------------------------------
@@ -356,10 +412,10 @@ def _nanmean(values: Any) -> float:
     return float(v.mean()) if len(v) else math.nan
 
 
-def summarise_row(ws: Workspace, cfg: AblationConfig, row: str, segmenter_run: str,
+def summarise_row(ws: Workspace, cfg: AblationConfig, row: str, helpers: dict[str, str],
                   seconds: dict[str, float] | None = None, seed: int | None = None) -> dict[str, Any]:
     """One summary row (``row`` trained with ``seed``, default the first) from the set's catalog,
-    arrays and evaluation table (no torch)."""
+    arrays and evaluation table (no torch); ``helpers``: stage -> the experiment's helper run."""
     from synth_core.synthesis.setstore import SyntheticSet
 
     seed = cfg.seed if seed is None else seed
@@ -367,17 +423,7 @@ def summarise_row(ws: Workspace, cfg: AblationConfig, row: str, segmenter_run: s
     s = SyntheticSet(ws.existing("synthetic", name))
     cat = s.catalog
     out: dict[str, Any] = {"row": row, "switched_off": ROW_OFF[row], "seed": seed, "run": name, "set": name,
-                           "n": len(s)}
-    dice_cols = [f"dice_{m}" for m in s.modalities if f"dice_{m}" in cat]
-    if dice_cols:
-        per_sample = cat[dice_cols].to_numpy(dtype=float)
-        with np.errstate(all="ignore"):
-            has = np.isfinite(per_sample).any(axis=1)
-            out["lesion_fidelity"] = float(np.nanmean(per_sample[has], axis=1).mean()) if has.any() else math.nan
-    else:
-        out["lesion_fidelity"] = math.nan
-    reg_cols = [f"reg_err_{m}" for m in s.modalities if f"reg_err_{m}" in cat]
-    out["registration_error"] = _nanmean(cat[reg_cols].to_numpy(dtype=float).ravel()) if reg_cols else math.nan
+                           "n": len(s), "scored_by": "judge"}
     out["with_lesion"] = float(cat["has_lesion"].astype(bool).mean()) if "has_lesion" in cat else math.nan
     lesion_px = outside = 0
     for start in range(0, len(s), 256):
@@ -392,9 +438,11 @@ def summarise_row(ws: Workspace, cfg: AblationConfig, row: str, segmenter_run: s
     for col, (metric, region) in EVAL_METRICS.items():
         sel = ev[(ev["metric"] == metric) & (ev["region"] == region)]
         if metric in ("fid", "kid"):
-            sel = sel[sel["extractor"] == f"own:{segmenter_run}"]
-        elif metric.startswith("seg_"):
-            sel = sel[sel["extractor"] == f"segmenter:{segmenter_run}"]
+            sel = sel[sel["extractor"] == f"own:{helpers['segmenter']}"]
+        out[col] = _nanmean(sel["value"])
+    for col, (metric, region, stage, who) in SCORED.items():
+        run = cfg.judge_run_id(stage) if who == "judge" else helpers.get(stage, "")
+        sel = ev[(ev["metric"] == metric) & (ev["region"] == region) & (ev["extractor"] == f"{stage}:{run}")]
         out[col] = _nanmean(sel["value"])
     for phase in ("train", "synthesis", "evaluation"):
         out[f"{phase}_seconds"] = float((seconds or {}).get(phase, math.nan))
@@ -443,6 +491,12 @@ def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -
     })
     ctx = _Context(ws, cfg, prep, device)
     store.log("start", rows=list(cfg.rows), seeds=list(cfg.seed_list), device=str(device))
+    t0 = time.perf_counter()
+    judges = prepare_judges(ws, cfg, prep, progress=progress)
+    store.log("phase", phase="judges", seconds=round(time.perf_counter() - t0, 3))
+    config = store.read_config()
+    config["judges"] = judges
+    store.write_config(config)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -457,7 +511,8 @@ def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -
                      lambda: train_row(ws, prep.configs[row, seed], name, progress=progress)),
                     ("synthesis", lambda: set_is_current(ws, name, name, cfg.checkpoint),
                      lambda: synthesize_row(ctx, name, name, seed=seed, row=row)),
-                    ("evaluation", lambda: evaluation_done(ws, name, cfg.frd), lambda: evaluate_row(ctx, name)),
+                    ("evaluation", lambda: evaluation_done(ws, name, cfg.frd, cfg.judge_run_id("segmenter")),
+                     lambda: evaluate_row(ctx, name)),
                 )
                 for phase, done, do in steps:
                     if done():
@@ -469,7 +524,7 @@ def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -
                     do()
                     store.log("phase", row=row, seed=seed, phase=phase, seconds=round(time.perf_counter() - t0, 3),
                               cpu_seconds=round(time.process_time() - c0, 3))
-                _write_summary(ws, cfg, store, rows_all, prep.helpers["segmenter"], seeds_all)
+                _write_summary(ws, cfg, store, rows_all, prep.helpers, seeds_all)
                 store.log("row", row=row, seed=seed)
                 if bar is not None:
                     bar.update(1)
@@ -479,15 +534,41 @@ def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -
     finally:
         if bar is not None:
             bar.close()
-    _write_summary(ws, cfg, store, rows_all, prep.helpers["segmenter"], seeds_all)
+    _write_summary(ws, cfg, store, rows_all, prep.helpers, seeds_all)
     store.log("finished")
     return store
 
 
+def prepare_judges(ws: Workspace, cfg: AblationConfig, prep: Prepared, *, progress: bool) -> dict[str, dict[str, Any]]:
+    """Train (or reuse) the judge runs; refuse one whose checkpoint is a helper's. Returns their
+    records (stage -> run_id, sha256, step, and the helper's run and sha256 it is not)."""
+    from synth_core.evaluation.judges import check_judge
+    from synth_core.runs.checkpoint import file_sha256
+    from synth_core.runs.folder import RunDir
+
+    def last(run_id: str) -> Any:
+        return RunDir(ws.runs / run_id).checkpoint_path("last")
+
+    helpers = {stage: {"run_id": rid, "sha256": file_sha256(last(rid))} for stage, rid in prep.helpers.items()
+               if stage in JUDGE_STAGES}
+    out = {}
+    for stage, jc in prep.judge_configs.items():
+        run_id = cfg.judge_run_id(stage)
+        if not run_finished(ws, run_id) or _same_settings(RunDir(ws.runs / run_id).read_config(), jc,
+                                                          prep.ds.fingerprint):
+            train_judge(ws, stage, jc, run_id, prep.ds.fingerprint, progress=progress)
+        sha = file_sha256(last(run_id))
+        check_judge(stage, run_id, sha, helpers, f"experiment {cfg.experiment_name}")
+        out[stage] = {"run_id": run_id, "sha256": sha, "step": int(RunDir(ws.runs / run_id).read_status().get("step", 0)),
+                      "seed": jc.seed, "base_channels": jc.base_channels, "steps": jc.steps,
+                      "not_helper": helpers.get(stage, {})}
+    return out
+
+
 def _write_summary(ws: Workspace, cfg: AblationConfig, store: ExperimentStore, rows: list[str],
-                   segmenter_run: str, seeds: list[int]) -> pd.DataFrame:
+                   helpers: dict[str, str], seeds: list[int]) -> pd.DataFrame:
     seconds = row_seconds(store, cfg.seed)
-    done = [summarise_row(ws, cfg, r, segmenter_run, seconds.get((r, s)), s) for s in seeds for r in rows
+    done = [summarise_row(ws, cfg, r, helpers, seconds.get((r, s)), s) for s in seeds for r in rows
             if run_finished(ws, cfg.run_id(r, s)) and evaluation_done(ws, cfg.run_id(r, s), False)]
     df = summary_frame(done)
     store.write_summary(df)

@@ -9,7 +9,8 @@
 ``--set key=value``: a key of the experiment's own settings (``--list-settings``: ``n_frd``,
 ``checkpoint``, ``threads``, ...) sets it; any other key is a multimodal-stage setting applied to
 every row (``python -m training config multimodal`` lists them), e.g. ``--set base_channels=16`` or
-``--set segmenter_run=RUN`` to pick a helper run. Rerunning the same command continues an
+``--set segmenter_run=RUN`` to pick a helper run; ``--set judge_steps=N`` / ``judge_width`` /
+``judge_seed`` and ``--set judge.KEY=VALUE`` set the two judge runs that score every row. Rerunning the same command continues an
 interrupted experiment; adding rows or seeds (``--seeds 3``) extends it.
 
 This module does not import torch until an experiment runs.
@@ -98,7 +99,12 @@ def run_ablation_table_command(args: argparse.Namespace, ws: Workspace) -> int:
           + (f" ({len(summary)}/{len(rows) * len(seeds)} trainings over {len(seeds)} seeds; mean ± sd over seeds)"
              if len(seeds) > 1 else ""))
     print(format_ablation(summary))
-    print("lesion Dice: frozen segmenter on the synthetic images vs the placed labels (mean over modalities); reg err: "
+    judges = config.get("judges") or {}
+    print("lesion Dice and reg err: scored by " + (f"the judge runs {', '.join(j['run_id'] for j in judges.values())} "
+                                                   "(trained separately; the '(helper)' columns: the training helpers, "
+                                                   "circular)" if judges else "the training helpers (circular: the "
+                                                   "experiment predates judges)"))
+    print("lesion Dice: segmenter on the synthetic images vs the placed labels (mean over modalities); reg err: "
           "translator consistency; outside: lesion pixels outside the generated organ; FID/KID in the segmenter "
           "encoder's features; FRD: radiomics; MS-SSIM: pairwise similarity (lower = more diverse); rec PSNR: G "
           "rebuilding real test slices from their own structure map and label.")

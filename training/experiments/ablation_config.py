@@ -48,6 +48,14 @@ class AblationConfig:
                            "reconstruction dominates the evaluation time)")
     device: str = param("auto", "auto | cpu | cuda (training, synthesis, evaluation)")
     threads: int = param(0, "CPU threads for torch (0 = torch's default)")
+    judge_seed: int = param(1000, "seed of the two judges (the helpers' default is 0): another initialisation and "
+                                  "other batches than the networks the rows train against")
+    judge_width: int = param(16, "base_channels of the two judges (cpu-demo helpers: 12, so another network; 0 = the "
+                                 "preset's width); at 128 px a 16-wide judge costs about (16/12)^2 = 1.8x a step of "
+                                 "a 12-wide one")
+    judge_steps: int = param(0, "training steps of each judge (0 = the preset's: cpu-demo segmenter 500, translator 600)")
+    judge_settings: tuple[str, ...] = param((), "further judge settings as key=value (from --set judge.KEY=VALUE); "
+                                                "each applies to the judges whose stage has that setting")
     multimodal: tuple[str, ...] = param((), "multimodal settings as key=value (from --set), applied to every row")
 
     def __post_init__(self) -> None:
@@ -55,7 +63,7 @@ class AblationConfig:
         for name in ("steps", "n", "synth_batch", "n_pairs", "seeds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
-        for name in ("pretrain_steps", "seed", "threads"):
+        for name in ("pretrain_steps", "seed", "threads", "judge_seed", "judge_width", "judge_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.n_frd < 2 or self.n_max < 2:
@@ -81,6 +89,10 @@ class AblationConfig:
     def seed_list(self) -> tuple[int, ...]:
         return tuple(range(self.seed, self.seed + self.seeds))
 
+    def judge_run_id(self, stage: str) -> str:
+        """The judge run of ``stage`` (segmenter or translator) that scores every row."""
+        return f"{self.experiment_name}-judge-{stage}"
+
     def run_id(self, row: str, seed: int | None = None) -> str:
         """The multimodal run of ``row`` trained with ``seed`` (default: the first seed); also the name of its set."""
         if seed is None or seed == self.seed:
@@ -93,7 +105,11 @@ class AblationConfig:
 NOT_IDENTITY = ("device", "threads", "amp", "sample_every", "checkpoint_every", "val_every", "val_slices")
 #: AblationConfig settings that change what a finished row's numbers mean
 IDENTITY_FIELDS = ("dataset", "preset", "steps", "pretrain_steps", "n", "seed", "checkpoint", "lesions", "n_frd",
-                   "n_pairs", "n_max")
+                   "n_pairs", "n_max", "judge_seed", "judge_width", "judge_steps", "judge_settings")
+#: the stages of the judges (independent networks that score lesion fidelity and registration)
+JUDGE_STAGES = ("segmenter", "translator")
+#: prefix of ``--set`` keys that set the judges (``--set judge.depth=2``)
+JUDGE_PREFIX = "judge."
 
 
 # ---- parsing --------------------------------------------------------------------------------------
@@ -139,16 +155,49 @@ def split_settings(items: typing.Iterable[str]) -> tuple[dict[str, str], list[st
     """``--set`` items -> (ablation settings, multimodal ``key=value`` items). A key that is an
     :class:`AblationConfig` field (``steps``, ``n``, ``seed``, ``device``, ...) sets the experiment
     (which passes ``steps``, ``seed``, ``device`` and ``threads`` on to every run); any other key is
-    a multimodal setting (checked when the experiment starts)."""
-    own = {f.name for f in fields(AblationConfig)} - {"multimodal", "rows"}
+    a multimodal setting (checked when the experiment starts); ``judge.KEY`` sets the judges (collected
+    in ``judge_settings``)."""
+    own = {f.name for f in fields(AblationConfig)} - {"multimodal", "rows", "judge_settings"}
     mine: dict[str, str] = {}
     rest: list[str] = []
+    judge: list[str] = []
     for k, v in multimodal_overrides(items).items():
-        if k in own:
+        if k.startswith(JUDGE_PREFIX):
+            judge.append(f"{k[len(JUDGE_PREFIX):]}={v}")
+        elif k in own:
             mine[k] = v
         else:
             rest.append(f"{k}={v}")
+    if judge:
+        mine["judge_settings"] = tuple(judge)  # type: ignore[assignment]  # a tuple, so values may hold commas
     return mine, rest
+
+
+# ---- the judges' training configurations ----------------------------------------------------------
+def judge_config(cfg: AblationConfig, stage: str) -> Any:
+    """The settings of the judge of ``stage``: the preset's ``stage`` section with the judge's seed,
+    width and steps, the experiment's device and threads, and the ``judge_settings`` the stage has."""
+    from synth_core.runs.stage_configs import CONFIGS
+
+    cls = CONFIGS[stage]
+    names = {f.name for f in fields(cls)}
+    extra = multimodal_overrides(cfg.judge_settings)
+    unknown = sorted(k for k in extra if not any(k in {f.name for f in fields(CONFIGS[s])} for s in JUDGE_STAGES))
+    if unknown:
+        raise ConfigError(f"judge setting(s) {', '.join(unknown)}: neither a segmenter nor a translator setting "
+                          "(`python -m training config segmenter`)")
+    values: dict[str, Any] = {k: v for k, v in extra.items() if k in names}
+    values.update(dataset=cfg.dataset, seed=cfg.judge_seed, device=cfg.device)
+    if cfg.judge_width:
+        values["base_channels"] = cfg.judge_width
+    if cfg.judge_steps:
+        values["steps"] = cfg.judge_steps
+    if cfg.threads:
+        values["threads"] = cfg.threads
+    try:
+        return build_config(cls, stage, cfg.preset or None, values)
+    except ConfigError as err:
+        raise ConfigError(f"judge {stage} settings: {err}") from None
 
 
 # ---- the rows' training configurations ------------------------------------------------------------
