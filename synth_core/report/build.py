@@ -32,6 +32,7 @@ from synth_core.atomic import atomic_write_text
 from synth_core.errors import ConfigError
 from synth_core.evaluation.table import better, stale_notes
 from synth_core.report import gather
+from synth_core.experiments.results import GENERATOR_LABELS
 from synth_core.report.charts import line_chart
 from synth_core.workspace import Workspace
 
@@ -489,14 +490,17 @@ class _Report:
                    else "python -m training usability --dataset DATASET --set SET")
             return missing("No usability experiment yet (thesis Table 5: does adding synthetic images help train a "
                            "lesion-segmentation network that is then tested on real scans only?).", cmd)
-        out = ["<p>A lesion-segmentation network is trained from scratch for the same number of steps on each mix of "
-               "real and synthetic training images, then tested on real test scans only. Values: mean ± standard "
-               "deviation over repeated trainings (seeds). Δ Dice: change against training on the same real images "
-               "alone.</p>"]
+        out = ["<p>A lesion-segmentation network is trained from scratch on each mix of real and synthetic training "
+               "images, under the same stopping rule for every row, then tested on real test scans only. Generator: "
+               "“this fraction only” — the synthetic images come from a generator trained on the row's real images "
+               "alone, so nothing of the other training scans reaches the row; “all train (oracle)” — from a "
+               "generator trained on all training scans (the thesis's setting, an upper bound below 100 % real). "
+               "Values: mean ± standard deviation over repeated trainings (seeds). Δ Dice: change against training "
+               "on the same real images alone.</p>"]
         for name, config, summary in exps:
             c = config.get("config", {})
             out.append(f"<h3>Usability {esc(name)}</h3><p class='meta'>dataset {esc(config.get('dataset'))}, set "
-                       f"{esc(config.get('set'))}; {esc(c.get('steps'))} steps per training; "
+                       f"{esc(config.get('set'))}; {esc(_stopping(config))}; "
                        f"{esc(config.get('n_test_slices', '?'))} real test slices with a lesion</p>")
             if summary.empty:
                 out.append(missing("No configuration has finished yet.",
@@ -509,14 +513,15 @@ class _Report:
                 b = base.get(float(r["real_fraction"]))
                 delta = float(r["dice_mean"]) - b if b is not None and r["mode"] != "real-only" else math.nan
                 rows.append([f"{float(r['real_fraction']) * 100:g}%", f"×{float(r['synthetic_multiplier']):g}",
-                             esc(r["mode"]), "yes" if bool(r["augmentation"]) else "no",
+                             esc(r["mode"]), esc(GENERATOR_LABELS.get(str(r.get("generator", "")), "-")),
+                             "yes" if bool(r["augmentation"]) else "no",
                              f'<td class="n">{int(r["n_real"])} / {int(r["n_synthetic"])}</td>',
                              f'<td class="n">{int(r["n_seeds"])}</td>',
                              f'<td class="n">{_pm(r["dice_mean"], r["dice_sd"], 3)}</td>',
                              f'<td class="n">{"–" if not math.isfinite(delta) else f"{delta:+.3f}"}</td>',
                              f'<td class="n">{_pm(r["mse_mean"], r["mse_sd"], 4)}</td>',
                              f'<td class="n">{_pm(r["hd95_mean"], r["hd95_sd"], 2)}</td>'])
-            out.append(table(["real data", "synthetic", "mode", "classic augmentation", "images (real / synthetic)",
+            out.append(table(["real data", "synthetic", "mode", "generator", "classic augmentation", "images (real / synthetic)",
                               "seeds", "Dice ↑", "Δ Dice", "MSE ↓", "HD95 (px) ↓"], rows))
             self._usability_findings(name, summary, base)
         return "".join(out)
@@ -539,8 +544,9 @@ class _Report:
         noise = float(sds[np.isfinite(sds)].mean()) if np.isfinite(sds).any() else math.nan
 
         def what(r: pd.Series) -> str:
+            gen = GENERATOR_LABELS.get(str(r.get("generator", "")), "")
             return (f"{float(r['real_fraction']) * 100:g}% real + ×{float(r['synthetic_multiplier']):g} synthetic "
-                    f"({r['mode']})")
+                    f"({r['mode']}{', generator: ' + gen if gen and gen != '-' else ''})")
 
         helped = int((mixed["delta"] > 0).sum())
         text = (f"Usability <b>{esc(name)}</b>: adding synthetic images raised the segmenter's Dice in {helped} of "
@@ -711,3 +717,13 @@ def write_report(ws: Workspace | str | Path, out_path: str | Path, *, sets: list
     text = build_report(ws, sets=sets, dataset=dataset, samples=samples, seed=seed, real_images=real_images)
     atomic_write_text(out, text)
     return out
+
+
+def _stopping(config: dict) -> str:
+    """How long each network of a usability experiment trained, in words."""
+    c = config.get("config", {})
+    if c.get("patience"):
+        return (f"each network trained until {c.get('patience')} checks on {config.get('n_val_slices', '?')} real "
+                f"validation slices (every {c.get('val_every')} steps, at most {c.get('steps')} per phase) brought "
+                "no improvement, and the best one was tested")
+    return f"{c.get('steps')} steps per training"

@@ -174,6 +174,8 @@ def test_shows_the_injected_numbers_with_their_meaning(report):
     assert "Dice overlap of 0.42 on average, against 0.84" in report  # lesion validity sentence
     assert "less varied than the real scans" in report  # diversity 0.61 vs 0.35, honestly reported
     assert "0.700 ± 0.071" in report and "0.820 ± 0.028" in report and "+0.120" in report  # usability mean ± sd
+    # results written before per-fraction generators came from one set trained on all data: oracle rows
+    assert "all train (oracle)" in report and "5 steps per training" in report
     assert "Largest gain" in report and "seed-to-seed spread" in report
     assert "0.522" in report and "0.211" in report and ROW_OFF["E"] in report  # the ablation table
     assert "worsened lesion Dice from 0.522 to 0.211" in report
@@ -321,3 +323,12 @@ def test_ablation_over_seeds_reports_mean_sd_and_whether_a_change_beats_the_spre
     assert ("Within the spread (possibly chance): switching off the registration loss (row D) worsened lesion Dice "
             "from 0.500 ± 0.100 to 0.450 ± 0.100" in html)
     assert "did not show their value" not in html  # row E made things clearly worse
+
+
+def test_usability_section_names_each_rows_generator_and_the_stopping_rule(tmp_path):
+    from synth_core.report.build import _stopping
+
+    cfg = {"config": {"patience": 4, "val_every": 25, "steps": 600}, "n_val_slices": 64}
+    assert _stopping(cfg) == ("each network trained until 4 checks on 64 real validation slices (every 25 steps, at "
+                              "most 600 per phase) brought no improvement, and the best one was tested")
+    assert _stopping({"config": {"patience": 0, "steps": 20}}) == "20 steps per training"
