@@ -11,11 +11,40 @@ import plotly.express as px
 import streamlit as st
 
 from synth_core.errors import SynthCoreError, warnings_to
+from synth_core.evaluation.judges import scored_by  # no torch
+from synth_core.experiments.results import PAIRED_COLUMNS  # no torch
 from synth_core.evaluation.table import (METRIC_HELP, better, load_evaluations, realism_table,  # no torch
                                          stale_notes)
 from synth_core.review import REASONS
 from synth_core.review.analysis import rejection_signals, review_counts
 from ui.state import open_synthetic_set, synthetic_sets, workspace_selector
+
+def _marked(paired: pd.DataFrame, line: pd.Series, metric: str, keys: tuple[str, ...] = ()) -> str:
+    """The paired difference of ``line`` on ``metric`` (``+0.052 ◆`` when it exceeds the spread), ``""``
+    when it was not tested (the reference itself, or fewer than 2 seeds)."""
+    if paired.empty:
+        return ""
+    sel = paired["metric"] == metric
+    for k in keys or [c for c in paired.columns if c in line.index and c not in ("metric", "against", *PAIRED_COLUMNS)]:
+        sel &= paired[k].astype(str) == str(line[k])
+    if not sel.any():
+        return ""
+    t = paired[sel].iloc[0]
+    return f"{float(t['mean_diff']):+.4g}" + (" ◆" if bool(t["exceeds_spread"]) else "")
+
+
+def _paired_expander(paired: pd.DataFrame, labels, against: str, key: str) -> None:
+    """Every paired test (difference, its sd and 95 % interval, t-test and Wilcoxon p, the mark)."""
+    with st.expander(f"Paired tests per seed against {against} ({len(paired)})"):
+        if paired.empty:
+            st.caption("No row has 2 or more seeds paired with the reference yet.")
+            return
+        view = paired.assign(compared=list(labels))[["compared", "metric", *PAIRED_COLUMNS]]
+        view["exceeds_spread"] = view["exceeds_spread"].map(lambda b: "◆ yes" if bool(b) else "")
+        st.dataframe(view, hide_index=True, width="stretch", key=key,
+                     column_config={c: st.column_config.NumberColumn(c, format="%.4g")
+                                    for c in ("mean_diff", "sd_diff", "ci_low", "ci_high", "p_ttest", "p_wilcoxon")})
+
 
 ws = workspace_selector()
 st.title("Quality")
@@ -52,11 +81,17 @@ else:
         st.warning(note)
     if regions != "both":
         view = view[view["region"] == regions]
-    table = view.pivot_table(index=["metric", "modality", "extractor"], columns="set", values="value",
-                             aggfunc="first").reset_index()
+    view = view.assign(scored_by=view["note"].map(scored_by))  # lesion validity and registration: judge or helper
+    table = view.pivot_table(index=["metric", "modality", "extractor", "scored_by"], columns="set", values="value",
+                             aggfunc="first").reset_index().rename(columns={"scored_by": "scored by"})
     table.insert(1, "better", table["metric"].map(better))
     st.dataframe(table, hide_index=True, width="stretch", key="quality_table",
                  column_config={s: st.column_config.NumberColumn(s, format="%.4g") for s in chosen})
+    if (table["scored by"] == "training helper (circular)").any():
+        st.caption("'training helper (circular)': lesion validity or registration scored by a network the set's "
+                   "generator trained against, so it partly measures the loss the generator optimised. Evaluate with "
+                   "independent judge runs (below, or `--judge-segmenter RUN --judge-translator RUN`) for a fair "
+                   "score.")
     skipped = view[view["value"].isna() & view["note"].astype(str).ne("")]
     if len(skipped):
         with st.expander(f"{len(skipped)} metric(s) could not be computed — why"):
@@ -111,7 +146,11 @@ for name in sets:
         st.error(str(err))
         continue
     cats[name] = cat
-    row = {"set": name, "samples": len(cat)}
+    meta = open_synthetic_set(ws, name).meta
+    judged = "judge runs" in str(meta.get("judges", ""))  # an ablation set scored by its judges
+    row = {"set": name, "samples": len(cat),
+           "dice/reg_err scored by": "independent judge" if judged else
+           ("training helper (circular)" if (meta.get("runs") or {}).get("segmenter") else "")}
     for col in cat.columns:
         if col.startswith(("dice_", "reg_err_")) or col in ("nn_dist", "contour_outside", "lesion_area", "realness"):
             vals = cat[col].to_numpy(dtype=float)
@@ -180,10 +219,28 @@ if not exps:
     st.info("No usability experiment yet. Run `python -m training usability --dataset demo --set demo-set` "
             "(thesis Table 5: a segmenter trained on mixes of real and synthetic data, tested on real data only).")
 else:
+    from synth_core.experiments.conclusions import usability_conclusions, usability_label
+    from synth_core.experiments.results import mean_sd, paired_usability
+
     exp = st.selectbox("Experiment", exps, key="quality_experiment")
     try:
-        _, summary, _ = load_experiment(ws, exp)
-        st.dataframe(summary, hide_index=True, width="stretch", key="quality_usability")
+        _, summary, per_seed = load_experiment(ws, exp)
+        paired = paired_usability(per_seed)
+        shown = summary.drop(columns=[c for c in summary if c.endswith(("_mean", "_sd"))])
+        for m, digits in (("dice", 3), ("dice_lesion", 3), ("mse", 4), ("hd95", 2)):
+            shown[m] = [mean_sd(a, b, digits) for a, b in zip(summary[f"{m}_mean"].astype(float),
+                                                              summary[f"{m}_sd"].astype(float))]
+        shown["Δ dice vs real-only"] = [_marked(paired, line, "dice") for _, line in summary.iterrows()]
+        st.caption("Mean ± standard deviation over seeds (segmenters tested on real test slices only). 'Δ dice vs "
+                   "real-only': the mean paired difference per seed from real-only at the same real fraction; ◆ = "
+                   "larger than the spread (its 95 % interval excludes 0).")
+        st.dataframe(shown, hide_index=True, width="stretch", key="quality_usability")
+        for sentence in usability_conclusions(summary, paired):
+            st.markdown(f"- {sentence}")
+        _paired_expander(paired, paired.apply(usability_label, axis=1) if len(paired) else [], "real-only",
+                         "quality_usability_paired")
+        with st.expander("Every seed (one line per configuration and seed)"):
+            st.dataframe(per_seed, hide_index=True, width="stretch", key="quality_usability_seeds")
         st.download_button("Download (CSV)", summary.to_csv(index=False).encode(), f"{exp}.csv", "text/csv",
                            key="quality_usability_csv")
     except SynthCoreError as err:
@@ -197,21 +254,36 @@ if not abls:
             "generator trained with one part switched off per row A-E, and in full as F; about 30 minutes on "
             "the demo with a 2-core CPU).")
 else:
-    from synth_core.experiments.ablation import MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation
+    from synth_core.experiments.ablation import (MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation,
+                                                 paired_ablation)
+    from synth_core.experiments.conclusions import ablation_conclusions
     from synth_core.experiments.results import mean_sd
 
     abl = st.selectbox("Ablation study", abls, key="quality_ablation")
     try:
-        _, table = load_ablation(ws, abl)
+        abl_config, table = load_ablation(ws, abl)
         agg = aggregate_ablation(table)
+        paired_abl = paired_ablation(table)
+        judges = abl_config.get("judges") or {}
+        if judges:
+            st.caption("Lesion Dice and registration error are scored by judge runs trained separately ("
+                       + ", ".join(f"{k}: `{j.get('run_id')}`" for k, j in judges.items()) + "); the `_helper` "
+                       "columns repeat them as scored by the training helpers the rows trained against (circular).")
+        else:
+            st.caption("Lesion Dice and registration error of this experiment were scored by the training helpers "
+                       "(circular): it was made before the ablation trained independent judges.")
         if (agg["seeds"] > 1).any():  # several trainings per row: mean ± sd, every training below
             st.caption(f"Mean ± standard deviation over the trainings of each row ({len(table)} trainings; the "
                        "'seeds' column says how many per row). A difference smaller than the spread can be chance.")
-            shown = agg[["row", "switched_off", "seeds", "n"]].copy()
+            shown = agg[["row", "switched_off", "seeds", "n", "scored_by"]].copy()
             for m in MEASURES:
                 if agg[m].notna().any():
                     shown[m] = [mean_sd(a, b, 4, no_sd="")
                                 for a, b in zip(agg[m].astype(float), agg[f"{m}_sd"].astype(float))]
+            for m in ("lesion_dice", "registration_error"):
+                shown[f"Δ {m} vs F"] = [_marked(paired_abl, line, m, keys=("row",)) for _, line in agg.iterrows()]
+            st.caption("'Δ … vs F': the mean paired difference per seed from the full model F; ◆ = larger than the "
+                       "spread (its 95 % interval excludes 0).")
             st.dataframe(shown, hide_index=True, width="stretch", key="quality_ablation_table")
             with st.expander("Every training (one line per row and seed)"):
                 st.dataframe(table, hide_index=True, width="stretch", key="quality_ablation_runs")
@@ -219,6 +291,11 @@ else:
             st.caption("One training per row: small differences can be chance (`--seeds 3` trains each row three "
                        "times and reports mean ± sd).")
             st.dataframe(table, hide_index=True, width="stretch", key="quality_ablation_table")
+        directions = {c: d for c, _, d in SUMMARY_COLUMNS}
+        for sentence in ablation_conclusions(agg, paired_abl, directions,
+                                             scored_by="judge" if set(agg["scored_by"]) <= {"judge"} else "helper"):
+            st.markdown(f"- {sentence}")
+        _paired_expander(paired_abl, [f"row {r}" for r in paired_abl["row"]], "F", "quality_ablation_paired")
         with st.expander("What the columns mean"):
             for col, text, direction in SUMMARY_COLUMNS:
                 st.markdown(f"**{col}** — {text}" + (f" ({direction} is better)" if direction else ""))
@@ -264,6 +341,20 @@ with st.form("quality_evaluate"):
                                     "FID Inception-v3 weight file (pt_inception-2015-12-05).")
     n_frd = int(c[3].number_input("Slices per side for FRD (0 = skip FRD)", 0, 512, 16, key="quality_ev_nfrd",
                                   help="Radiomics take about half a second per slice and region."))
+    from synth_core.runs.summary import runs_table  # no torch
+
+    runs = runs_table(ws)
+    done = runs[(runs["state"] == "finished") & (runs["dataset"] == ev_real)]
+    none = "none: the training helper scores (circular)"
+    j = st.columns(2)
+    judge_seg = j[0].selectbox("Judge segmenter", [none, *done[done["stage"] == "segmenter"]["run"]],
+                               key="quality_ev_judge_seg",
+                               help="A segmenter run trained separately from the set's generator: it scores lesion "
+                                    "validity beside the generator's own helper. One of the set's training helpers "
+                                    "is refused.")
+    judge_tr = j[1].selectbox("Judge translator", [none, *done[done["stage"] == "translator"]["run"]],
+                              key="quality_ev_judge_tr",
+                              help="A translator run trained separately: it scores the registration error.")
     go = st.form_submit_button("Evaluate", type="primary")
 if go:
     from synth_core.evaluation.evaluate import evaluate_set  # loads torch and the networks only when asked
@@ -272,7 +363,8 @@ if go:
     try:
         with warnings_to(lambda remark: None) as remarks:  # shown after the rerun below
             out = evaluate_set(ws, ev_set, ev_real, features=features.strip() or "own", n_frd=max(n_frd, 2),
-                               frd=n_frd > 0, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+                               frd=n_frd > 0, judge_segmenter=None if judge_seg == none else judge_seg,
+                               judge_translator=None if judge_tr == none else judge_tr, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
     except SynthCoreError as err:
         bar.empty()
         st.error(str(err))
