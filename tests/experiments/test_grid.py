@@ -139,5 +139,6 @@ def test_demo_preset_is_the_no_leak_headline_comparison():
 def test_paper_preset_loads():
     cfg = build_usability_config("usability-paper", {"synthetic_set": "s"})
     assert cfg.base_channels == 64 and cfg.steps >= 10000 and cfg.lr == 1e-4
+    assert cfg.generators == "per-fraction" and cfg.generator_preset == "paper" and cfg.early_stopping
     with pytest.raises(ConfigError, match="unknown usability preset"):
         build_usability_config("nope", {})
