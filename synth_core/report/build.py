@@ -486,8 +486,8 @@ class _Report:
         exps = gather.usability(self.ws, self.sel.datasets, self.explicit_sets)
         if not exps:
             s = self.sel.sets[0] if self.sel.sets else None
-            cmd = (f"python -m training usability --dataset {s.dataset} --set {s.name}" if s
-                   else "python -m training usability --dataset DATASET --set SET")
+            cmd = (f"python -m training usability --preset usability-demo --dataset {s.dataset} --set {s.name}" if s
+                   else "python -m training usability --preset usability-demo --dataset DATASET --set SET")
             return missing("No usability experiment yet (thesis Table 5: does adding synthetic images help train a "
                            "lesion-segmentation network that is then tested on real scans only?).", cmd)
         out = ["<p>A lesion-segmentation network is trained from scratch on each mix of real and synthetic training "

@@ -205,7 +205,7 @@ def test_missing_parts_say_what_to_run(workspace):
     make_fake_set(workspace, n=4)
     html = build_report(workspace, sets=["fake"])
     assert "python -m synth_core evaluate --set fake --real tiny" in html
-    assert "python -m training usability --dataset tiny --set fake" in html
+    assert "python -m training usability --preset usability-demo --dataset tiny --set fake" in html
     assert "reader-study create STUDY --dataset tiny --set fake" in html
     assert "Run folder(s) no longer in the workspace: fake-run" in html
 
