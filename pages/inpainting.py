@@ -1,5 +1,6 @@
-"""Lesion inpainting (pix2pix, METHOD.md §10): pick a real slice, put a bank lesion into its organ,
-see the whitened input and the generator's fill side by side, keep the ones you like in a set."""
+"""Lesion inpainting (pix2pix, METHOD.md §10): pick a real slice, put a bank lesion into its organ
+(transformed by hand or at random) or draw one, see the whitened input and the fill of every chosen
+pix2pix run (one per modality) side by side, keep the ones you like in a set."""
 
 import numpy as np
 import streamlit as st
@@ -31,12 +32,12 @@ if not runs:
     st.stop()
 
 
-@st.cache_resource(show_spinner="Loading the pix2pix generator…", max_entries=2)
-def get_models(root: str, run_id: str, mtime: float):
+@st.cache_resource(show_spinner="Loading the pix2pix generators…", max_entries=2)
+def get_models(root: str, run_ids: tuple[str, ...], mtime: float):
     from synth_core.synthesis.inpaint import load_inpaint_models
     from synth_core.workspace import Workspace
 
-    return load_inpaint_models(Workspace.open(root, create=False), run_id, figures=False)
+    return load_inpaint_models(Workspace.open(root, create=False), list(run_ids), figures=False)
 
 
 @st.cache_resource(show_spinner="Building the lesion bank…", max_entries=4)
@@ -47,7 +48,13 @@ def get_bank(path: str, fingerprint: str, min_area: int) -> LesionBank:
 
 
 c = st.columns(3)
-run_id = c[0].selectbox("pix2pix run", runs, key="inpaint_run")
+run_ids = tuple(c[0].multiselect("pix2pix runs (one per modality)", runs, default=runs[:1], key="inpaint_runs",
+                                 help="Each run fills the modality it was trained on, all of the same placed lesion. "
+                                      "The set holds the filled modalities only; the dataset's others are left out "
+                                      "(a lesion label there would mark a lesion the image does not show)."))
+if not run_ids:
+    st.info("Choose at least one pix2pix run.")
+    st.stop()
 slices = c[1].radio("Real slices", ["healthy", "lesion", "any"], horizontal=True, key="inpaint_slices",
                     help="Training-split slices without a lesion, with one (the new lesion never overlaps it), or both.")
 min_area = c[2].number_input("Smallest bank lesion (pixels)", 1, 1000, 10, key="inpaint_min_area")
@@ -55,11 +62,11 @@ try:
     from synth_core.datalink import check_link
     from synth_core.synthesis.inpaint import place_at_random, place_by_hand, source_rows
 
-    ckpt = ws.runs / run_id / "checkpoints"
-    models = get_models(str(ws.root), run_id, max((p.stat().st_mtime for p in ckpt.glob("*.pt")), default=0.0))
+    mtime = max((p.stat().st_mtime for r in run_ids for p in (ws.runs / r / "checkpoints").glob("*.pt")), default=0.0)
+    models = get_models(str(ws.root), run_ids, mtime)
     with show_warnings():
         match = check_link(ds, fingerprint=models.fingerprint, content=models.dataset_content,
-                           what=f"run {run_id!r}", dataset=models.dataset)
+                           what=f"run {run_ids[0]!r}", dataset=models.dataset)
     bank = get_bank(str(ds.path), ds.fingerprint, int(min_area))
     rows = source_rows(ds, slices)
 except SynthCoreError as err:
@@ -68,24 +75,27 @@ except SynthCoreError as err:
 if len(bank) == 0 or len(rows) == 0:
     st.warning("No bank lesion reaches that size." if len(bank) == 0 else f"No {slices} training slices with an organ.")
     st.stop()
-st.caption(f"Generator fills modality **{models.modality}**; {len(rows)} {slices} training slices; "
-           f"{len(bank)} bank lesions.")
+left_out = [m for m in ds.modalities if m not in models.modalities]
+st.caption(f"Filled: {models.describe()}"
+           + (f"; left out of the set (no run chosen): {', '.join(left_out)}" if left_out else "")
+           + f". {len(rows)} {slices} training slices; {len(bank)} bank lesions.")
 
 st.subheader("1 · Slice and lesion")
 c = st.columns([2, 1])
 pick = c[0].slider("Slice", 0, len(rows) - 1, 0, key="inpaint_slice", help="Position among the candidate slices.")
 row = int(rows[int(pick)])
-how = c[1].radio("Placement", ["by hand", "random"], horizontal=True, key="inpaint_how",
-                 help="by hand: the lesion, its transform and its centre from the controls; random: the "
-                      "synthesis placement (any bank lesion, random transform, anywhere inside the organ).")
+how = c[1].radio("Lesion", ["by hand", "random", "draw"], horizontal=True, key="inpaint_how",
+                 help="by hand: a bank lesion, its transform and its centre from the controls; random: the "
+                      "synthesis placement (any bank lesion, random transform, anywhere inside the organ); draw: "
+                      "an ellipse of your size, class and rotation, centred where you say.")
+organ = np.argwhere(np.asarray(ds.masks[row]) > 0)
+centre = organ.mean(axis=0) if len(organ) else np.array([ds.spec.size / 2] * 2)
 if how == "by hand":
     c = st.columns(4)
     lesion = c[0].number_input("Bank lesion #", 0, len(bank) - 1, 0, key="inpaint_lesion")
     scale = c[1].slider("Scale", 0.3, 2.0, 1.0, 0.05, key="inpaint_scale")
     rotation = c[2].slider("Rotation (degrees)", -180, 180, 0, 5, key="inpaint_rotation")
     flips = c[3].multiselect("Flip", ["left-right", "up-down"], key="inpaint_flips")
-    organ = np.argwhere(np.asarray(ds.masks[row]) > 0)
-    centre = organ.mean(axis=0) if len(organ) else np.array([ds.spec.size / 2] * 2)
     c = st.columns(2)
     cy = c[0].slider("Centre row", 0, ds.spec.size - 1, int(centre[0]), key="inpaint_cy")
     cx = c[1].slider("Centre column", 0, ds.spec.size - 1, int(centre[1]), key="inpaint_cx")
@@ -95,6 +105,36 @@ if how == "by hand":
     if spec is None:
         st.warning(f"This lesion does not fit here ({placement.reason.replace('_', ' ')}): move it into the organ, "
                    "away from the slice's own lesion, or make it smaller.")
+elif how == "draw":
+    from synth_core.lesions.drawn import DrawnLesion
+    from synth_core.synthesis.inpaint import place_drawn
+
+    classes = {k: v for k, v in sorted(ds.label_names.items()) if k > 0}
+    c = st.columns(4)
+    ry = c[0].slider("Half-height (pixels)", 1.0, ds.spec.size / 4, min(4.0, ds.spec.size / 4), 0.5, key="draw_ry")
+    rx = c[1].slider("Half-width (pixels)", 1.0, ds.spec.size / 4, min(3.0, ds.spec.size / 4), 0.5, key="draw_rx")
+    rotation = c[2].slider("Rotation (degrees)", -180, 180, 0, 5, key="draw_rotation")
+    label = c[3].selectbox("Class", list(classes), format_func=lambda k: f"{k} {classes[k]}", key="draw_label")
+    c = st.columns(4)
+    core_fraction = c[0].slider("Core (fraction of the size; 0 = none)", 0.0, 0.9, 0.0, 0.05, key="draw_core",
+                                help="A smaller ellipse of another class inside, as a tumour core in its oedema.")
+    core_label = c[1].selectbox("Core class", list(classes), format_func=lambda k: f"{k} {classes[k]}",
+                                key="draw_core_label", disabled=core_fraction == 0)
+    cy = c[2].slider("Centre row", 0, ds.spec.size - 1, int(centre[0]), key="draw_cy")
+    cx = c[3].slider("Centre column", 0, ds.spec.size - 1, int(centre[1]), key="draw_cx")
+    try:
+        drawn = DrawnLesion(radii=(ry, rx), label=int(label), core_fraction=float(core_fraction),
+                            core_label=int(core_label) if core_fraction > 0 else 0)
+        placement, spec = place_drawn(ds, row, drawn, AugmentParams(rotation_deg=float(rotation),
+                                                                    center=(float(cy), float(cx))))
+    except SynthCoreError as err:
+        st.error(str(err))
+        st.stop()
+    if spec is None:
+        outside = ("" if not np.isfinite(placement.inside_fraction)
+                   else f"; {1 - placement.inside_fraction:.0%} of it lies outside the organ")
+        st.warning(f"The drawn lesion does not fit here ({placement.reason.replace('_', ' ')}{outside}): move its "
+                   "centre into the organ, away from the slice's own lesion, or make it smaller.")
 else:
     c = st.columns(2)
     seed = c[0].number_input("Seed", 0, 1_000_000, 0, key="inpaint_seed")
@@ -111,29 +151,30 @@ if spec is not None:
     from synth_core.synthesis.inpaint import fill_batch
 
     b = fill_batch(models, ds, bank, [spec], composite=composite)
-    win = make_window(wmode, b.original[0], key="inpaint_window")
     new = b.new_labels[0] > 0
     big = max(1, 384 // ds.spec.size)
-    cols = st.columns(4)
-    cols[0].image(upscale(to_uint8(b.original[0], win), big), caption=f"real slice ({models.modality})")
-    cols[1].image(upscale(to_uint8(b.whitened[0], win), big), caption="whitened input")
-    cols[2].image(upscale(to_uint8(b.images[0, 0], win), big), caption="filled by the generator")
-    cols[3].image(upscale(overlay(b.images[0, 0], b.labels[0], window=win), big), caption="label")
-    fill = b.images[0, 0][new]
-    st.caption(f"New lesion: {int(new.sum())} px, mean fill {fill.mean():.3f} (real slice there: "
-               f"{b.original[0][new].mean():.3f}).")
+    for k, m in enumerate(models.modalities):  # one row per filled modality, each at the chosen window
+        win = make_window(wmode, b.original[0, k], key="inpaint_window")
+        cols = st.columns(4)
+        cols[0].image(upscale(to_uint8(b.original[0, k], win), big), caption=f"real slice ({m})")
+        cols[1].image(upscale(to_uint8(b.whitened[0, k], win), big), caption=f"whitened input ({m})")
+        cols[2].image(upscale(to_uint8(b.images[0, k], win), big), caption=f"filled by run {models.fills[k].run['run_id']!r}")
+        if k == 0:
+            cols[3].image(upscale(overlay(b.images[0, 0], b.labels[0], window=win), big), caption="label")
+        st.caption(f"{m}: new lesion {int(new.sum())} px, mean fill {b.images[0, k][new].mean():.3f} (real slice "
+                   f"there: {b.original[0, k][new].mean():.3f}).")
     kept = st.session_state.setdefault("inpaint_kept", [])
     if st.button("Keep this sample", type="primary", key="inpaint_keep"):
-        kept.append({"run": run_id, "dataset": ds.name, "spec": spec, "composite": composite})
+        kept.append({"runs": run_ids, "dataset": ds.name, "spec": spec, "composite": composite})
         st.toast(f"Kept ({len(kept)} in the list)")
 
 st.subheader("3 · Keep in a set")
-kept = [k for k in st.session_state.get("inpaint_kept", []) if k["run"] == run_id and k["dataset"] == ds.name]
+kept = [k for k in st.session_state.get("inpaint_kept", []) if k["runs"] == run_ids and k["dataset"] == ds.name]
 if not kept:
     st.info("Kept samples appear here; save them as a synthetic set.")
     st.stop()
 st.write(f"{len(kept)} kept samples (slice rows {', '.join(str(k['spec'].source_row) for k in kept[:12])}"
-         f"{' …' if len(kept) > 12 else ''}).")
+         f"{' …' if len(kept) > 12 else ''}; {sum(bool(k['spec'].drawn) for k in kept)} drawn).")
 c = st.columns([2, 1, 1])
 name = c[0].text_input("Set name", f"{ds.name}-inpainted", key="inpaint_set_name")
 if c[2].button("Clear the list", key="inpaint_clear"):

@@ -7,8 +7,8 @@ plain-words :data:`METRIC_HELP` and its storage (:func:`load_evaluations`, used 
 and the report) live in the torch-free :mod:`synth_core.evaluation.table`; they are re-exported
 here.
 
-Modalities. A set may hold some of the dataset's modalities (a pix2pix set holds the one its run
-fills, :mod:`synth_core.synthesis.inpaint`); every metric compares each of the set's modalities
+Modalities. A set may hold some of the dataset's modalities (a pix2pix set holds the ones its runs
+fill, :mod:`synth_core.synthesis.inpaint`); every metric compares each of the set's modalities
 with the dataset's channel of the same name.
 
 Samples. Real slices come from one split of the dataset (default ``test``: held out from every
@@ -31,8 +31,9 @@ modality; :class:`~synth_core.evaluation.features.EncoderFeatures`) or the path 
 Inception weight file (:func:`~synth_core.evaluation.features.load_inception`). The segmenter run
 is the one given, else the set's ``runs["segmenter"]``, else the multimodal run's lesion-guidance
 helper, else the newest finished segmenter run on the dataset. The multimodal run is the set's
-``runs["multimodal"]``. The pix2pix run is the one given, else the set's ``runs["pix2pix"]``, else
-the newest finished pix2pix run on the dataset. A run that is missing, fails to load or was
+``runs["multimodal"]``. The pix2pix runs are the one given, else the set's (one per modality it
+was filled in, :func:`~synth_core.synthesis.setstore.pix2pix_records`), else the newest finished
+pix2pix run on the dataset; each scores the fill of its own modality. A run that is missing, fails to load or was
 trained on another dataset fingerprint skips its metrics: those rows have ``value = NaN`` and the
 reason in ``note``.
 
@@ -49,7 +50,7 @@ independent judge runs (``judge_segmenter``, ``judge_translator``): runs trained
 one of the generator's training helpers (refused in one line). Each such row's ``note`` opens with
 who scored it: "scored by the training helper (circular)" or "scored by the independent judge".
 
-Table columns: ``set, dataset, run`` (the set's multimodal run id; a pix2pix set's pix2pix run id), ``modality, metric, region``
+Table columns: ``set, dataset, run`` (the set's multimodal run id; a pix2pix set's pix2pix run ids joined by ``+``), ``modality, metric, region``
 (``"image"`` or ``"lesion"``), ``value, n`` (samples used), ``set_n`` (the set's size when
 computed: a set grown since shows these rows as stale), ``extractor`` (the feature space or network behind the
 value: ``own:<segmenter run>``, ``inception:<sha256 prefix>``, ``radiomics``, ``ms-ssim``, ``handmade``,
@@ -239,10 +240,11 @@ def _realism(table: _Table, syn: SyntheticSet, ds: Dataset, syn_idx: np.ndarray,
 
 
 def _judge_runs(ws: Workspace, runs: dict[str, Any], ds: Dataset, mods: list[str], *, segmenter_run: str | None,
-                pix2pix_run: str | None, device: Any) -> tuple[tuple[Any, str], tuple[Any, str], tuple[Any, str]]:
-    """The multimodal, segmenter and pix2pix runs behind the metrics, each ``(LoadedRun, "")`` or
-    ``(None, why)`` (the module docstring says which run is chosen). ``runs``: the set's provenance;
-    checkpoints: the one it names (synthesis uses "best"), else "last"."""
+                pix2pix_run: str | None, device: Any) -> tuple[tuple[Any, str], tuple[Any, str], list[tuple[Any, str]]]:
+    """The multimodal and segmenter runs behind the metrics, each ``(LoadedRun, "")`` or ``(None,
+    why)``, and the pix2pix runs as a list of such pairs (a set made by several pix2pix runs, one
+    per modality, has them all; the module docstring says which runs are chosen). ``runs``: the
+    set's provenance; checkpoints: the one it names (synthesis uses "best"), else "last"."""
     mm_id = _run_id(runs, "multimodal")
     mm_run, mm_note = None, "the set records no multimodal run"
     if mm_id:
@@ -257,14 +259,18 @@ def _judge_runs(ws: Workspace, runs: dict[str, Any], ds: Dataset, mods: list[str
     seg_run, seg_note = None, f"no segmenter run on dataset {ds.name!r} (train one, or pass a segmenter run)"
     if seg_id:
         seg_run, seg_note = _load(ws, seg_id, [f"seg_{m}" for m in mods], "segmenter", ds, device, _which(seg_entry))
-    p2p_id, p2p_entry = pix2pix_run or "", None
-    if not p2p_id and _run_id(runs, "pix2pix"):
-        p2p_id, p2p_entry = _run_id(runs, "pix2pix"), runs.get("pix2pix")
-    p2p_id = p2p_id or _newest(ws, "pix2pix", ds.name)
-    p2p_run, p2p_note = None, f"no pix2pix run on dataset {ds.name!r}"
-    if p2p_id:
-        p2p_run, p2p_note = _load(ws, p2p_id, ["G"], "pix2pix", ds, device, _which(p2p_entry))
-    return (mm_run, mm_note), (seg_run, seg_note), (p2p_run, p2p_note)
+    from synth_core.synthesis.setstore import pix2pix_records
+
+    recorded = [(str(e.get("run_id") or ""), e) for e in pix2pix_records({"runs": runs, "modalities": mods}).values()]
+    wanted = [(pix2pix_run, None)] if pix2pix_run else [r for r in recorded if r[0]]
+    wanted = wanted or [(_newest(ws, "pix2pix", ds.name), None)]
+    p2p = []
+    for p2p_id, p2p_entry in wanted:
+        if not p2p_id:
+            p2p.append((None, f"no pix2pix run on dataset {ds.name!r}"))
+            continue
+        p2p.append(_load(ws, p2p_id, ["G"], "pix2pix", ds, device, _which(p2p_entry)))
+    return (mm_run, mm_note), (seg_run, seg_note), p2p
 
 
 # ---- the metric families (each on arrays; evaluate_set picks the inputs) ---------------------------
@@ -513,7 +519,10 @@ def evaluate_set(
     runs = syn.meta.get("runs") or {}
     mm_id = _run_id(runs, "multimodal")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    table = _Table(syn.name, ds.name, mm_id or _run_id(runs, "pix2pix"), created, len(syn))
+    from synth_core.synthesis.setstore import pix2pix_records
+
+    p2p_ids = "+".join(str(e.get("run_id") or "") for e in pix2pix_records(syn.meta).values())
+    table = _Table(syn.name, ds.name, mm_id or p2p_ids, created, len(syn))
     steps = 8
     done = 0
 
@@ -523,7 +532,7 @@ def evaluate_set(
         done += 1
 
     # -- runs (module docstring: which networks) --------------------------------------------------
-    (mm_run, mm_note), (seg_run, seg_note), (p2p_run, p2p_note) = _judge_runs(
+    (mm_run, mm_note), (seg_run, seg_note), p2p_runs = _judge_runs(
         ws, runs, ds, mods, segmenter_run=segmenter_run, pix2pix_run=pix2pix_run, device=device)
     # the generator's helpers; when its run cannot be read, the set's own segmenter/translator records
     # (plain synthesis scores its figures with the helpers), so an unknown network never passes as a judge
@@ -624,10 +633,11 @@ def evaluate_set(
 
     # -- paired reconstruction (b): pix2pix fill of real lesions ---------------------------------
     step("pix2pix lesion fill of real slices")
-    if p2p_run is None:
-        for region in ("image", "lesion"):
-            table.skip(FILL_METRICS, [mods[0]], region, "pix2pix", p2p_note)
-    else:
+    for p2p_run, p2p_note in p2p_runs:  # one per modality a pix2pix set was filled in
+        if p2p_run is None:
+            for region in ("image", "lesion"):
+                table.skip(FILL_METRICS, [mods[0]], region, "pix2pix", p2p_note)
+            continue
         pm = str(getattr(p2p_run.config, "modality", "") or mods[0])
         if pm not in mods:
             for region in ("image", "lesion"):

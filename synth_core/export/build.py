@@ -7,6 +7,9 @@ manifest (:mod:`synth_core.export.manifest`) and ``splits_final.json`` (nnU-Net 
 subject, synthetic cases only in training folds, a sample painted into a real slice never in the
 fold that validates that slice's subject: :mod:`synth_core.export.folds`). Each 2-D slice
 is one case (nnU-Net 2-D); real case names are keyed hashes (:mod:`synth_core.export.naming`).
+The channels are the dataset's modalities, or the set's when it holds only some of them (a pix2pix
+set holds the modalities its runs filled): then the real slices are exported in those modalities
+too, ``dataset.json`` names them, and a note says which were left out.
 
 The folder is written under a temporary name and renamed when complete
 (:func:`synth_core.atomic.atomic_dir`): an interrupted export leaves nothing, and an existing
@@ -59,11 +62,24 @@ def export(ws: Workspace, dataset: str, set_name: str | None, out: str, *, filte
 
 
 def _check_set_matches(syn: SyntheticSet, ds: Dataset) -> ContentMatch:
+    """The set was made from ``ds`` at its size and holds all of its modalities or some of them in
+    the dataset's order (a pix2pix set holds the modalities its runs filled)."""
     match = check_set(ds, syn.meta, f"set {syn.name!r}")  # one line if made from another dataset
-    if syn.modalities != ds.modalities or syn.size != ds.spec.size:
+    order = [m for m in ds.modalities if m in syn.modalities]
+    if not syn.modalities or list(syn.modalities) != order or syn.size != ds.spec.size:
         raise ConfigError(f"set {syn.name!r} has modalities {list(syn.modalities)} at {syn.size} px but dataset "
                           f"{ds.name!r} has {list(ds.modalities)} at {ds.spec.size} px")
     return match
+
+
+def _left_out_note(syn: SyntheticSet, ds: Dataset) -> str:
+    """The note of an export restricted to the set's modalities ("" when it holds them all)."""
+    left = [m for m in ds.modalities if m not in syn.modalities]
+    if not left:
+        return ""
+    return (f"set {syn.name!r} holds {', '.join(syn.modalities)} only (no generator filled "
+            f"{', '.join(left)}), so the export holds those modalities of the real slices too, not "
+            f"{', '.join(left)}")
 
 
 def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | None = None) -> ExportResult:
@@ -81,8 +97,12 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
     sel = Selection(chosen=())
     match = None
     catalog = None  # one snapshot: review decisions may be appended while the export runs
+    mods = tuple(ds.modalities)
+    notes: list[str] = []
     if syn is not None:
         match = _check_set_matches(syn, ds)
+        mods = tuple(syn.modalities)
+        notes = [n for n in (_left_out_note(syn, ds),) if n]
         catalog = syn.catalog
         sel = select_synthetic(syn, filter=options.filter, min_nn_dist=options.min_nn_dist,
                                synthetic_ratio=options.synthetic_ratio, n_real_train=len(train_rows), seed=options.seed,
@@ -107,12 +127,15 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
         for part in PARTS.values():
             for folder in part:
                 (tmp / folder).mkdir()
-        writer = _CaseWriter(tmp, options.fmt, ds.modalities, total, progress)
+        writer = _CaseWriter(tmp, options.fmt, mods, total, progress)
+        chans = [ds.modalities.index(m) for m in mods]
+        every = chans == list(range(len(ds.modalities)))
         for part, rows in (("train", train_rows), ("test", test_rows)):
             for i in rows:
                 r = idx.iloc[int(i)]
                 spacing = (float(r.spacing_row), float(r.spacing_col), float(r.spacing_slice))
-                writer.write(real_names[i], part, ds.images[i], ds.labels[i], spacing, source="real",
+                image = ds.images[i] if every else np.asarray(ds.images[i])[chans]
+                writer.write(real_names[i], part, image, ds.labels[i], spacing, source="real",
                              dataset_split=str(r.split))
             if part == "train" and syn is not None:
                 for j in sel.chosen:
@@ -135,15 +158,15 @@ def run_export(ws: Workspace, options: ExportOptions, *, progress: Progress | No
             path=dest, fmt=options.fmt, dataset=ds.name, set_name=options.set_name,
             n_real_train=len(train_rows), n_real_test=len(test_rows), n_synthetic=len(sel.chosen),
             n_blocked=sel.n_blocked, n_filtered_out=sel.n_filtered_out, n_not_drawn=sel.n_not_drawn,
-            n_wanted=sel.n_wanted, n_rejected=sel.n_rejected, n_files=writer.n_files, notes=sel.notes,
-            n_folds=len(folds),
+            n_wanted=sel.n_wanted, n_rejected=sel.n_rejected, n_files=writer.n_files,
+            notes=(*notes, *sel.notes), n_folds=len(folds), modalities=mods,
         )
         if folds:
             (tmp / FOLDS_FILE).write_text(json.dumps(folds, indent=1) + "\n")
         medsynth = _medsynth_block(options, ds, syn, result, match)
         medsynth["splits_final"] = {"file": FOLDS_FILE if folds else None, "folds": len(folds),
                                     "grouped_by": "subject", "copy_to": "nnUNet_preprocessed/DatasetXXX_Name/"}
-        info = dataset_json(options.fmt, name=options.out, modalities=ds.modalities, label_names=ds.label_names,
+        info = dataset_json(options.fmt, name=options.out, modalities=mods, label_names=ds.label_names,
                             train_cases=writer.cases["train"], test_cases=writer.cases["test"], medsynth=medsynth)
         # not sort_keys: label and channel order is meaningful to readers ("10" must not precede "2")
         (tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -176,7 +199,9 @@ def _medsynth_block(options: ExportOptions, ds: Dataset, syn: SyntheticSet | Non
         "format_version": FORMAT_VERSION,
         "synth_core_version": __version__,
         "format": options.fmt,
-        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256},
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256,
+                    "modalities": list(ds.modalities)},
+        "modalities": list(result.modalities),
         "set": None if syn is None else {"name": syn.name, "n": len(syn), "runs": syn.meta.get("runs", {}),
                                         "dataset_match": match.kind if match else None},
         "filter": options.filter,

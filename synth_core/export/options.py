@@ -73,6 +73,7 @@ class ExportResult:
     notes: tuple[str, ...] = ()  # e.g. "ratio 2 wants 24 synthetic cases but only 12 pass; exported 12"
     n_rejected: int = 0  # rejected by a person (catalog column review): never exported
     n_folds: int = 0  # folds in splits_final.json (0: fewer than 2 training subjects, no file)
+    modalities: tuple[str, ...] = ()  # exported channels: the dataset's, or the set's when it holds fewer
 
     def counts(self) -> dict[str, int | None]:
         return {

@@ -285,7 +285,8 @@ def run_ids_of(sets: list[SetInfo]) -> list[str]:
     out: list[str] = []
     for s in sets:
         runs = s.meta.get("runs") or {}
-        for stage in order:
+        painted = sorted(k for k in runs if k.startswith("pix2pix:"))  # a set filled by one pix2pix run per modality
+        for stage in (*order, *painted):
             entry = runs.get(stage)
             rid = entry.get("run_id") if isinstance(entry, dict) else entry
             if rid and rid not in out:

@@ -20,8 +20,10 @@ def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator", choices=("multimodal", "pix2pix"), default="multimodal",
                    help="multimodal: new slices from the structure -> image generators; pix2pix: bank lesions "
                         "painted into real training slices, whitened and filled in by a pix2pix run")
-    p.add_argument("--run", "--multimodal-run", dest="run", default="",
-                   help="run id of the generator (default: the newest finished one on --dataset)")
+    p.add_argument("--run", "--multimodal-run", dest="run", action="append", default=[],
+                   help="run id of the generator (default: the newest finished one on --dataset); with "
+                        "--generator pix2pix give it once per modality to fill several modalities of the same "
+                        "painted lesion (one run each; modalities without a run are left out of the set)")
     p.add_argument("--dataset", default="", help="dataset the run was trained on (used to find the newest run)")
     p.add_argument("--n", "--samples", dest="n", type=int, required=True, help="number of samples")
     p.add_argument("--seed", type=int, default=0, help="set seed; sample i depends only on (seed, i)")
@@ -32,7 +34,8 @@ def add_synthesize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-set", default="", help="take the lesion bank and augmentation ranges from this saved "
                                                    "label set (workspace/lesions/NAME) instead of the run's")
     p.add_argument("--batch", type=int, default=16, help="samples per network call")
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="multimodal checkpoint to use")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="checkpoint of the generator run(s) to use")
     p.add_argument("--no-figures", action="store_true", help="skip the segmenter/translator figures (faster)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--slices", choices=("healthy", "lesion", "any"), default="healthy",
@@ -73,7 +76,10 @@ def run_synthesize_command(args: argparse.Namespace, ws: Workspace) -> int:
     from synth_core.synthesis.pipeline import synthesize
 
     name, dest = new_set_destination(args, ws)
-    run_id = args.run or _newest_run(ws, args.dataset)
+    if len(args.run) > 1:
+        raise ConfigError(f"--generator multimodal takes one --run, not {len(args.run)} "
+                          "(several runs, one per modality, are for --generator pix2pix)")
+    run_id = (args.run[0] if args.run else "") or _newest_run(ws, args.dataset)
     info = None
     device = args.device
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: split the batches across ranks

@@ -9,7 +9,8 @@ placement code as multimodal synthesis and training (:meth:`LesionSource.choose
 slice's own real lesions when it had any (the new one never overlaps them).
 
 A sample is fully described by an :class:`InpaintSpec` — the source slice's dataset row, the bank
-lesion's index and its transform parameters — which the catalog records. Seeded sets choose the
+lesion's index (or a shape a person drew, :class:`~synth_core.lesions.drawn.DrawnLesion`) and its
+transform parameters — which the catalog records. Seeded sets choose the
 specs from one random stream per sample (``(seed, index)``, :func:`choose_specs`: the source
 slice is drawn uniformly from the candidate rows, then the placement; when no placement is
 accepted on that slice another slice is drawn, up to ``source_tries`` slices); the Inpainting
@@ -19,11 +20,14 @@ made the set).
 
 Choices:
 
-- One modality per set: a pix2pix run fills the one modality it was trained on (its config's
-  ``modality``), so the set holds that modality only (``set.json`` ``modalities``); on a
-  multi-modal dataset, train one pix2pix run per modality and make one set each. Readers that
-  compare with the dataset (evaluation, export, reader study) use the dataset's channel of the
-  same name.
+- One run per modality: a pix2pix run fills the one modality it was trained on (its config's
+  ``modality``). A set is made from one or several runs of one dataset (:mod:`.inpaint_models`),
+  each filling its modality of the same placed lesion on the same source slice; the set holds
+  exactly the filled modalities (``set.json`` ``modalities``, dataset order) and names the others
+  in ``left_out_modalities``. A modality without a run is left out rather than kept as the real
+  slice's pixels: there the label would mark a lesion the image does not show. Readers that
+  compare with the dataset (evaluation, export, reader study) use the dataset's channels of the
+  same names; an export of such a set holds those modalities only.
 - ``composite=True`` (default): pixels outside the new lesion are the real slice's exactly, so
   the rest of the slice and its label stay true (:func:`~synth_core.whitening.fill_lesions`);
   ``composite=False`` keeps the generator's raw output everywhere.
@@ -36,28 +40,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from synth_core.errors import ConfigError
+from synth_core.lesions.augment import AugmentParams, apply_transform
+from synth_core.lesions.drawn import DrawnLesion
 from synth_core.synthesis.figures import RealReference, sample_figures
+from synth_core.synthesis.inpaint_models import GENERATOR, InpaintModels, ModalityFill, load_inpaint_models
 from synth_core.synthesis.lesions import LesionSource, label_from_record
 from synth_core.synthesis.pipeline import STREAM_LESION, batch_indices, stream_seed
-from synth_core.synthesis.setstore import SetWriter
+from synth_core.synthesis.setstore import SetWriter, pix2pix_records
 from synth_core.whitening import fill_lesions, whiten
 
-GENERATOR = "pix2pix"
+__all__ = ["GENERATOR", "InpaintModels", "InpaintSpec", "ModalityFill", "choose_specs", "fill_batch", "inpaint_set",
+           "load_inpaint_models", "place_at_random", "place_by_hand", "place_drawn", "regenerate_inpaint",
+           "save_chosen", "source_rows", "spec_from_params"]
+DRAWN = "drawn"  # catalog lesion_source of a sample whose lesion a person drew
 SLICES = ("healthy", "lesion", "any")  # which real slices lesions are painted into
 SOURCE_TRIES = 20  # source slices drawn per sample before giving up (each with LesionSource.tries placements)
 COLUMN_HELP = {
     "source_row": "dataset row of the real slice the lesion was painted into (no case id is stored)",
     "source_tries": "source slices drawn before one accepted the lesion",
     "source_lesion": "the source slice already had a real lesion (the new one does not overlap it)",
+    "lesion_drawn": "the lesion shape a person drew (JSON: ellipse radii and classes); empty for bank lesions",
     "new_lesion_area": "pixels of the painted-in lesion",
     "fill_mean_": "mean intensity the generator painted into the new lesion",
     "fill_contrast_": "fill_mean minus the mean of the organ around the lesion (within 3 px of it)",
@@ -66,74 +76,29 @@ COLUMN_HELP = {
 
 @dataclass(frozen=True)
 class InpaintSpec:
-    """One sample: the real slice (dataset row), the bank lesion (index) and its transform
+    """One sample: the real slice (dataset row), the lesion — a bank lesion (``lesion_index``) or a
+    drawn shape (``drawn``: :meth:`DrawnLesion.to_json`, ``lesion_index`` -1) — and its transform
     (:class:`~synth_core.lesions.augment.AugmentParams` as JSON)."""
 
     source_row: int
     lesion_index: int
     lesion_params: str
     source_tries: int = 1
+    drawn: str = ""
 
     def __post_init__(self) -> None:
-        if self.source_row < 0 or self.lesion_index < 0 or not self.lesion_params:
-            raise ConfigError(f"an inpainting sample needs a source slice and a lesion, not {self!r}")
+        if self.source_row < 0 or not self.lesion_params or (self.lesion_index < 0) != bool(self.drawn):
+            raise ConfigError(f"an inpainting sample needs a source slice and one lesion (from the bank or drawn), "
+                              f"not {self!r}")
+        if self.drawn:
+            DrawnLesion.from_json(self.drawn)  # validates
 
-
-@dataclass
-class InpaintModels:
-    """The pix2pix generator, the modality it fills and the dataset channel of it, plus an optional
-    frozen segmenter for the catalog's Dice figure. ``runs``: stage -> provenance record."""
-
-    G: nn.Module
-    modality: str
-    channel: int
-    size: int
-    label_names: dict[int, str]
-    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    segmenter: nn.Module | None = None
-    dataset: str = ""
-    fingerprint: str = ""
-    dataset_content: dict[str, Any] | None = None
-
-    @property
-    def modalities(self) -> tuple[str, ...]:
-        return (self.modality,)
-
-
-def load_inpaint_models(ws: Any, run_id: str, *, which: str = "best", segmenter_run: str = "",
-                        figures: bool = True, device: torch.device | str = "cpu") -> InpaintModels:
-    """The pix2pix run ``run_id`` (``which`` checkpoint, falling back to last) and, when
-    ``figures``, a segmenter run of the same dataset (``segmenter_run``, else the newest finished
-    one; none found = no Dice figure)."""
-    from synth_core.datalink import run_content, same_dataset
-    from synth_core.runs.loading import find_runs, load_run, resolve_run
-    from synth_core.synthesis.loading import _record
-
-    if which not in ("best", "last"):
-        raise ConfigError(f"checkpoint must be best or last, not {which!r}")
-    run_id = resolve_run(ws, GENERATOR, run_id, None)
-    run = load_run(ws, run_id, which=which, names=["G"], device=device)
-    modalities = list(run.meta["modalities"])
-    modality = str(getattr(run.config, "modality", "") or "") or modalities[0]
-    if modality not in modalities:
-        raise ConfigError(f"pix2pix run {run_id!r} fills modality {modality!r}, which its dataset lacks "
-                          f"({', '.join(modalities)})")
-    runs = {GENERATOR: _record(run)}
-    seg = None
-    dataset = str(getattr(run.config, "dataset", "") or "")
-    if figures:
-        seg_id = segmenter_run or next(iter(find_runs(ws, "segmenter", dataset or None)), "")
-        if seg_id:
-            sr = load_run(ws, resolve_run(ws, "segmenter", seg_id, None), which="last",
-                          names=[f"seg_{modality}"], device=device)
-            if not same_dataset(sr.fingerprint, run_content(sr.meta), run.fingerprint, run_content(run.meta)):
-                raise ConfigError(f"segmenter run {seg_id!r} was trained on another dataset than pix2pix run {run_id!r}")
-            seg, runs["segmenter"] = sr.nets[f"seg_{modality}"], _record(sr)
-    return InpaintModels(G=run.nets["G"], modality=modality, channel=modalities.index(modality),
-                         size=int(run.meta["image_size"]),
-                         label_names={int(k): str(v) for k, v in run.meta["label_names"].items()},
-                         runs=runs, segmenter=seg, dataset=dataset, fingerprint=run.fingerprint,
-                         dataset_content=run_content(run.meta))
+    def label(self, bank: Any, shape: tuple[int, int]) -> np.ndarray:
+        """The placed lesion's label ``(H, W)`` uint8, replayed from the record."""
+        if self.drawn:
+            params = AugmentParams.from_dict(json.loads(self.lesion_params))
+            return apply_transform(DrawnLesion.from_json(self.drawn).patch(), params, shape).astype(np.uint8)
+        return label_from_record(bank, self.lesion_index, self.lesion_params, shape)
 
 
 def source_rows(ds: Any, slices: str, split: str = "train") -> np.ndarray:
@@ -181,12 +146,13 @@ def choose_specs(ds: Any, rows: np.ndarray, lesions: LesionSource, seed: int, in
 
 @dataclass
 class InpaintBatch:
-    """One batch of inpainted samples; ``images (B, 1, H, W)`` float32, the others ``(B, H, W)`` uint8."""
+    """One batch of inpainted samples; ``images (B, M, H, W)`` float32 (the set's modalities), the
+    label arrays ``(B, H, W)`` uint8."""
 
     specs: list[InpaintSpec]
     images: np.ndarray
-    whitened: np.ndarray  # (B, H, W) the generator's input
-    original: np.ndarray  # (B, H, W) the real slice
+    whitened: np.ndarray  # (B, M, H, W) the generators' inputs
+    original: np.ndarray  # (B, M, H, W) the real slice
     new_labels: np.ndarray  # (B, H, W) the painted-in lesion alone
     masks: np.ndarray
     labels: np.ndarray
@@ -196,25 +162,27 @@ class InpaintBatch:
 @torch.no_grad()
 def fill_batch(models: InpaintModels, ds: Any, bank: Any, specs: Sequence[InpaintSpec], *,
                composite: bool = True) -> InpaintBatch:
-    """Make the samples ``specs`` in one generator call (per 16 slices); a pure function of the
-    specs, the dataset's slices and ``models.G``."""
+    """Make the samples ``specs``: each modality's generator fills the same placed lesion in its
+    channel of the source slice, in one call per 16 slices; a pure function of the specs, the
+    dataset's slices and the generators."""
     if not specs:
         raise ConfigError("no samples to make")
     rows = np.array([s.source_row for s in specs], dtype=np.int64)
     if rows.max() >= len(ds):
         raise ConfigError(f"source row {int(rows.max())} is not in dataset {ds.name!r} ({len(ds)} slices)")
     size = ds.spec.size
-    original = np.stack([np.asarray(ds.images[r, models.channel], dtype=np.float32) for r in rows])
+    original = np.stack([np.asarray(ds.images[r], dtype=np.float32)[models.channels] for r in rows])
     masks = np.stack([np.asarray(ds.masks[r]) for r in rows]).astype(np.uint8)
     existing = np.stack([np.asarray(ds.labels[r]) for r in rows]).astype(np.uint8)
     structure = np.stack([np.asarray(ds.structure[r]) for r in rows]).astype(np.uint8)
-    new = np.stack([label_from_record(bank, s.lesion_index, s.lesion_params, (size, size)) for s in specs])
-    x = torch.from_numpy(original)[:, None]
+    new = np.stack([s.label(bank, (size, size)) for s in specs])
     lab = torch.from_numpy(new.astype(np.int64))
-    filled = fill_lesions(models.G, x, lab, composite=composite).float().clamp(0, 1)[:, 0].numpy()
+    filled = np.stack([fill_lesions(f.G, torch.from_numpy(np.ascontiguousarray(original[:, k:k + 1])), lab,
+                                    composite=composite).float().clamp(0, 1)[:, 0].numpy()
+                       for k, f in enumerate(models.fills)], axis=1)
     labels = np.where(new > 0, new, existing).astype(np.uint8)
-    return InpaintBatch(list(specs), filled[:, None].astype(np.float32), whiten(original[:, None], new[:, None])[:, 0],
-                        original, new,
+    whitened = np.concatenate([whiten(original[:, k:k + 1], new[:, None]) for k in range(len(models.fills))], axis=1)
+    return InpaintBatch(list(specs), filled.astype(np.float32), whitened, original, new,
                         masks, labels, structure)
 
 
@@ -227,28 +195,31 @@ def _ring(lesion: np.ndarray, organ: np.ndarray, width: int = 3) -> np.ndarray:
 def inpaint_figures(batch: InpaintBatch, models: InpaintModels, real: RealReference | None) -> list[dict[str, Any]]:
     """The usual per-sample figures (:func:`~synth_core.synthesis.figures.sample_figures`) plus
     the inpainting ones of :data:`COLUMN_HELP`."""
-    m = models.modality
-    segs = {m: models.segmenter} if models.segmenter is not None else None
     rows = sample_figures(batch.images, batch.masks, batch.labels, batch.structure, models.modalities,
-                          segmenters=segs, real=real)
-    for r, (spec, new) in enumerate(zip(batch.specs, batch.new_labels)):
-        lesion, img = new > 0, batch.images[r, 0]
+                          segmenters=models.segmenters or None, real=real)
+    for r, new in enumerate(batch.new_labels):
+        lesion = new > 0
         ring = _ring(lesion, batch.masks[r] > 0)
-        mean = float(img[lesion].mean())
-        rows[r].update({"new_lesion_area": int(lesion.sum()), f"fill_mean_{m}": mean,
-                        f"fill_contrast_{m}": mean - float(img[ring].mean()) if ring.any() else float("nan")})
+        rows[r]["new_lesion_area"] = int(lesion.sum())
+        for k, m in enumerate(models.modalities):
+            img = batch.images[r, k]
+            mean = float(img[lesion].mean())
+            rows[r].update({f"fill_mean_{m}": mean,
+                            f"fill_contrast_{m}": mean - float(img[ring].mean()) if ring.any() else float("nan")})
     return rows
 
 
 def catalog_rows(batch: InpaintBatch, *, start: int, batch_size: int, seed: int, mode: str,
                  figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``seed`` -1 = specs chosen by hand (the Inpainting page)."""
+    """``seed`` -1 = specs chosen by hand (the Inpainting page); ``lesion_source`` is ``drawn`` for
+    a drawn lesion, else ``mode``."""
     out = []
     for r, spec in enumerate(batch.specs):
         out.append({"generator": GENERATOR, "seed": int(seed), "source_row": spec.source_row,
                     "source_tries": spec.source_tries, "source_lesion": bool((batch.labels[r] != batch.new_labels[r]).any()),
-                    "batch_start": int(start), "batch_size": int(batch_size), "lesion_source": mode,
-                    "lesion_index": spec.lesion_index, "lesion_params": spec.lesion_params, **figures[r]})
+                    "batch_start": int(start), "batch_size": int(batch_size),
+                    "lesion_source": DRAWN if spec.drawn else mode, "lesion_index": spec.lesion_index,
+                    "lesion_params": spec.lesion_params, "lesion_drawn": spec.drawn, **figures[r]})
     return out
 
 
@@ -259,10 +230,11 @@ def set_meta(models: InpaintModels, ds: Any, lesions: LesionSource, *, n: int, s
     from synth_core.synthesis.figures import COLUMN_HELP as FIGURE_HELP
     from synth_core.synthesis.figures import MEMORISATION_SPACE
 
-    param = next(iter(models.G.parameters()), None)
+    param = next(iter(models.fills[0].G.parameters()), None)
     return {"generator": GENERATOR, "dataset": ds.name, "fingerprint": ds.fingerprint,
             "dataset_content": dataset_content, "made_on": describe(param.device if param is not None else "cpu"),
-            "modalities": [models.modality], "dataset_modalities": list(ds.modalities),
+            "modalities": list(models.modalities), "dataset_modalities": list(ds.modalities),
+            "left_out_modalities": [m for m in ds.modalities if m not in models.modalities],
             "label_names": {str(k): v for k, v in ds.label_names.items()}, "size": ds.spec.size, "runs": models.runs,
             "options": {"n": n, "seed": seed, "batch": batch_size, "slices": slices, "composite": bool(composite),
                         "lesions": lesions.describe(), **(extra or {})},
@@ -304,7 +276,7 @@ def inpaint_set(models: InpaintModels, ds: Any, lesions: LesionSource, dest: str
     rows = source_rows(ds, slices)
     if len(rows) == 0:
         raise ConfigError(f"dataset {ds.name!r} has no {slices} slices with an organ in its train split")
-    real = RealReference.from_dataset(ds, "train", channels=[models.channel]) if figures else None
+    real = RealReference.from_dataset(ds, "train", channels=models.channels) if figures else None
     return write_set(models, ds, lesions, lambda idx: choose_specs(ds, rows, lesions, seed, idx,
                                                                    source_tries=source_tries),
                      dest, n=n, seed=seed, batch_size=batch_size, slices=slices, composite=composite, real=real,
@@ -319,7 +291,7 @@ def save_chosen(models: InpaintModels, ds: Any, lesions: LesionSource, specs: Se
     specs = list(specs)
     if not specs:
         raise ConfigError("keep at least one sample before saving a set")
-    real = RealReference.from_dataset(ds, "train", channels=[models.channel]) if figures else None
+    real = RealReference.from_dataset(ds, "train", channels=models.channels) if figures else None
     return write_set(models, ds, lesions, lambda idx: [specs[int(i)] for i in idx], dest, n=len(specs), seed=-1,
                      batch_size=batch_size, slices="chosen", composite=composite, real=real, figures=figures,
                      dataset_content=dataset_content)
@@ -327,8 +299,9 @@ def save_chosen(models: InpaintModels, ds: Any, lesions: LesionSource, specs: Se
 
 def specs_from_catalog(rows: Any) -> list[InpaintSpec]:
     """The specs recorded in catalog rows (a DataFrame)."""
-    return [InpaintSpec(int(r.source_row), int(r.lesion_index), str(r.lesion_params), int(r.source_tries))
-            for r in rows.itertuples()]
+    drawn = rows["lesion_drawn"] if "lesion_drawn" in rows else [""] * len(rows)  # sets made before drawing
+    return [InpaintSpec(int(r.source_row), int(r.lesion_index), str(r.lesion_params), int(r.source_tries),
+                        str(d or "")) for r, d in zip(rows.itertuples(), drawn)]
 
 
 def spec_from_params(source_row: int, lesion_index: int, params: dict[str, Any]) -> InpaintSpec:
@@ -339,21 +312,25 @@ def spec_from_params(source_row: int, lesion_index: int, params: dict[str, Any])
 def regenerate_inpaint(ws: Any, s: Any, i: int, *, device: str = "cpu") -> Any:
     """Recompute sample ``i`` of pix2pix set ``s`` in its original batch from the catalog's specs and
     compare it with the stored one (:class:`synth_core.synthesis.regenerate.Regenerated`). Refuses
-    when the pix2pix checkpoint changed since the set was made."""
+    when a pix2pix checkpoint changed since the set was made."""
     from synth_core.datalink import find_dataset, set_content
     from synth_core.lesions.augment import AugmentRanges
     from synth_core.lesions.bank import LesionBank
     from synth_core.runs.folder import checkpoint_file
     from synth_core.synthesis.regenerate import compare_with_stored
 
-    then = s.meta["runs"][GENERATOR]
-    which = "best" if then["checkpoint"] == checkpoint_file("best") else "last"
-    models = load_inpaint_models(ws, then["run_id"], which=which, figures=False, device=device)
-    now = models.runs[GENERATOR]
-    if now["sha256"] != then["sha256"] or now["checkpoint"] != then["checkpoint"]:
-        raise ConfigError(f"pix2pix run {then['run_id']!r}: checkpoint {then['checkpoint']} changed since set "
-                          f"{s.name!r} was made (sha256 {then['sha256'][:12]} -> {now['sha256'][:12]}); "
-                          "the sample cannot be regenerated bit-exactly")
+    records = pix2pix_records(s.meta)
+    if list(records) != list(s.modalities):
+        raise ConfigError(f"set {s.name!r} records pix2pix runs for {list(records)} but holds {list(s.modalities)}")
+    thens = list(records.values())
+    models = load_inpaint_models(ws, [t["run_id"] for t in thens], figures=False, device=device,
+                                 which=["best" if t["checkpoint"] == checkpoint_file("best") else "last" for t in thens])
+    for f in models.fills:
+        then, now = records[f.modality], f.run
+        if now["sha256"] != then["sha256"] or now["checkpoint"] != then["checkpoint"]:
+            raise ConfigError(f"pix2pix run {then['run_id']!r}: checkpoint {then['checkpoint']} changed since set "
+                              f"{s.name!r} was made (sha256 {then['sha256'][:12]} -> {now['sha256'][:12]}); "
+                              "the sample cannot be regenerated bit-exactly")
     ds, _ = find_dataset(ws, fingerprint=s.fingerprint, content=set_content(s.meta), what=f"set {s.name!r}",
                          verb="was made from", name=s.dataset)
     opts = s.meta["options"]
@@ -378,6 +355,21 @@ def place_by_hand(ds: Any, bank: Any, row: int, lesion_index: int, params: Any) 
     p = place_lesion(bank.entries[int(lesion_index)], np.asarray(ds.masks[int(row)]), params,
                      existing=np.asarray(ds.labels[int(row)]))
     return p, (spec_from_params(int(row), int(lesion_index), params.to_dict()) if p.accepted else None)
+
+
+def place_drawn(ds: Any, row: int, drawn: DrawnLesion, params: Any) -> tuple[Any, InpaintSpec | None]:
+    """Put a drawn lesion, centred and rotated by ``params`` (:class:`AugmentParams`), into slice
+    ``row`` under the same placement checks as a bank lesion (:func:`place_by_hand`); its classes
+    must be lesion classes of the dataset."""
+    from synth_core.lesions.placement import place_lesion
+
+    bad = [c for c in drawn.classes if c not in ds.label_names or c == 0]
+    if bad:
+        names = ", ".join(f"{k} {v}" for k, v in sorted(ds.label_names.items()) if k)
+        raise ConfigError(f"dataset {ds.name!r} has no lesion class {bad[0]} (its classes: {names})")
+    p = place_lesion(drawn.patch(), np.asarray(ds.masks[int(row)]), params, existing=np.asarray(ds.labels[int(row)]))
+    spec = InpaintSpec(int(row), -1, json.dumps(params.to_dict(), sort_keys=True), drawn=drawn.to_json())
+    return p, (spec if p.accepted else None)
 
 
 def place_at_random(ds: Any, bank: Any, row: int, ranges: Any, seed: int) -> InpaintSpec | None:

@@ -1,5 +1,6 @@
 """``python -m synth_core synthesize --generator pix2pix``: paint bank lesions into real slices and
-let a pix2pix run fill them in (:mod:`synth_core.synthesis.inpaint`)."""
+let pix2pix runs fill them in, one run per modality (``--run`` once per run;
+:mod:`synth_core.synthesis.inpaint`)."""
 
 from __future__ import annotations
 
@@ -55,24 +56,27 @@ def run_inpaint_command(args: argparse.Namespace, ws: Workspace) -> int:
     name, dest = new_set_destination(args, ws)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--generator pix2pix runs in one process; start it without torchrun")
-    run_id = resolve_run(ws, "pix2pix", args.run, args.dataset or None)
-    models = load_inpaint_models(ws, run_id, which=args.checkpoint, segmenter_run=args.segmenter_run,
+    run_ids = [resolve_run(ws, "pix2pix", r, args.dataset or None) for r in (args.run or [""])]
+    models = load_inpaint_models(ws, run_ids, which=args.checkpoint, segmenter_run=args.segmenter_run,
                                  figures=not args.no_figures, device=args.device)
     ds, match = find_dataset(ws, fingerprint=models.fingerprint, content=models.dataset_content,
-                             what=f"run {run_id!r}", name=models.dataset)
+                             what=f"run {run_ids[0]!r}", name=models.dataset)
     lesions = inpaint_lesion_source(ws, ds, args.lesions, args.label_set, args.min_lesion_area)
     with tqdm(total=args.n, desc=f"synthesize {name}", unit="sample", file=sys.stderr) as bar:
         inpaint_set(models, ds, lesions, dest, n=args.n, seed=args.seed, batch_size=args.batch, slices=args.slices,
                     composite=not args.raw_fill, figures=not args.no_figures, progress=bar.update,
                     extra_meta={"label_set": args.label_set, "checkpoint": args.checkpoint,
-                                "min_lesion_area": args.min_lesion_area},
+                                "min_lesion_area": args.min_lesion_area, "runs": run_ids},
                     dataset_content=provenance(ds, match, models.dataset_content))
     s = SyntheticSet(dest)
     cat = s.catalog
     print(f"wrote {len(s)} samples to {dest}")
-    print(f"  pix2pix run {run_id} ({models.runs['pix2pix']['checkpoint']}), modality {models.modality}, "
-          f"lesions painted into {args.slices} {ds.name} training slices, "
+    print(f"  filled: {models.describe()}; lesions painted into {args.slices} {ds.name} training slices, "
           f"{'composited' if not args.raw_fill else 'raw generator output'}")
+    left_out = s.meta.get("left_out_modalities") or []
+    if left_out:
+        print(f"  left out (no pix2pix run): {', '.join(left_out)}; the set holds {', '.join(s.modalities)} only "
+              "and exports as a dataset of those modalities")
     for col in [c for c in cat.columns if c.startswith(("dice_", "fill_contrast_"))] + ["nn_dist", "new_lesion_area"]:
         vals = cat[col].to_numpy(float) if col in cat else np.zeros(0)
         if np.isfinite(vals).any():

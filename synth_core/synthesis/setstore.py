@@ -11,7 +11,8 @@ Layout::
     structure.npy     (N, H, W) uint8 {0, 1} structure map (G_s's map; a pix2pix set: the source slice's)
 
 A set made by pix2pix inpainting (``set.json`` ``generator: "pix2pix"``, :mod:`.inpaint`) holds
-the one modality its run fills; its catalog records ``source_row`` (a dataset row, not a case id).
+the modalities its runs fill (one run per modality; the dataset's other modalities are left out);
+its catalog records ``source_row`` (a dataset row, not a case id).
     realness.parquet  optional side table written by ``evaluate``: sample_id + realness columns,
                       joined into :attr:`SyntheticSet.catalog` (:mod:`synth_core.synthesis.realness`)
     review.jsonl      optional append-only review log (keep / reject / tags per sample), its latest
@@ -62,6 +63,27 @@ def on_real_slices(meta: dict[str, Any]) -> bool:
     as real images (the report pictures them only on request; nnU-Net folds keep each one out of
     the fold that validates its source subject)."""
     return meta.get("generator") == PAINTED_ON_REAL
+
+
+def pix2pix_records(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pix2pix runs of a painted set (its ``set.json``), modality -> provenance record: one run
+    is stored under ``runs["pix2pix"]`` (its modality is the record's ``modality``, or the set's one
+    modality for sets made before it was recorded), several under ``runs["pix2pix:<modality>"]``.
+    Empty for other sets."""
+    runs = meta.get("runs") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for key, rec in runs.items():
+        if not isinstance(rec, dict) or not (key == PAINTED_ON_REAL or key.startswith(PAINTED_ON_REAL + ":")):
+            continue
+        mods = list(meta.get("modalities") or [])
+        modality = key.partition(":")[2] or str(rec.get("modality") or (mods[0] if mods else ""))
+        out[modality] = rec
+    return out
+
+
+def pix2pix_key(modality: str, n_runs: int) -> str:
+    """The ``runs`` key of the pix2pix run filling ``modality`` in a set made with ``n_runs`` runs."""
+    return PAINTED_ON_REAL if n_runs == 1 else f"{PAINTED_ON_REAL}:{modality}"
 
 
 def sample_id(index: int) -> str:
@@ -285,7 +307,7 @@ class SyntheticSet:
 
 PROVENANCE_COLUMNS = ("sample_id", "index", "seed", "latent_index", "latent_source", "latent", "noise_seed", "batch_start", "batch_size",
                       "lesion_source", "lesion_index", "lesion_params",
-                      "generator", "source_row", "source_tries")  # the last three: pix2pix sets (.inpaint)
+                      "generator", "source_row", "source_tries", "lesion_drawn")  # the last four: pix2pix sets (.inpaint)
 
 
 def open_set(workspace_root: str | Path, name: str) -> SyntheticSet:

@@ -32,7 +32,8 @@ def test_nnunet_layout_round_trips_real_and_synthetic_slices(ws):
     assert info["labels"] == {"background": 0, "core": 1, "edema": 2}
     assert info["numTraining"] == 28 and info["file_ending"] == ".nii.gz"
     assert info["medsynth"]["dataset"] == {"name": "tiny", "fingerprint": ds.fingerprint,
-                                           "content_sha256": ds.content_sha256}
+                                           "content_sha256": ds.content_sha256, "modalities": ["t1", "t2"]}
+    assert info["medsynth"]["modalities"] == ["t1", "t2"] and r.modalities == ("t1", "t2") and not r.notes
     assert info["medsynth"]["set"]["dataset_match"] == "unknown"  # the fixture's set records no content
     assert info["medsynth"]["counts"]["synthetic"] == 12 and info["medsynth"]["set"]["name"] == "fake"
     assert len(_files(r.path, "imagesTr")) == 2 * 28 and len(_files(r.path, "labelsTr")) == 28

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -22,6 +23,7 @@ from synth_core.structure import StructureParams
 from synth_core.synthesis.inpaint import (
     InpaintModels,
     InpaintSpec,
+    ModalityFill,
     choose_specs,
     fill_batch,
     inpaint_set,
@@ -78,8 +80,9 @@ class Constant(nn.Module):
 
 
 def _models(ds: Dataset, channel: int = 1) -> InpaintModels:
-    return InpaintModels(G=Constant(), modality=ds.modalities[channel], channel=channel, size=SIZE,
-                         label_names=ds.label_names, runs={"pix2pix": {"run_id": "const", "sha256": "0"}})
+    return InpaintModels(fills=(ModalityFill(ds.modalities[channel], channel, Constant(),
+                                             {"run_id": "const", "sha256": "0"}),),
+                         size=SIZE, label_names=ds.label_names)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +118,8 @@ def test_fill_batch_known_answer_composite_and_raw(paint_ds):
         assert not (own[new] > 0).any()  # never on the slice's own lesion
         np.testing.assert_array_equal(b.images[r, 0][new], np.float32(FILL))  # the generator's fill
         np.testing.assert_array_equal(b.images[r, 0][~new], real[~new])  # composite: the real slice exactly
-        np.testing.assert_array_equal(b.whitened[r][new], 1.0)
+        np.testing.assert_array_equal(b.whitened[r, 0][new], 1.0)
+        np.testing.assert_array_equal(b.whitened[r, 0][~new], real[~new])
         np.testing.assert_array_equal(b.labels[r], np.where(new, b.new_labels[r], own))  # exact label
         np.testing.assert_array_equal(b.masks[r], paint_ds.masks[spec.source_row])
     raw = fill_batch(_models(paint_ds), paint_ds, lesions.bank, specs, composite=False)
@@ -164,7 +168,7 @@ def test_save_chosen_keeps_the_hand_made_specs_in_order(paint_ds, tmp_path):
     np.testing.assert_array_equal(s.images[0], s.images[1])
     with pytest.raises(ConfigError, match="keep at least one sample"):
         save_chosen(_models(paint_ds), paint_ds, lesions, [], tmp_path / "none")
-    with pytest.raises(ConfigError, match="needs a source slice and a lesion"):
+    with pytest.raises(ConfigError, match="needs a source slice and one lesion"):
         InpaintSpec(row, -1, "")
 
 
@@ -187,6 +191,9 @@ def p2p_ws(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("p2p") / "ws"
     make_inpaint_dataset(root)
     common = ["--dataset", "paint", "--steps", "2"]
+    # p2p-t1 first, so that p2p (t2) is the newest pix2pix run the other tests default to
+    assert training_main(["--workspace", str(root), "pix2pix", *common, "--run-name", "p2p-t1", *TINY,
+                          "--set", "modality=t1", "--set", "seed=7"]) == 0
     assert training_main(["--workspace", str(root), "pix2pix", *common, "--run-name", "p2p", *TINY, "--set", "modality=t2"]) == 0
     assert training_main(["--workspace", str(root), "segmenter", *common, "--run-name", "seg", "--no-progress", "--set", "threads=1",
                           "--set", "sample_every=0", "--set", "base_channels=4", "--set", "depth=2"]) == 0
@@ -204,7 +211,8 @@ def test_synthesize_pix2pix_then_regenerate_bit_exact(p2p_ws, capsys):
 
     assert _synth(p2p_ws, "--n", "5", "--batch", "2", "--name", "painted", "--seed", "4") == 0
     out = capsys.readouterr().out
-    assert "wrote 5 samples" in out and "modality t2" in out
+    assert "wrote 5 samples" in out and "filled: t2 by run 'p2p' (best.pt)" in out
+    assert "left out (no pix2pix run): t1; the set holds t2 only" in out
     ws = Workspace.open(p2p_ws)
     s = SyntheticSet(ws.existing("synthetic", "painted"))
     assert s.modalities == ("t2",) and s.meta["dataset_modalities"] == ["t1", "t2"]
@@ -262,3 +270,124 @@ def test_evaluate_a_pix2pix_set_against_its_modality_with_the_paper_convention(p
     assert v[("fill_psnr_paper", "image")] == pytest.approx(v[("fill_psnr", "image")] + 20 * np.log10(255), abs=1e-3)
     assert v[("fill_ssim_paper", "image")] >= v[("fill_ssim", "image")]
     assert np.isfinite(v[("c2st_auc", "image")].to_numpy(float)).any()  # realism of the set in its one modality
+
+
+# ---- several pix2pix runs, one per modality; export of full and partial sets -------------------
+def test_one_set_from_one_pix2pix_run_per_modality(p2p_ws, capsys):
+    from synth_core.synthesis.regenerate import regenerate
+
+    assert _synth(p2p_ws, "--run", "p2p", "--run", "p2p-t1", "--n", "4", "--batch", "3", "--name", "both",
+                  "--seed", "2") == 0
+    out = capsys.readouterr().out
+    assert "filled: t1 by run 'p2p-t1' (best.pt), t2 by run 'p2p' (best.pt)" in out and "left out" not in out
+    ws = Workspace.open(p2p_ws)
+    s = SyntheticSet(ws.existing("synthetic", "both"))
+    ds = Dataset(ws.existing("datasets", "paint"))
+    assert s.modalities == ("t1", "t2") and s.meta["left_out_modalities"] == []
+    runs = s.meta["runs"]
+    assert runs["pix2pix:t1"]["run_id"] == "p2p-t1" and runs["pix2pix:t2"]["run_id"] == "p2p"
+    assert runs["pix2pix:t1"]["modality"] == "t1" and "pix2pix" not in runs
+    assert runs["pix2pix:t1"]["sha256"] != runs["pix2pix:t2"]["sha256"]
+    assert all(len(runs[k]["sha256"]) == 64 for k in ("pix2pix:t1", "pix2pix:t2"))
+    cat = s.catalog
+    assert {"fill_mean_t1", "fill_mean_t2", "dice_t1", "dice_t2"} <= set(cat.columns)
+    for i, row in enumerate(cat.itertuples()):
+        real = np.asarray(ds.images[row.source_row])
+        new = (np.asarray(s.labels[i]) != np.asarray(ds.labels[row.source_row]))
+        assert new.any()
+        for k in range(2):  # each modality: real outside the one placed lesion, filled inside it
+            np.testing.assert_array_equal(s.images[i, k][~new], real[k][~new])
+        assert not np.array_equal(s.images[i, 0][new], real[0][new])
+    # the same specs as a one-run set with that seed: the same lesion, placed on the same slice
+    assert _synth(p2p_ws, "--run", "p2p", "--n", "4", "--batch", "3", "--name", "t2-only", "--seed", "2",
+                  "--no-figures") == 0
+    single = SyntheticSet(ws.existing("synthetic", "t2-only"))
+    np.testing.assert_array_equal(single.labels, s.labels)
+    np.testing.assert_array_equal(single.images[:, 0], s.images[:, 1])
+    for i in range(4):
+        res = regenerate(ws, "both", i)
+        assert res.identical and res.note == "bit-exact", res.note
+
+
+def test_two_runs_of_one_modality_and_two_multimodal_runs_are_refused(p2p_ws, capsys):
+    assert _synth(p2p_ws, "--run", "p2p", "--run", "p2p", "--n", "2", "--name", "twice") == 2
+    assert capsys.readouterr().err.strip() == ("error: pix2pix runs 'p2p' and 'p2p' both fill modality 't2'; "
+                                               "give one run per modality")
+    from synth_core.cli import main
+
+    assert main(["--workspace", str(p2p_ws), "synthesize", "--run", "a", "--run", "b", "--n", "2",
+                 "--name", "mm-twice"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --generator multimodal takes one --run, not 2 (several "
+                                               "runs, one per modality, are for --generator pix2pix)")
+    assert not (p2p_ws / "synthetic" / "twice").exists() and not (p2p_ws / "synthetic" / "mm-twice").exists()
+
+
+def test_regenerate_refuses_when_one_of_several_runs_changed(p2p_ws):
+    from synth_core.synthesis.regenerate import regenerate
+
+    assert _synth(p2p_ws, "--run", "p2p", "--run", "p2p-t1", "--n", "2", "--name", "tamper2", "--no-figures") == 0
+    ws = Workspace.open(p2p_ws)
+    meta_path = ws.existing("synthetic", "tamper2") / "set.json"
+    meta = json.loads(meta_path.read_text())
+    meta["runs"]["pix2pix:t1"]["sha256"] = "e" * 64
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"pix2pix run 'p2p-t1': checkpoint best.pt changed since set 'tamper2'"):
+        regenerate(ws, "tamper2", 1)
+
+
+def _export(ws_root: Path, set_name: str, out: str, capsys) -> tuple[int, str]:
+    from synth_core.cli import main
+
+    code = main(["--workspace", str(ws_root), "export", "--dataset", "paint", "--set", set_name, "--out", out])
+    return code, capsys.readouterr().out
+
+
+def test_a_one_modality_set_exports_as_a_one_modality_dataset(p2p_ws, capsys):
+    from synth_core.export.check import check_export
+
+    assert _synth(p2p_ws, "--run", "p2p", "--n", "3", "--name", "exp-t2", "--no-figures") == 0
+    capsys.readouterr()
+    code, out = _export(p2p_ws, "exp-t2", "exp-t2-nn", capsys)
+    assert code == 0, out
+    assert ("set 'exp-t2' holds t2 only (no generator filled t1), so the export holds those modalities of the real "
+            "slices too, not t1") in out
+    root = p2p_ws / "exports" / "exp-t2-nn"
+    info = json.loads((root / "dataset.json").read_text())
+    assert info["channel_names"] == {"0": "t2"} and info["medsynth"]["modalities"] == ["t2"]
+    assert info["medsynth"]["dataset"]["modalities"] == ["t1", "t2"]
+    assert not list((root / "imagesTr").glob("*_0001.nii.gz"))  # one channel per case
+    assert check_export(root) == []
+    # the real slices carry the dataset's t2 channel, the synthetic ones the set's image
+    import nibabel as nib
+
+    ds = Dataset(p2p_ws / "datasets" / "paint")
+    m = pd.read_parquet(root / "manifest.parquet")
+    real = m[(m["source"] == "real") & (m["kind"] == "image")].iloc[0]
+    vol = np.asarray(nib.load(root / real["path"]).dataobj)
+    row = int(np.flatnonzero(ds.index["split"].isin(["train", "val"]).to_numpy())[0])
+    np.testing.assert_array_equal(vol[:, :, 0], np.asarray(ds.images[row, 1]))
+
+
+def test_a_set_with_every_modality_filled_exports_like_any_set(p2p_ws, capsys):
+    from synth_core.export.check import check_export
+
+    assert _synth(p2p_ws, "--run", "p2p-t1", "--run", "p2p", "--n", "3", "--name", "exp-all", "--no-figures") == 0
+    capsys.readouterr()
+    code, out = _export(p2p_ws, "exp-all", "exp-all-nn", capsys)
+    assert code == 0 and "holds" not in out, out
+    root = p2p_ws / "exports" / "exp-all-nn"
+    info = json.loads((root / "dataset.json").read_text())
+    assert info["channel_names"] == {"0": "t1", "1": "t2"} and info["numTraining"] > 3
+    assert len(list((root / "imagesTr").glob("*_0001.nii.gz"))) == info["numTraining"] and check_export(root) == []
+    runs = info["medsynth"]["set"]["runs"]
+    assert runs["pix2pix:t1"]["sha256"] and runs["pix2pix:t2"]["sha256"]  # provenance of both runs
+
+
+def test_evaluate_a_set_of_several_runs_scores_each_runs_fill(p2p_ws):
+    from synth_core.evaluation.evaluate import evaluate_set
+
+    assert _synth(p2p_ws, "--run", "p2p-t1", "--run", "p2p", "--n", "4", "--name", "to-score-2", "--no-figures") == 0
+    ev = evaluate_set(p2p_ws, "to-score-2", "paint", split="test", frd=False, realism=False, n_pairs=4, n_max=20)
+    fill = ev[ev["metric"] == "fill_psnr"]
+    assert set(zip(fill["modality"], fill["extractor"])) == {("t1", "pix2pix:p2p-t1"), ("t2", "pix2pix:p2p")}
+    assert np.isfinite(fill["value"].to_numpy(float)).all() and (ev["run"] == "p2p-t1+p2p").all()
