@@ -490,7 +490,7 @@ def evaluate_set(
     if not syn.modalities or any(m not in ds.modalities for m in syn.modalities):
         raise ConfigError(f"set {set_name!r} has modalities {list(syn.modalities)} but dataset {ds.name!r} has "
                           f"{list(ds.modalities)}")
-    # a set may hold some of the dataset's modalities (a pix2pix set holds one): compare channel by name
+    # a set may hold some of the dataset's modalities (a pix2pix set: those its runs filled): compare channel by name
     chans = [ds.modalities.index(m) for m in syn.modalities]
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")

@@ -69,7 +69,7 @@ class RealReference:
     @classmethod
     def from_dataset(cls, ds: Any, split: str = "train", chunk: int = 256,
                      channels: list[int] | None = None) -> "RealReference":
-        """``channels``: the dataset's modalities a set holds (default all; a pix2pix set holds one)."""
+        """``channels``: the dataset's modalities a set holds (default all; a pix2pix set holds those its runs filled)."""
         rows = np.asarray(ds.split_indices(split))
         chans = list(range(len(ds.modalities))) if channels is None else list(channels)
         feats = [memorisation_features(np.asarray(ds.images[np.sort(rows[i : i + chunk])])[:, chans])
