@@ -14,6 +14,7 @@ standard deviation (ddof = 1); with a single seed the sd is NaN (shown as "-").
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -26,7 +27,7 @@ import pandas as pd
 
 from synth_core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, pause_point
 from synth_core.errors import InputError, NotFoundError
-from synth_core.locks import item_lock
+from synth_core.locks import item_lock, try_item_lock
 from synth_core.workspace import Workspace
 
 #: how a usability configuration mixes real and synthetic data
@@ -100,6 +101,18 @@ class ExperimentStore:
             write_parquet(self.results_path, df)
             self.write_summary(summarise(df))
         return df
+
+    @contextlib.contextmanager
+    def running(self) -> Any:
+        """Hold the experiment for a whole run (``workspace/experiments/.NAME.running.lock``): a second
+        run of the same experiment in another process or session is refused at once with
+        :class:`~synth_core.locks.BusyError` instead of training the same rows twice beside it."""
+        lock = try_item_lock(self.path.with_name(f"{self.path.name}.running"),
+                             what=f"experiment {self.path.name!r}")
+        try:
+            yield
+        finally:
+            lock.release()
 
     def write_summary(self, summary: pd.DataFrame) -> None:
         write_parquet(self.path / "summary.parquet", summary)

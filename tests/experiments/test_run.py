@@ -138,3 +138,32 @@ def test_end_to_end_command(usab_ws, capsys):
     table = capsys.readouterr().out
     assert "3/3 trainings finished" in table and "real-only" in table and "± -" in table
     assert main(["--workspace", ws, "usability-table", "nope"]) == 2
+
+
+def test_a_second_run_of_the_same_experiment_is_refused_while_one_runs(usab_ws):
+    import threading
+
+    from synth_core.locks import BusyError
+
+    ws = Workspace.open(usab_ws)
+    cfg = small(real_fractions=(1.0,), synthetic_multipliers=(0,), steps=2, name="busy")
+    holding, release = threading.Event(), threading.Event()
+    store = usability.ExperimentStore.open(ws, "busy", must_exist=False)
+
+    def other_session():
+        with store.running():
+            holding.set()
+            release.wait(30)
+
+    t = threading.Thread(target=other_session)
+    t.start()
+    try:
+        assert holding.wait(30)
+        with pytest.raises(BusyError, match="experiment 'busy': in use by another process"):
+            run_usability(ws, cfg, progress=False)
+        assert not (ws.experiments / "busy" / "results.parquet").exists()
+    finally:
+        release.set()
+        t.join(30)
+    run_usability(ws, cfg, progress=False)  # free again
+    assert len(load_experiment(ws, "busy")[2]) == 1

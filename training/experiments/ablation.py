@@ -471,6 +471,13 @@ def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     store = ExperimentStore.open(ws, validate_name(cfg.experiment_name, "experiment name"), must_exist=False)
+    with store.running():  # a second run of the same experiment is refused at once
+        return _run_ablation(ws, cfg, store, progress=progress)
+
+
+def _run_ablation(ws: Workspace, cfg: AblationConfig, store: ExperimentStore, *, progress: bool) -> ExperimentStore:
+    from synth_core.distributed import resolve_device
+
     old = store.read_config() if store.config_path.is_file() else None
     prep = prepare(ws, cfg, recorded=(old or {}).get("identity", {}).get("helpers"))
     identity = _identity(cfg, prep)

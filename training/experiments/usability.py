@@ -571,7 +571,15 @@ def run_usability(ws: Workspace, cfg: UsabilityConfig, *, progress: bool = True,
                   on_result: Callable[[dict[str, Any]], None] | None = None) -> ExperimentStore:
     """Run (or continue) the experiment; returns its store. Finished (configuration, seed) pairs
     found in ``results.parquet`` are skipped, so rerunning after an interruption resumes.
-    ``on_result(row)`` is called after each finished and saved training."""
+    ``on_result(row)`` is called after each finished and saved training. A second run of the same
+    experiment while one is running is refused (:meth:`ExperimentStore.running`)."""
+    store = ExperimentStore.open(ws, validate_name(cfg.experiment_name, "experiment name"), must_exist=False)
+    with store.running():
+        return _run_usability(ws, cfg, progress=progress, on_result=on_result)
+
+
+def _run_usability(ws: Workspace, cfg: UsabilityConfig, *, progress: bool,
+                   on_result: Callable[[dict[str, Any]], None] | None) -> ExperimentStore:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
