@@ -466,8 +466,6 @@ def run_ablation(ws: Workspace, cfg: AblationConfig, *, progress: bool = True) -
     every finished row). See the module docstring."""
     import torch
 
-    from synth_core.distributed import resolve_device
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     store = ExperimentStore.open(ws, validate_name(cfg.experiment_name, "experiment name"), must_exist=False)
