@@ -140,3 +140,93 @@ def test_a_fractions_generator_sees_only_that_fractions_slices(usab_ws):
     run_usability(ws, cfg, progress=False)
     assert sorted(p.name for p in ws.runs.iterdir()) == before
     assert len(load_experiment(ws, "noleak")[2]) == len(per_seed)
+
+
+def _fake_run(ws: Workspace, stage: str, run_id: str, cfg, ds: Dataset, state: str = "finished") -> RunDir:
+    """A run folder as the trainer leaves it (config.json with the dataset's identity, a status), no weights."""
+    from synth_core.runs.config import config_to_dict
+
+    run = RunDir.create(ws, stage, run_id)
+    run.write_config({"stage": stage, "config": config_to_dict(cfg), "dataset": ds.name,
+                      "fingerprint": ds.fingerprint, "content_sha256": ds.content_sha256})
+    run.write_status(state)
+    return run
+
+
+def _case_rows(ds: Dataset) -> tuple[str, np.ndarray]:
+    train = ds.split_indices("train")
+    case = str(ds.index["case_id"].to_numpy()[train][0])
+    return case, train[ds.index["case_id"].to_numpy()[train] == case]
+
+
+def test_a_run_left_from_another_fraction_dataset_is_not_reused(usab_ws, monkeypatch):
+    """The fraction dataset was deleted and written again with other slices of the same case (same
+    case ids and splits, so the same fingerprint; other content): the finished structure run under
+    its name saw the old slices and must not be reused, or the chain leaks slices the fraction lacks."""
+    from synth_core.dataset_subset import write_subset
+    from synth_core.errors import ConfigError
+    from training.experiments import fraction_generators as fg
+
+    ws = Workspace.open(usab_ws)
+    parent = Dataset(ws.existing("datasets", "tiny"))
+    _, rows = _case_rows(parent)
+    names = fraction_names("E", 0.5)
+    old = write_subset(parent, rows[:2], ws.path("datasets", names.dataset), names.dataset)
+    _fake_run(ws, "structure", names.runs["structure"],
+              scaled_config("structure", "cpu-demo", 0.001, {"dataset": names.dataset}), old)
+    import shutil
+
+    shutil.rmtree(old.path)
+
+    def no_training(*a, **k):
+        raise AssertionError("a stage was trained: the stale structure run was reused")
+
+    monkeypatch.setattr(fg, "Trainer", no_training)
+    with pytest.raises(ConfigError, match="another version of dataset"):
+        fg.ensure_fraction_set(ws, parent, rows[2:], experiment="E", fraction=0.5, n=4, preset="cpu-demo",
+                               scale=0.001, progress=False)
+    new = Dataset(ws.existing("datasets", names.dataset))
+    assert new.fingerprint == old.fingerprint and new.content_sha256 != old.content_sha256
+
+
+def test_a_set_made_by_an_earlier_generator_is_not_reused(usab_ws, monkeypatch):
+    """The image generator was retrained (its checkpoint changed) after the fraction's set was made:
+    the old set must be refused; the set made by the current checkpoint is reused."""
+    import hashlib
+
+    from synth_core.dataset_subset import write_subset
+    from synth_core.errors import ConfigError
+    from tests.synthesis.fixtures import make_fake_set
+    from training.experiments import fraction_generators as fg
+
+    ws = Workspace.open(usab_ws)
+    parent = Dataset(ws.existing("datasets", "tiny"))
+    _, rows = _case_rows(parent)
+    names = fraction_names("E", 0.5)
+    sub = write_subset(parent, rows, ws.path("datasets", names.dataset), names.dataset)
+    mm = RunDir.create(ws, "multimodal", names.runs["multimodal"])
+    mm.checkpoint_path("best").write_bytes(b"retrained weights")
+    monkeypatch.setattr(fg, "_train", lambda ws, stage, run_id, *a, **k: run_id)
+
+    def no_synthesis(*a, **k):
+        raise AssertionError("synthesized again")
+
+    monkeypatch.setattr(fg, "_synthesize", no_synthesis)
+    make_fake_set(usab_ws, dataset=names.dataset, name=names.set, n=6)
+    meta_path = ws.path("synthetic", names.set) / "set.json"
+
+    def made_by(weights: bytes) -> None:
+        meta = json.loads(meta_path.read_text())
+        meta["fingerprint"] = sub.fingerprint
+        meta["runs"]["multimodal"] = {"run_id": names.runs["multimodal"], "checkpoint": "best.pt",
+                                      "sha256": hashlib.sha256(weights).hexdigest()}
+        meta_path.write_text(json.dumps(meta))
+
+    made_by(b"first weights")
+    with pytest.raises(ConfigError, match="not made by the current checkpoint"):
+        fg.ensure_fraction_set(ws, parent, rows, experiment="E", fraction=0.5, n=4, preset="cpu-demo", scale=0.001,
+                               progress=False)
+    made_by(b"retrained weights")
+    syn, record = fg.ensure_fraction_set(ws, parent, rows, experiment="E", fraction=0.5, n=4, preset="cpu-demo",
+                                         scale=0.001, progress=False)
+    assert len(syn) == 6 and record["set"] == names.set

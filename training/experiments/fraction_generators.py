@@ -12,14 +12,18 @@ For a real fraction ``f < 1`` of experiment ``E`` (names from :func:`fraction_na
    come from the bank of that dataset's training split, so from the fraction's slices too.
 
 Every step is resumable: a dataset that holds exactly those slices is reused (another one under the
-name is refused), a finished run is reused, an interrupted one resumed from its last checkpoint,
-and a set that already has ``n`` samples from that run is reused.
+name is refused), a finished run is reused and an interrupted one resumed from its last checkpoint,
+both only when they were trained on that dataset as it is now (fingerprint and content sha256: a
+run left from another fraction dataset under the name is refused, it saw other slices), and a set
+that already has ``n`` samples made by the current checkpoint of that image generator from that
+dataset is reused (a set made by an earlier generator under the name is refused).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -65,12 +69,18 @@ def scaled_config(stage: str, preset: str, scale: float, extra: dict[str, Any]) 
     return replace(cfg, **changes)
 
 
-def _train(ws: Workspace, stage: str, run_id: str, cfg: Any, progress: bool) -> str:
+def _train(ws: Workspace, stage: str, run_id: str, cfg: Any, progress: bool, dataset: Dataset) -> str:
     stage_cls = get_stage(stage)
     path = ws.runs / run_id
     if path.exists() and (path / "config.json").is_file():
         run = RunDir.open(ws, run_id)
-        saved = run.read_config().get("config", {})
+        meta = run.read_config()
+        # the same name and settings are not enough: a run left from an earlier fraction dataset under
+        # this name (deleted and written again with other slices) saw slices this fraction does not have
+        if (meta.get("fingerprint"), meta.get("content_sha256")) != (dataset.fingerprint, dataset.content_sha256):
+            raise ConfigError(f"run {run_id!r} was trained on another version of dataset {dataset.name!r} (other "
+                              f"slices); delete {path} (and the runs and set made after it) and rerun")
+        saved = meta.get("config", {})
         mine = config_to_dict(cfg)
         diff = sorted(k for k in mine if k not in ("threads", "device") and saved.get(k) != mine[k])
         if diff:
@@ -101,6 +111,18 @@ def _synthesize(ws: Workspace, run_id: str, name: str, n: int, device: str) -> S
     return SyntheticSet(ws.path("synthetic", name))
 
 
+def _made_by(syn: SyntheticSet, ws: Workspace, run_id: str, dataset: Dataset) -> bool:
+    """Whether ``syn`` was made from ``dataset`` by the current checkpoint of multimodal run ``run_id``
+    (the checkpoint file its ``set.json`` names, ``best.pt`` or ``last.pt``, has the sha256 recorded)."""
+    from synth_core.runs.checkpoint import file_sha256
+
+    mm = (syn.meta.get("runs") or {}).get("multimodal") or {}
+    name = Path(str(mm.get("checkpoint") or "")).name
+    ck = RunDir(ws.runs / run_id).checkpoints_dir / name if name else None
+    return (syn.meta.get("fingerprint") == dataset.fingerprint and mm.get("run_id") == run_id
+            and ck is not None and ck.is_file() and mm.get("sha256") == file_sha256(ck))
+
+
 def ensure_fraction_set(ws: Workspace, parent: Dataset, rows: np.ndarray, *, experiment: str, fraction: float,
                         n: int, preset: str, scale: float, threads: int = 0, device: str = "cpu",
                         progress: bool = True) -> tuple[SyntheticSet, dict[str, Any]]:
@@ -125,12 +147,15 @@ def ensure_fraction_set(ws: Workspace, parent: Dataset, rows: np.ndarray, *, exp
         if stage == "multimodal":
             extra.update({f"{s}_run": done[s] for s in ("structure", "segmenter", "translator")})
         cfg = scaled_config(stage, preset, scale, extra)
-        done[stage] = _train(ws, stage, names.runs[stage], cfg, progress)
+        done[stage] = _train(ws, stage, names.runs[stage], cfg, progress, sub)
     spath = ws.path("synthetic", names.set)
     syn = SyntheticSet(spath) if spath.exists() else None
     if syn is not None and (len(syn) < n or syn.dataset != names.dataset):
         raise ConfigError(f"set {names.set!r} exists with {len(syn)} samples of dataset {syn.dataset!r}, but "
                           f"{n} of {names.dataset!r} are needed; delete {spath} and rerun")
+    if syn is not None and not _made_by(syn, ws, done["multimodal"], sub):
+        raise ConfigError(f"set {names.set!r} exists but was not made by the current checkpoint of run "
+                          f"{done['multimodal']!r} from dataset {names.dataset!r}; delete {spath} and rerun")
     if syn is None:
         syn = _synthesize(ws, done["multimodal"], names.set, n, device)
     record = {"fraction": float(fraction), "dataset": names.dataset, "runs": done, "set": names.set,
