@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from synth_core.experiments.results import WILCOXON_MIN
+from synth_core.experiments.results import GENERATOR_LABELS, WILCOXON_MIN
 
 
 def needed_multiple(n: int) -> float:
@@ -84,11 +84,15 @@ def chance_words(paired: pd.DataFrame) -> list[str]:
 
 
 def usability_label(line: Any) -> str:
-    """A usability configuration in words: ``"10% real + synthetic x1 (synthetic-first)"``."""
+    """A usability configuration in words: ``"10% real + synthetic x1 (synthetic-first, generator: this
+    fraction only)"``; the generator (:data:`~synth_core.experiments.results.GENERATOR_LABELS`) is named
+    whenever the row has one, since a no-leak row and its oracle twin differ only there."""
     real = f"{float(line['real_fraction']) * 100:g}% real"
     if line["mode"] == "real-only":
         return real + (" with augmentation" if bool(line["augmentation"]) else "")
-    return f"{real} + synthetic x{float(line['synthetic_multiplier']):g} ({line['mode']})"
+    gen = str(line.get("generator", "") or "") if hasattr(line, "get") else ""
+    named = f", generator: {GENERATOR_LABELS.get(gen, gen)}" if gen else ""
+    return f"{real} + synthetic x{float(line['synthetic_multiplier']):g} ({line['mode']}{named})"
 
 
 def usability_conclusions(summary: pd.DataFrame, paired: pd.DataFrame, metric: str = "dice") -> list[str]:

@@ -81,7 +81,8 @@ def test_usability_rows_are_paired_with_real_only_of_the_same_fraction_by_seed()
     words = usability_conclusions(summarise(per_seed), paired)
     text = " ".join(words)
     assert "2-4 seeds per tested row" in text and f"With 2 seeds a paired difference counts only when its mean exceeds {needed_multiple(2):.2f} times the sd" in text
-    assert "10% real + synthetic x1 (synthetic-first): dice higher than real-only" in text and "better" in text
+    assert ("10% real + synthetic x1 (synthetic-first, generator: all train (oracle)): dice higher than real-only"
+            in text) and "better" in text  # results without a generator column are oracle rows
     assert "other 1 comparison(s) of dice" in text and "cannot tell" in text
     assert "1 row(s) have a single seed" in text and "Wilcoxon" in text
     assert f"about {0.05 * len(paired):.1f} would by chance" in text
@@ -117,3 +118,26 @@ def test_seed_words_with_single_seeds_only():
     assert "One seed per row" in seed_words([1, 1])[0]
     assert seed_words([]) == []
     assert needed_multiple(3) == pytest.approx(2.4841, abs=1e-4) and math.isnan(needed_multiple(1))
+
+
+def test_a_no_leak_row_and_its_oracle_twin_are_told_apart_in_the_conclusions():
+    """10 % real + x1 synthetic-first twice: from the fraction's own generator (no gain) and from the
+    all-train oracle generator (a gain beyond the spread). The sentence naming the marked row must say
+    it is the oracle row, and the two rows must have different labels."""
+    from synth_core.experiments.conclusions import usability_label
+
+    base = [_u(0.1, 0.0, "real-only", False, s, d) for s, d in enumerate((0.40, 0.40, 0.50))]
+    fraction = [{**_u(0.1, 1.0, "synthetic-first", False, s, d), "generator": "fraction"}
+                for s, d in enumerate((0.40, 0.45, 0.45))]  # +0, +0.05, -0.05: within the spread
+    oracle = [{**_u(0.1, 1.0, "synthetic-first", False, s, d), "generator": "oracle"}
+              for s, d in enumerate((0.50, 0.60, 0.70))]  # +0.1, +0.2, +0.2: beyond it
+    per_seed = pd.DataFrame([{**r, "generator": ""} for r in base] + fraction + oracle)
+    paired = paired_usability(per_seed)
+    dice = paired[paired["metric"] == "dice"]
+    labels = dice.apply(usability_label, axis=1).tolist()
+    assert labels == ["10% real + synthetic x1 (synthetic-first, generator: this fraction only)",
+                      "10% real + synthetic x1 (synthetic-first, generator: all train (oracle))"]
+    text = " ".join(usability_conclusions(summarise(per_seed), paired))
+    assert ("10% real + synthetic x1 (synthetic-first, generator: all train (oracle)): dice higher than real-only"
+            in text)
+    assert "generator: this fraction only): dice" not in text  # the no-leak row is not marked

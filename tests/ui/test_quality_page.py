@@ -161,14 +161,16 @@ def test_quality_page_usability_spread_paired_tests_and_conclusions(workspace):
     # synthetic-first: +0.1, +0.2, +0.2 per seed (t = 5, p = 0.038): marked; random: -0.3, +0.5, +0.1: not
     assert table["Δ dice vs real-only"].tolist() == ["", "+0.1", "+0.1667 ◆"]
     words = " ".join(m.value for m in at.markdown if m.value.startswith("- "))  # the conclusions
-    assert "10% real + synthetic x1 (synthetic-first): dice higher than real-only at the same real fraction" in words
+    assert ("10% real + synthetic x1 (synthetic-first, generator: this fraction only): dice higher than real-only "
+            "at the same real fraction" in words)
     assert "p = 0.038" in words and "The other 1 comparison(s) of dice" in words and "cannot tell" in words
     assert "3 seeds per tested row" in words and "Wilcoxon" in words
     [seeds] = [f for f in frames if "config" in f.columns]
     assert len(seeds) == 9
     [paired] = [f for f in frames if "compared" in f.columns]
-    assert paired.loc[paired["metric"] == "dice", "compared"].tolist() == ["10% real + synthetic x2 (random)",
-                                                                   "10% real + synthetic x1 (synthetic-first)"]
+    assert paired.loc[paired["metric"] == "dice", "compared"].tolist() == [
+        "10% real + synthetic x2 (random, generator: this fraction only)",
+        "10% real + synthetic x1 (synthetic-first, generator: this fraction only)"]
 
 
 def test_quality_page_shows_the_realism_table_with_controls(workspace):
