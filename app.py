@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="MedSynth Studio", page_icon=":material/neurology:", layout="wide")
+# an emoji favicon is drawn by the browser itself; a ":material/...:" one would be fetched from fonts.gstatic.com
+st.set_page_config(page_title="MedSynth Studio", page_icon="🧠", layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Workspace", icon=":material/home:", default=True),

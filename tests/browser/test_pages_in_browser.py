@@ -48,7 +48,13 @@ def populated_ws(tmp_path):
 
 
 def test_every_page_renders_in_the_browser(populated_ws, browser_page):
+    """... and the browser asks nothing of any other machine (no font, icon or script from the
+    internet: medical data stays on the machine, and the dashboard works offline)."""
+    from urllib.parse import urlparse
+
     server = Server(populated_ws)
+    requested: list[str] = []
+    browser_page.on("request", lambda r: requested.append(r.url))
     try:
         page = browser_page
         for path, marker in PAGES.items():
@@ -63,6 +69,9 @@ def test_every_page_renders_in_the_browser(populated_ws, browser_page):
             page.wait_for_timeout(500)
             _no_exception(page)
             screenshot(page, path or "home")
+        outside = sorted({u for u in requested
+                          if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname != "127.0.0.1"})
+        assert requested and not outside, f"requests that leave the machine: {outside}"
     finally:
         server.stop()
 
