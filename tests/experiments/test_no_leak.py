@@ -230,3 +230,23 @@ def test_a_set_made_by_an_earlier_generator_is_not_reused(usab_ws, monkeypatch):
     syn, record = fg.ensure_fraction_set(ws, parent, rows, experiment="E", fraction=0.5, n=4, preset="cpu-demo",
                                          scale=0.001, progress=False)
     assert len(syn) == 6 and record["set"] == names.set
+
+
+def test_a_filter_that_empties_a_fraction_set_is_refused_even_with_cap(usab_ws, monkeypatch):
+    """cap_synthetic caps a too-small pool; a pool the filter empties would turn every synthetic row of
+    the fraction into a real-only training reported as a synthetic row. Refused, as for --set."""
+    from synth_core.errors import ConfigError
+    from training.experiments import fraction_generators as fg
+
+    ws = Workspace.open(usab_ws)
+    monkeypatch.setattr(fg, "ensure_fraction_set",
+                        lambda ws, *a, **k: (SyntheticSet(ws.existing("synthetic", "fake")), {}))
+
+    def no_training(prep, cfg, conf, seed, device):
+        raise AssertionError(f"{conf.key} was trained with {prep.sizes(conf, True)[1]} synthetic samples")
+
+    monkeypatch.setattr(usability, "train_configuration", no_training)
+    cfg = small(real_fractions=(0.5,), synthetic_multipliers=(0, 1), modes=("random",), generators="per-fraction",
+                oracle_rows=False, cap_synthetic=True, filter="contour_outside > 1000000", name="cap0")
+    with pytest.raises(ConfigError, match="leaves no sample"):
+        run_usability(ws, cfg, progress=False)

@@ -559,6 +559,9 @@ def make_fraction_generators(ws: Workspace, prep: Prepared, cfg: UsabilityConfig
                                           threads=cfg.threads, device="cuda" if device.type == "cuda" else "cpu",
                                           progress=progress)
         pool = np.sort(syn.select(cfg.filter or None)["index"].to_numpy(dtype=np.int64))
+        if len(pool) == 0:  # even with cap_synthetic: its rows would train on real data only, as synthetic rows
+            raise ConfigError(f"the filter {cfg.filter!r} leaves no sample of set {syn.name!r} ({len(syn)} samples), "
+                              f"which fraction {f:g}'s synthetic rows need; loosen the filter")
         if len(pool) < need and not cfg.cap_synthetic:
             raise ConfigError(f"the filter {cfg.filter!r} keeps {len(pool)} of set {syn.name!r}'s {len(syn)} samples "
                               f"but fraction {f:g} needs {need}; pass --cap-synthetic or loosen the filter")
