@@ -250,3 +250,42 @@ def test_a_filter_that_empties_a_fraction_set_is_refused_even_with_cap(usab_ws, 
                 oracle_rows=False, cap_synthetic=True, filter="contour_outside > 1000000", name="cap0")
     with pytest.raises(ConfigError, match="leaves no sample"):
         run_usability(ws, cfg, progress=False)
+
+
+def test_a_fraction_without_lesions_is_refused_before_any_training(workspace):
+    from synth_core.dataset import DatasetSpec, DatasetWriter
+    from synth_core.errors import ConfigError
+    from synth_core.structure import StructureParams
+    from training.experiments.fraction_generators import ensure_fraction_set
+
+    ws = Workspace.open(workspace)
+    spec = DatasetSpec(name="mixed", layout="demo", kind="mri", modalities=("t1",), label_names={0: "background", 1: "core"},
+                       size=32, structure=StructureParams(median=1))
+    rng = np.random.default_rng(0)
+    splits = {"case0": "train", "case1": "train", "case2": "train", "case3": "val", "case4": "test"}
+    with DatasetWriter(ws.path("datasets", "mixed"), spec, splits=splits) as w:
+        for c in range(5):
+            labels = np.zeros((2, 32, 32), np.uint8)
+            if c:
+                labels[:, 10:14, 10:14] = 1
+            w.add_case(f"case{c}", rng.uniform(0.2, 0.8, (2, 1, 32, 32)).astype(np.float32),
+                       np.ones((2, 32, 32), np.uint8), labels, [0, 1], (1.0, 1.0, 1.0), f"case{c}")
+    ds = Dataset(ws.existing("datasets", "mixed"))
+    rows = ds.index.index[ds.index["case_id"] == "case0"].to_numpy()
+    assert len(rows) == 2 and (ds.index["split"].to_numpy()[rows] == "train").all()
+    with pytest.raises(ConfigError, match="holds no slice with a lesion"):
+        ensure_fraction_set(ws, ds, rows, experiment="e", fraction=0.1, n=2, preset="cpu-demo", scale=0.001,
+                            progress=False)
+    assert not ws.path("datasets", "e.f0.1").exists() and not list(ws.runs.glob("e.*"))
+
+
+@pytest.mark.slow
+def test_a_stage_killed_before_its_config_is_trained_again(usab_ws):
+    ws = Workspace.open(usab_ws)
+    names = fraction_names("again", 0.5)
+    (ws.runs / names.runs["structure"] / "samples").mkdir(parents=True)  # what a kill -9 right after creation leaves
+    cfg = small(real_fractions=(0.5,), synthetic_multipliers=(1,), modes=("random",), steps=2,
+                generators="per-fraction", oracle_rows=False, generator_scale=0.001, name="again")
+    run_usability(ws, cfg, progress=False)
+    assert RunDir.open(ws, names.runs["structure"]).read_status()["state"] == "finished"
+    assert len(load_experiment(ws, "again")[2]) == 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 from pathlib import Path
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -88,15 +89,29 @@ def _train(ws: Workspace, stage: str, run_id: str, cfg: Any, progress: bool, dat
                               f"{path} to retrain it, or choose another experiment --name")
         if run.read_status().get("state") == "finished":
             return run_id
-        if not run.checkpoint_path("last").is_file():
-            raise ConfigError(f"run {run_id!r} was interrupted before its first checkpoint; delete {path} and rerun")
-        done = Trainer(stage_cls, cfg, ws, resume=run_id, progress=progress).run()
+        if run.checkpoint_path("last").is_file():
+            done = Trainer(stage_cls, cfg, ws, resume=run_id, progress=progress).run()
+        else:
+            done = _start_again(ws, stage_cls, cfg, run_id, progress)
+    elif path.exists():  # killed before its config.json was written
+        done = _start_again(ws, stage_cls, cfg, run_id, progress)
     else:
         done = Trainer(stage_cls, cfg, ws, run_id=run_id, progress=progress).run()
     state = done.read_status().get("state") if done is not None else None
     if state != "finished":
         raise ConfigError(f"run {run_id!r} ended {state or 'without a status'}; rerun the experiment to resume it")
     return run_id
+
+
+def _start_again(ws: Workspace, stage_cls: Any, cfg: Any, run_id: str, progress: bool) -> Any:
+    """A run killed before its first checkpoint has nothing to resume from: delete it and train it
+    anew, holding its lock meanwhile (``BusyError`` when another process is training it right now)."""
+    run = RunDir(ws.runs / run_id).hold()
+    try:
+        shutil.rmtree(run.path)
+    finally:
+        run.release()
+    return Trainer(stage_cls, cfg, ws, run_id=run_id, progress=progress).run()
 
 
 def _synthesize(ws: Workspace, run_id: str, name: str, n: int, device: str) -> SyntheticSet:
@@ -129,6 +144,10 @@ def ensure_fraction_set(ws: Workspace, parent: Dataset, rows: np.ndarray, *, exp
     """The set of ``n`` samples from a generator trained on ``rows`` of ``parent`` only (see the
     module docstring) and what to record about it."""
     names = fraction_names(experiment, fraction)
+    if parent.has_lesions and not (parent.index["lesion_pixels"].to_numpy()[rows] > 0).any():
+        raise ConfigError(f"real fraction {fraction:g} of dataset {parent.name!r} ({len(rows)} slices) holds no slice "
+                          "with a lesion, so its generator cannot learn lesions; use a larger fraction or another "
+                          "--set subset_seed=N")
     dpath = ws.path("datasets", names.dataset)
     if dpath.exists():
         sub = Dataset(dpath)
