@@ -496,8 +496,9 @@ class _Report:
                "alone, so nothing of the other training scans reaches the row; “all train (oracle)” — from a "
                "generator trained on all training scans (the thesis's setting, an upper bound below 100 % real). "
                "Values: mean ± standard deviation over repeated trainings (seeds). Δ Dice: change against training "
-               "on the same real images alone.</p>"]
-        for name, config, summary in exps:
+               "on the same real images alone, paired seed by seed, with its 95 % confidence interval; ◆ marks a "
+               "change the interval says is larger than the seed-to-seed spread (paired t-test, p < 0.05).</p>"]
+        for name, config, summary, per_seed in exps:
             c = config.get("config", {})
             out.append(f"<h3>Usability {esc(name)}</h3><p class='meta'>dataset {esc(config.get('dataset'))}, set "
                        f"{esc(config.get('set'))}; {esc(_stopping(config))}; "
@@ -508,22 +509,24 @@ class _Report:
                                    f"{config.get('set')} --name {name}"))
                 continue
             base = self._baselines(summary)
+            paired = _paired_dice(per_seed)
             rows = []
             for _, r in summary.iterrows():
                 b = base.get(float(r["real_fraction"]))
                 delta = float(r["dice_mean"]) - b if b is not None and r["mode"] != "real-only" else math.nan
+                test = paired.get(_row_key(r))
                 rows.append([f"{float(r['real_fraction']) * 100:g}%", f"×{float(r['synthetic_multiplier']):g}",
                              esc(r["mode"]), esc(GENERATOR_LABELS.get(str(r.get("generator", "")), "-")),
                              "yes" if bool(r["augmentation"]) else "no",
                              f'<td class="n">{int(r["n_real"])} / {int(r["n_synthetic"])}</td>',
                              f'<td class="n">{int(r["n_seeds"])}</td>',
                              f'<td class="n">{_pm(r["dice_mean"], r["dice_sd"], 3)}</td>',
-                             f'<td class="n">{"–" if not math.isfinite(delta) else f"{delta:+.3f}"}</td>',
+                             f'<td class="n">{_delta_cell(delta, test)}</td>',
                              f'<td class="n">{_pm(r["mse_mean"], r["mse_sd"], 4)}</td>',
                              f'<td class="n">{_pm(r["hd95_mean"], r["hd95_sd"], 2)}</td>'])
             out.append(table(["real data", "synthetic", "mode", "generator", "classic augmentation", "images (real / synthetic)",
                               "seeds", "Dice ↑", "Δ Dice", "MSE ↓", "HD95 (px) ↓"], rows))
-            self._usability_findings(name, summary, base)
+            self._usability_findings(name, summary, base, paired)
         return "".join(out)
 
     @staticmethod
@@ -531,7 +534,8 @@ class _Report:
         b = summary[(summary["mode"] == "real-only") & (~summary["augmentation"].astype(bool))]
         return {float(r["real_fraction"]): float(r["dice_mean"]) for _, r in b.iterrows()}
 
-    def _usability_findings(self, name: str, summary: pd.DataFrame, base: dict[float, float]) -> None:
+    def _usability_findings(self, name: str, summary: pd.DataFrame, base: dict[float, float],
+                            paired: dict[tuple, dict] | None = None) -> None:
         mixed = summary[summary["mode"] != "real-only"].copy()
         mixed = mixed[mixed["real_fraction"].astype(float).map(lambda f: f in base)]
         if mixed.empty:
@@ -554,7 +558,17 @@ class _Report:
                 f"(from {num(base[float(best['real_fraction'])])} to {num(best['dice_mean'])}). ")
         if worst["delta"] < 0:
             text += f'<span class="bad">Largest loss: {esc(what(worst))}, {worst["delta"]:+.3f}.</span> '
-        if math.isfinite(noise):
+        tested = [(r, (paired or {}).get(_row_key(r))) for _, r in mixed.iterrows()]
+        tested = [(r, t) for r, t in tested if t is not None]
+        if tested:
+            up = [what(r) for r, t in tested if t["exceeds_spread"] and t["mean_diff"] > 0]
+            down = [what(r) for r, t in tested if t["exceeds_spread"] and t["mean_diff"] < 0]
+            text += (f"Paired seed by seed, {len(up) + len(down)} of {len(tested)} mixes differ from their real-only "
+                     "baseline by more than the seed-to-seed spread" + (": higher: " + "; ".join(map(esc, up)) if up
+                                                                         else "") +
+                     ("; lower: " + "; ".join(map(esc, down)) if down else "") + ". "
+                     f"At 5 % each, about {0.05 * len(tested):.1f} of {len(tested)} would be marked by chance alone.")
+        elif math.isfinite(noise):
             size = "smaller than" if max(abs(best["delta"]), abs(worst["delta"])) < noise else "larger than"
             text += (f"The typical seed-to-seed spread is ±{noise:.3f}; the largest change is {size} that spread"
                      + (", so these differences may be chance." if size == "smaller than" else "."))
@@ -717,6 +731,29 @@ def write_report(ws: Workspace | str | Path, out_path: str | Path, *, sets: list
     text = build_report(ws, sets=sets, dataset=dataset, samples=samples, seed=seed, real_images=real_images)
     atomic_write_text(out, text)
     return out
+
+
+def _row_key(r: Any) -> tuple:
+    """A usability summary line's configuration, as :func:`_paired_dice` keys it."""
+    return (float(r["real_fraction"]), float(r["synthetic_multiplier"]), str(r["mode"]), bool(r["augmentation"]),
+            str(r.get("generator", "") or ""))
+
+
+def _paired_dice(per_seed: pd.DataFrame) -> dict[tuple, dict]:
+    """Each configuration's paired test of Dice against real-only (:func:`paired_usability`), by :func:`_row_key`."""
+    from synth_core.experiments.results import paired_usability
+
+    p = paired_usability(per_seed, ("dice",))
+    return {_row_key(r): r.to_dict() for _, r in p.iterrows()}
+
+
+def _delta_cell(delta: float, test: dict | None) -> str:
+    """Δ Dice: the paired mean difference with its 95 % interval (◆ beyond the spread), else the plain
+    difference of the means (one seed), else a dash."""
+    if test is not None:
+        mark = " ◆" if test["exceeds_spread"] else ""
+        return f"{test['mean_diff']:+.3f} [{test['ci_low']:+.3f}, {test['ci_high']:+.3f}]{mark}"
+    return "–" if not math.isfinite(delta) else f"{delta:+.3f}"
 
 
 def _stopping(config: dict) -> str:

@@ -208,18 +208,19 @@ def metric_help() -> dict[str, str]:
     return dict(METRIC_HELP)
 
 
-def usability(ws: Workspace, datasets: list[str], sets: list[str] | None) -> list[tuple[str, dict, pd.DataFrame]]:
-    """``(name, config, summary)`` of the usability experiments on ``datasets`` (and ``sets``)."""
+def usability(ws: Workspace, datasets: list[str],
+              sets: list[str] | None) -> list[tuple[str, dict, pd.DataFrame, pd.DataFrame]]:
+    """``(name, config, summary, per_seed)`` of the usability experiments on ``datasets`` (and ``sets``)."""
     from synth_core.experiments.results import list_experiments, load_experiment
 
     out = []
     for name in list_experiments(ws):
         try:
-            config, summary, _ = load_experiment(ws, name)
+            config, summary, per_seed = load_experiment(ws, name)
         except SynthCoreError:
             continue
         if config.get("dataset") in datasets and (sets is None or config.get("set") in sets):
-            out.append((name, config, summary))
+            out.append((name, config, summary, per_seed))
     return out
 
 
