@@ -128,8 +128,10 @@ def random_section() -> None:
                     f"up to {latent_state.SCREEN_TRIES} tries per map)", key="latent_screen",
                     help="The thesis keeps a generated map only when D_s scores it high enough (METHOD.md §13); "
                          "without it some random latents give broken maps, e.g. half an organ.")
-    z = latent_state.random_latents(st.session_state, ex)
     bar, tries = latent_state.screening(st.session_state, ex)
+    with st.spinner(f"Screening maps by the structure discriminator (up to {tries} tries each)…" if bar > 0 else
+                    "Sampling…"):
+        z = latent_state.random_latents(st.session_state, ex)
     if own_bar > 0:
         how = (f"the latents `synthesize --seed {seed}` uses: maps screened by the structure discriminator, "
                f"D_s ≥ {own_bar:g}, up to {own_tries} tries")

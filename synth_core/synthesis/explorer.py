@@ -39,6 +39,9 @@ from synth_core.synthesis.models import SynthesisModels
 from synth_core.synthesis.pipeline import catalog_rows, generate_batch, latents, set_meta
 from synth_core.workspace import Workspace
 
+#: tries of every searching map scored in one network call when the page screens random maps by D_s
+SCREEN_CHUNK = 5
+
 
 @dataclass
 class RenderedSample:
@@ -193,7 +196,8 @@ class LatentExplorer:
                 from synth_core.synthesis.acceptance import accepted_latents
 
                 z = accepted_latents(self.G_s, self.D_s, int(seed), list(range(int(n))), self.latent_dim,
-                                     threshold=self.threshold, min_realness=float(min_realness), tries=int(tries))[0]
+                                     threshold=self.threshold, min_realness=float(min_realness), tries=int(tries),
+                                     chunk=SCREEN_CHUNK)[0]
             else:
                 z = latents(int(seed), range(int(n)), self.latent_dim)
             self._latents[key] = z.numpy()

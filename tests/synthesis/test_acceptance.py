@@ -54,6 +54,19 @@ def test_kept_maps_pass_the_judge_or_are_the_best_of_all_tries():
         assert real2[r] == pytest.approx(scores.max(), abs=1e-6)
 
 
+@pytest.mark.parametrize("chunk", [2, 7, 10, 60])
+def test_scoring_several_tries_per_call_keeps_the_same_latents(chunk):
+    idx = np.arange(24)
+    for thr, tries in ((0.55, 50), (0.9, 5), (5.0, 12)):  # 5.0: nothing passes, every sample keeps its best try
+        want = accepted_latents(DiscMaps(), RadiusJudge(), 4, idx, 4, threshold=0.5, min_realness=thr, tries=tries)
+        got = accepted_latents(DiscMaps(), RadiusJudge(), 4, idx, 4, threshold=0.5, min_realness=thr, tries=tries,
+                               chunk=chunk)
+        assert torch.equal(got[0], want[0]) and np.array_equal(got[2], want[2])
+        assert np.allclose(got[1], want[1], atol=1e-6)
+    with pytest.raises(ConfigError, match="chunk must be >= 1"):
+        accepted_latents(DiscMaps(), RadiusJudge(), 4, idx, 4, threshold=0.5, min_realness=0.5, tries=5, chunk=0)
+
+
 def test_try_streams_are_distinct_per_sample_and_try_and_repeat():
     seeds = {try_seed(1, i, t) for i in range(10) for t in range(10)}
     assert len(seeds) == 100
