@@ -1,7 +1,7 @@
 """What an experiment can and cannot conclude, in plain words generated from its numbers (no torch).
 
 The Quality page shows these sentences under the usability and ablation tables. Each one is
-computed from the per-row seed counts and the paired tests
+computed from the paired tests (the seeds paired in them, rows left untested)
 (:func:`~synth_core.experiments.results.paired_usability`,
 :func:`~synth_core.experiments.ablation.paired_ablation`); none is a fixed verdict.
 """
@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from synth_core.experiments.results import GENERATOR_LABELS, WILCOXON_MIN
+from synth_core.experiments.ablation import REFERENCE_ROW
+from synth_core.experiments.results import GENERATOR_LABELS, REAL_ONLY, WILCOXON_MIN
 
 
 def needed_multiple(n: int) -> float:
@@ -25,28 +26,39 @@ def needed_multiple(n: int) -> float:
     return float(stats.t.ppf(0.975, n - 1)) / math.sqrt(n) if n >= 2 else math.nan
 
 
-def seed_words(seeds: Sequence[int]) -> list[str]:
-    """Sentences on what the seed counts per row allow."""
-    counts = [int(s) for s in seeds if int(s) > 0]
+NO_PAIRS = ("No compared row has 2 or more seeds paired with its reference (one seed per row, or seeds that do not "
+            "match): no difference in this table can be told from chance. Train every row with several seeds "
+            "(`--seeds 3`) to test them.")
+
+
+def seed_words(tests: pd.DataFrame, untested: int = 0) -> list[str]:
+    """Sentences on what the seeds allow, from the paired tests the other sentences talk about
+    (``tests``: lines of a paired table, :data:`~synth_core.experiments.results.PAIRED_COLUMNS`):
+    the seeds actually paired in them (``n_pairs``), not the rows' seed counts, which include the
+    reference's and seeds without a partner. ``untested``: compared rows with fewer than 2 seeds
+    paired with their reference."""
+    counts = [int(n) for n in tests["n_pairs"]] if len(tests) else []
     if not counts:
-        return []
-    single = sum(1 for s in counts if s < 2)
-    tested = [s for s in counts if s >= 2]
-    if not tested:
-        return ["One seed per row: no difference in this table can be told from chance. Train every row with "
-                "several seeds (`--seeds 3`) to test them."]
-    lo, hi = min(tested), max(tested)
+        return [NO_PAIRS] if untested else []
+    lo, hi = min(counts), max(counts)
     span = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    out = [f"{span} seeds per tested row: only differences larger than the spread between seeds are evidence. With "
+    out = [f"{span} seeds paired per test: only differences larger than the spread between seeds are evidence. With "
            f"{lo} seeds a paired difference counts only when its mean exceeds {needed_multiple(lo):.2f} times the sd "
            "of the per-seed differences (its 95 % interval then excludes 0); smaller real effects go unseen."]
-    if lo < WILCOXON_MIN:
-        out.append(f"The Wilcoxon signed-rank test needs at least {WILCOXON_MIN} seeds, so rows with fewer have only "
-                   "the paired t-test, which assumes roughly normal per-seed differences.")
-    if single:
-        out.append(f"{single} row(s) have a single seed and are not tested: their differences cannot be told from "
-                   "chance.")
+    without = int(pd.to_numeric(tests["p_wilcoxon"], errors="coerce").isna().sum())
+    if without:
+        out.append(f"The Wilcoxon signed-rank test needs at least {WILCOXON_MIN} paired seeds, so {without} of the "
+                   f"{len(counts)} test(s) have only the paired t-test, which assumes roughly normal per-seed "
+                   "differences.")
+    if untested:
+        out.append(f"{untested} compared row(s) have fewer than 2 seeds paired with their reference and are not "
+                   "tested: their differences cannot be told from chance.")
     return out
+
+
+def _lines(paired: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """The lines of ``paired`` on ``metrics``."""
+    return paired[paired["metric"].isin(list(metrics))] if not paired.empty else paired
 
 
 def difference_words(paired: pd.DataFrame, metric: str, direction: str, label: Callable[[Any], str],
@@ -96,10 +108,13 @@ def usability_label(line: Any) -> str:
 
 
 def usability_conclusions(summary: pd.DataFrame, paired: pd.DataFrame, metric: str = "dice") -> list[str]:
-    """The usability table's sentences: seeds, then ``metric`` against real-only, then chance."""
+    """The usability table's sentences: the seeds paired on ``metric``, then ``metric`` against
+    real-only, then chance."""
     if summary is None or summary.empty:
         return []
-    return (seed_words(summary["n_seeds"].tolist())
+    tests = _lines(paired, [metric])
+    compared = int((~((summary["mode"] == REAL_ONLY) & ~summary["augmentation"].astype(bool))).sum())
+    return (seed_words(tests, max(compared - len(tests), 0))
             + difference_words(paired, metric, "lower" if metric in ("mse", "hd95") else "higher", usability_label,
                                "real-only at the same real fraction")
             + chance_words(paired))
@@ -108,16 +123,18 @@ def usability_conclusions(summary: pd.DataFrame, paired: pd.DataFrame, metric: s
 def ablation_conclusions(aggregate: pd.DataFrame, paired: pd.DataFrame, directions: dict[str, str],
                          metrics: Sequence[str] = ("lesion_dice", "registration_error"),
                          scored_by: str = "judge") -> list[str]:
-    """The ablation table's sentences: seeds, each of ``metrics`` against row F (``directions``:
+    """The ablation table's sentences: the seeds paired on ``metrics``, each of them against row F (``directions``:
     measure -> "higher" | "lower"), chance, and who scored lesion Dice and registration
     (``scored_by`` "judge" or "helper")."""
     if aggregate is None or aggregate.empty:
         return []
-    out = seed_words(aggregate["seeds"].tolist())
-    for m in metrics:
-        if m in aggregate and aggregate[m].notna().any():
-            out += difference_words(paired, m, directions.get(m, "higher"),
-                                    lambda t: f"row {t['row']} without {t['switched_off']}", "the full model F")
+    shown = [m for m in metrics if m in aggregate and aggregate[m].notna().any()]
+    tests = _lines(paired, shown)
+    compared = [r for r in aggregate["row"] if r != REFERENCE_ROW]
+    out = seed_words(tests, len(set(compared) - set(tests["row"] if len(tests) else [])))
+    for m in shown:
+        out += difference_words(paired, m, directions.get(m, "higher"),
+                                lambda t: f"row {t['row']} without {t['switched_off']}", "the full model F")
     out += chance_words(paired)
     if scored_by == "helper":
         out.append("Lesion Dice and registration error were scored by the training-time helpers (circular): rows "

@@ -80,11 +80,12 @@ def test_usability_rows_are_paired_with_real_only_of_the_same_fraction_by_seed()
 
     words = usability_conclusions(summarise(per_seed), paired)
     text = " ".join(words)
-    assert "2-4 seeds per tested row" in text and f"With 2 seeds a paired difference counts only when its mean exceeds {needed_multiple(2):.2f} times the sd" in text
+    # seeds paired in the dice tests: 3 and 3 (seed 3 of synthetic-first has no partner; real-only 100 % is no test)
+    assert "3 seeds paired per test" in text and f"With 3 seeds a paired difference counts only when its mean exceeds {needed_multiple(3):.2f} times the sd" in text
     assert ("10% real + synthetic x1 (synthetic-first, generator: all train (oracle)): dice higher than real-only"
             in text) and "better" in text  # results without a generator column are oracle rows
     assert "other 1 comparison(s) of dice" in text and "cannot tell" in text
-    assert "1 row(s) have a single seed" in text and "Wilcoxon" in text
+    assert "1 compared row(s) have fewer than 2 seeds paired" in text and "2 of the 2 test(s) have only" in text
     assert f"about {0.05 * len(paired):.1f} would by chance" in text
 
 
@@ -109,14 +110,15 @@ def test_ablation_rows_are_paired_with_the_full_model_by_seed():
     text = " ".join(ablation_conclusions(aggregate_ablation(summary), paired,
                                          {"lesion_dice": "higher", "registration_error": "lower"}))
     assert "row E without lesion guidance (eq. 15): lesion_dice lower than the full model F by 0.367" in text
-    assert "worse, beyond the spread" in text and "3 seeds per tested row" in text
+    assert "worse, beyond the spread" in text and "2-3 seeds paired per test" in text  # A's NaN seed has no pair
     assert "circular" not in text
     assert "circular" in " ".join(ablation_conclusions(aggregate_ablation(summary), paired, {}, scored_by="helper"))
 
 
 def test_seed_words_with_single_seeds_only():
-    assert "One seed per row" in seed_words([1, 1])[0]
-    assert seed_words([]) == []
+    no_tests = pd.DataFrame(columns=list(PAIRED_COLUMNS))
+    assert "No compared row has 2 or more seeds paired" in seed_words(no_tests, untested=2)[0]
+    assert seed_words(no_tests) == []
     assert needed_multiple(3) == pytest.approx(2.4841, abs=1e-4) and math.isnan(needed_multiple(1))
 
 
@@ -141,3 +143,26 @@ def test_a_no_leak_row_and_its_oracle_twin_are_told_apart_in_the_conclusions():
     assert ("10% real + synthetic x1 (synthetic-first, generator: all train (oracle)): dice higher than real-only"
             in text)
     assert "generator: this fraction only): dice" not in text  # the no-leak row is not marked
+
+
+def test_the_seed_sentence_counts_only_seeds_paired_in_its_tests():
+    """Real-only 10 % has seeds 0-2 and real-only 100 % seeds 0-1 (references, never tested); the
+    synthetic row seeds 0-3 (seed 3 has no partner) and a random row seeds 5-6 (no partner at all).
+    The dice tests pair 3 seeds, once: "3 seeds", not the rows' "2-4"; the random row is untested."""
+    per_seed = pd.DataFrame([_u(0.1, 0.0, "real-only", False, s, 0.4 + 0.05 * s) for s in range(3)]
+                            + [_u(1.0, 0.0, "real-only", False, s, 0.9) for s in range(2)]
+                            + [_u(0.1, 1.0, "synthetic-first", False, s, 0.5 + 0.1 * s) for s in range(4)]
+                            + [_u(0.1, 2.0, "random", False, s, 0.3) for s in (5, 6)])
+    summary, paired = summarise(per_seed), paired_usability(per_seed)
+    assert sorted(summary["n_seeds"]) == [2, 2, 3, 4]
+    words = usability_conclusions(summary, paired)
+    assert words[0].startswith("3 seeds paired per test: ") and f"exceeds {needed_multiple(3):.2f} times" in words[0]
+    assert not any("2-4" in w for w in words)
+    assert "1 compared row(s) have fewer than 2 seeds paired with their reference" in " ".join(words)
+    # ablation: row A lacks lesion Dice on seed 1, so its lesion test pairs 2 seeds; F is the reference
+    rows = [{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"x-{r}-{s}", "set": f"x-{r}-{s}", "n": 4,
+             "lesion_dice": np.nan if (r, s) == ("A", 1) else 0.1 * s + (r == "F"), "scored_by": "judge"}
+            for r in "AF" for s in range(3)]
+    summary = summary_frame(rows)
+    words = ablation_conclusions(aggregate_ablation(summary), paired_ablation(summary), {"lesion_dice": "higher"})
+    assert words[0].startswith("2 seeds paired per test: ") and "untested" not in words[0]

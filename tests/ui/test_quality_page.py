@@ -112,7 +112,7 @@ def test_quality_page_ablation_mean_and_spread_over_seeds(workspace):
     assert one["lesion_dice"].tolist() == [0.2, 0.5] and one["scored_by"].tolist() == ["helper", "helper"]
     assert any("--seeds 3" in c.value for c in at.caption)
     assert any("scored by the training helpers" in c.value and "circular" in c.value for c in at.caption)
-    assert any("One seed per row" in m.value for m in at.markdown)  # what one seed allows, in words
+    assert any("No compared row has 2 or more seeds paired" in m.value for m in at.markdown)  # what one seed allows, in words
     at.selectbox(key="quality_ablation").set_value("abl-3").run()
     assert not at.exception, at.exception
     three, runs = _ablation_tables(at)[:2]  # mean ± sd, then every training
@@ -124,7 +124,7 @@ def test_quality_page_ablation_mean_and_spread_over_seeds(workspace):
     assert len(runs) == 6 and runs["seed"].tolist() == [0, 1, 2, 0, 1, 2]
     assert any("abl-3-judge-segmenter" in c.value for c in at.caption)
     words = " ".join(m.value for m in at.markdown if m.value.startswith("- "))  # the conclusions
-    assert "3 seeds per tested row: only differences larger than the spread between seeds are evidence" in words
+    assert "3 seeds paired per test: only differences larger than the spread between seeds are evidence" in words
     assert "row E without lesion guidance (eq. 15): lesion_dice lower than the full model F by 0.297" in words
     assert "registration_error with the full model F stay within the spread" in words
     assert "circular" not in words
@@ -164,7 +164,7 @@ def test_quality_page_usability_spread_paired_tests_and_conclusions(workspace):
     assert ("10% real + synthetic x1 (synthetic-first, generator: this fraction only): dice higher than real-only "
             "at the same real fraction" in words)
     assert "p = 0.038" in words and "The other 1 comparison(s) of dice" in words and "cannot tell" in words
-    assert "3 seeds per tested row" in words and "Wilcoxon" in words
+    assert "3 seeds paired per test" in words and "Wilcoxon" in words
     [seeds] = [f for f in frames if "config" in f.columns]
     assert len(seeds) == 9
     [paired] = [f for f in frames if "compared" in f.columns]
