@@ -47,7 +47,7 @@ def seed_words(tests: pd.DataFrame, untested: int = 0) -> list[str]:
            "of the per-seed differences (its 95 % interval then excludes 0); smaller real effects go unseen."]
     without = int(pd.to_numeric(tests["p_wilcoxon"], errors="coerce").isna().sum())
     if without:
-        out.append(f"The Wilcoxon signed-rank test needs at least {WILCOXON_MIN} paired seeds, so {without} of the "
+        out.append(f"The Wilcoxon signed-rank test needs at least {WILCOXON_MIN} paired seeds whose difference is not zero, so {without} of the "
                    f"{len(counts)} test(s) have only the paired t-test, which assumes roughly normal per-seed "
                    "differences.")
     if untested:

@@ -285,8 +285,8 @@ def list_experiments(ws: Workspace, kind: str | None = "usability") -> list[str]
 # ---- paired tests per seed ----------------------------------------------------------------------
 #: the columns of a paired test (:func:`paired_test`), in table order
 PAIRED_COLUMNS = ("n_pairs", "mean_diff", "sd_diff", "ci_low", "ci_high", "p_ttest", "p_wilcoxon", "exceeds_spread")
-#: the Wilcoxon signed-rank p-value is given from this many pairs on (with fewer, its smallest
-#: possible two-sided p is above 0.05, so it could never show anything)
+#: the Wilcoxon signed-rank p-value is given from this many pairs with a non-zero difference on (with
+#: fewer, its smallest possible two-sided p is above 0.05, so it could never show anything)
 WILCOXON_MIN = 6
 #: differences closer than this (relative to their mean, or absolute below 1) count as equal
 ROUNDING = 1e-12
@@ -300,7 +300,10 @@ def paired_test(values: Any, reference: Any) -> dict[str, Any] | None:
     1) of the differences ``values - reference``; ``ci_low``/``ci_high``, the 95 % confidence
     interval of the mean difference (t distribution with n - 1 degrees of freedom); ``p_ttest``,
     the two-sided paired t-test (:func:`scipy.stats.ttest_rel`); ``p_wilcoxon``, the two-sided
-    Wilcoxon signed-rank test from :data:`WILCOXON_MIN` pairs on (NaN below); ``exceeds_spread``:
+    Wilcoxon signed-rank test (:func:`wilcoxon_p`) on the pairs whose difference is not zero: the
+    test ranks signs, and a zero difference has none, so such pairs are dropped before counting
+    (Wilcoxon's method) and the p is NaN when fewer than :data:`WILCOXON_MIN` non-zero differences
+    remain (all differences zero included; ``p_ttest`` then says 1); ``exceeds_spread``:
     the 95 % interval excludes 0 (the same as ``p_ttest < 0.05``), i.e. the mean difference is
     larger than the seed-to-seed spread of the differences can explain (``|mean| > t(0.975, n-1)
     * sd / sqrt(n)``: 2.48 sd with 3 seeds, 1.24 sd with 5). Differences that are all equal (up to
@@ -326,11 +329,18 @@ def paired_test(values: Any, reference: Any) -> dict[str, Any] | None:
         p = float(stats.ttest_rel(a[ok], b[ok]).pvalue)
         half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
         low, high = mean - half, mean + half
-    p_w = math.nan
-    if n >= WILCOXON_MIN:
-        p_w = 1.0 if not d.any() else float(stats.wilcoxon(d).pvalue)
     return {"n_pairs": n, "mean_diff": mean, "sd_diff": sd, "ci_low": low, "ci_high": high, "p_ttest": p,
-            "p_wilcoxon": p_w, "exceeds_spread": bool(low > 0.0 or high < 0.0)}
+            "p_wilcoxon": wilcoxon_p(d), "exceeds_spread": bool(low > 0.0 or high < 0.0)}
+
+
+def wilcoxon_p(d: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of the differences ``d`` on their non-zero values (zero: up
+    to :data:`ROUNDING`; Wilcoxon's own treatment of ties at zero, stated rather than left to scipy's
+    default); NaN when fewer than :data:`WILCOXON_MIN` remain, since no result could then be below 0.05."""
+    from scipy import stats
+
+    nonzero = d[np.abs(d) > ROUNDING]
+    return float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) >= WILCOXON_MIN else math.nan
 
 
 def _by_seed(part: pd.DataFrame, metric: str) -> pd.Series:

@@ -166,3 +166,19 @@ def test_the_seed_sentence_counts_only_seeds_paired_in_its_tests():
     summary = summary_frame(rows)
     words = ablation_conclusions(aggregate_ablation(summary), paired_ablation(summary), {"lesion_dice": "higher"})
     assert words[0].startswith("2 seeds paired per test: ") and "untested" not in words[0]
+
+
+def test_wilcoxon_counts_only_nonzero_differences():
+    """Zero differences carry no sign: they are dropped before the Wilcoxon test, and below 6 non-zero
+    differences its p is NaN (it could not reach 0.05) although there are 6 or more pairs."""
+    ref = np.zeros(7)
+    r = paired_test([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, -6.0], ref)  # non-zero 1..5 and -6: W- = 6, 14 of 64 sign sets <= 6
+    assert r["n_pairs"] == 7 and r["p_wilcoxon"] == pytest.approx(28 / 64)
+    r = paired_test([0.0, 0.0, 1.0, 2.0, 3.0, 4.0], ref[:6])  # 6 pairs, 4 non-zero: no Wilcoxon
+    assert r["n_pairs"] == 6 and math.isnan(r["p_wilcoxon"]) and r["p_ttest"] < 1.0
+    r = paired_test([0.5] * 6, [0.5] * 6)  # every difference zero: only the t-test speaks (p = 1)
+    assert math.isnan(r["p_wilcoxon"]) and r["p_ttest"] == 1.0
+    r = paired_test([0.1 + 0.2, 0.3, 1.0, 2.0, 3.0, 4.0, 5.0], [0.3] * 2 + [0.0] * 5)  # 0.1 + 0.2 - 0.3 = 5.6e-17
+    assert math.isnan(r["p_wilcoxon"])  # a rounding difference counts as zero: 5 non-zero
+    tests = pd.DataFrame([{"n_pairs": 6, "p_wilcoxon": math.nan}, {"n_pairs": 6, "p_wilcoxon": 0.03}])
+    assert "so 1 of the 2 test(s) have only the paired t-test" in " ".join(seed_words(tests))
