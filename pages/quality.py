@@ -256,7 +256,7 @@ if not abls:
             "the demo with a 2-core CPU).")
 else:
     from synth_core.experiments.ablation import (MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation,
-                                                 paired_ablation)
+                                                 paired_ablation, scored_column)
     from synth_core.experiments.conclusions import ablation_conclusions
     from synth_core.experiments.results import mean_sd
 
@@ -272,7 +272,8 @@ else:
                        "columns repeat them as scored by the training helpers the rows trained against (circular).")
         else:
             st.caption("Lesion Dice and registration error of this experiment were scored by the training helpers "
-                       "(circular): it was made before the ablation trained independent judges.")
+                       "(circular), so they are in the `_helper` columns and the judge columns are empty: it was made "
+                       "before the ablation trained independent judges.")
         if (agg["seeds"] > 1).any():  # several trainings per row: mean ± sd, every training below
             st.caption(f"Mean ± standard deviation over the trainings of each row ({len(table)} trainings; the "
                        "'seeds' column says how many per row). A difference smaller than the spread can be chance.")
@@ -281,7 +282,7 @@ else:
                 if agg[m].notna().any():
                     shown[m] = [mean_sd(a, b, 4, no_sd="")
                                 for a, b in zip(agg[m].astype(float), agg[f"{m}_sd"].astype(float))]
-            for m in ("lesion_dice", "registration_error"):
+            for m in (scored_column(agg, c) for c in ("lesion_dice", "registration_error")):  # as scored
                 shown[f"Δ {m} vs F"] = [_marked(paired_abl, line, m, keys=("row",)) for _, line in agg.iterrows()]
             st.caption("'Δ … vs F': the mean paired difference per seed from the full model F; ◆ = larger than the "
                        "spread (its 95 % interval excludes 0).")

@@ -48,8 +48,9 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
                            "rendering from the others), mean over samples and modalities", "lower"),
     ("registration_error_helper", "the same scored by the training-time helper translator that rows A-C, E and F "
                                   "trained against (circular)", "lower"),
-    ("scored_by", "who scored lesion_dice and registration_error: 'judge' (the experiment's judge runs) or 'helper' "
-                  "(experiments made before judges existed: the training helpers)", ""),
+    ("scored_by", "who scored this row: 'judge' (lesion_dice, registration_error and seg_dice_real are the "
+                  "experiment's judge runs' scores) or 'helper' (made before judges existed: only the training "
+                  "helpers scored it, their scores are in the _helper columns and the judge columns are empty)", ""),
     ("with_lesion", "share of samples that received a lesion", ""),
     ("lesion_outside_organ", "share of lesion pixels outside the generated organ mask", "lower"),
     ("nn_dist", "mean distance to the nearest real training slice (small = possible copy)", ""),
@@ -61,6 +62,8 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("diversity_ms_ssim_real", "the same for real test slices (the reference)", ""),
     ("seg_dice_real", "the judge segmenter's lesion Dice on real test slices (the reference: how good the judge is)",
      ""),
+    ("seg_dice_real_helper", "the same scored by the training-time helper segmenter (the reference for "
+                             "lesion_dice_helper)", ""),
     ("rec_psnr", "PSNR (dB) of G rebuilding real test slices from their own structure map and label", "higher"),
     ("train_seconds", "wall-clock seconds of the training (all sessions)", ""),
     ("synthesis_seconds", "wall-clock seconds of the synthesis", ""),
@@ -159,17 +162,34 @@ def load_ablation(ws: Workspace, name: str) -> tuple[dict[str, Any], pd.DataFram
     return config, df[list(SUMMARY_NAMES)]
 
 
+#: the judge columns and their helper twins: summaries written before judges hold helper scores in both
+#: ``lesion_fidelity`` and the first names, which :func:`upgrade_summary` moves to the second
+HELPER_TWINS = {"lesion_dice": "lesion_dice_helper", "registration_error": "registration_error_helper",
+                "seg_dice_real": "seg_dice_real_helper"}
+
+
 def upgrade_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """A summary written before the ablation had judges, in today's columns: its lesion Dice
-    (``lesion_fidelity``, from the helper-scored catalog) and registration error were scored by the
-    training helpers, so they fill both the main and the ``_helper`` columns and ``scored_by`` says
-    "helper". Today's summaries pass unchanged."""
-    if "scored_by" in df or "lesion_fidelity" not in df:
-        return df
-    out = df.assign(lesion_dice=df["lesion_fidelity"], lesion_dice_helper=df["lesion_fidelity"], scored_by="helper")
-    if "registration_error" in out:
-        out["registration_error_helper"] = out["registration_error"]
-    return out.drop(columns=[c for c in ("lesion_fidelity", "seg_dice_synthetic") if c in out])
+    """A summary written by an earlier version, in today's columns, each under the name of who scored
+    it. Before judges (``lesion_fidelity``, no ``scored_by``) the training helpers scored lesion Dice,
+    registration error and ``seg_dice_real``: those values move to the ``_helper`` columns, the judge
+    columns are left empty (NaN) and ``scored_by`` says "helper". A judge-era summary without
+    ``seg_dice_real_helper`` gets it empty. Today's summaries pass unchanged."""
+    if "scored_by" not in df and "lesion_fidelity" in df:
+        df = df.assign(lesion_dice=df["lesion_fidelity"], scored_by="helper")
+        df = df.assign(**{twin: df[col] if col in df else math.nan for col, twin in HELPER_TWINS.items()})
+        df = df.assign(**{col: math.nan for col in HELPER_TWINS})
+        df = df.drop(columns=[c for c in ("lesion_fidelity", "seg_dice_synthetic") if c in df])
+    missing = {twin: math.nan for twin in HELPER_TWINS.values() if twin not in df and "scored_by" in df}
+    return df.assign(**missing) if missing else df
+
+
+def scored_column(aggregate: pd.DataFrame, column: str) -> str:
+    """``column`` when it holds a value, else its helper twin when that does (an experiment scored by
+    the helpers only), else ``column``: the column a page or report speaks about, named as scored."""
+    twin = HELPER_TWINS.get(column, "")
+    if (column in aggregate and aggregate[column].notna().any()) or twin not in aggregate:
+        return column
+    return twin if aggregate[twin].notna().any() else column
 
 
 #: the columns of the printed table: (summary column, label, digits)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from synth_core.experiments.ablation import REFERENCE_ROW
+from synth_core.experiments.ablation import REFERENCE_ROW, scored_column
 from synth_core.experiments.results import GENERATOR_LABELS, REAL_ONLY, WILCOXON_MIN
 
 
@@ -123,12 +123,14 @@ def usability_conclusions(summary: pd.DataFrame, paired: pd.DataFrame, metric: s
 def ablation_conclusions(aggregate: pd.DataFrame, paired: pd.DataFrame, directions: dict[str, str],
                          metrics: Sequence[str] = ("lesion_dice", "registration_error"),
                          scored_by: str = "judge") -> list[str]:
-    """The ablation table's sentences: the seeds paired on ``metrics``, each of them against row F (``directions``:
-    measure -> "higher" | "lower"), chance, and who scored lesion Dice and registration
-    (``scored_by`` "judge" or "helper")."""
+    """The ablation table's sentences: the seeds paired on ``metrics`` (each read from its ``_helper``
+    twin when only the helpers scored the experiment, :func:`~synth_core.experiments.ablation.scored_column`),
+    each of them against row F (``directions``: measure -> "higher" | "lower"), chance, and who
+    scored lesion Dice and registration (``scored_by`` "judge" or "helper")."""
     if aggregate is None or aggregate.empty:
         return []
-    shown = [m for m in metrics if m in aggregate and aggregate[m].notna().any()]
+    named = [scored_column(aggregate, m) for m in metrics]  # a helper-only experiment: its _helper columns
+    shown = [m for m in named if m in aggregate and aggregate[m].notna().any()]
     tests = _lines(paired, shown)
     compared = [r for r in aggregate["row"] if r != REFERENCE_ROW]
     out = seed_words(tests, len(set(compared) - set(tests["row"] if len(tests) else [])))
@@ -137,6 +139,7 @@ def ablation_conclusions(aggregate: pd.DataFrame, paired: pd.DataFrame, directio
                                 lambda t: f"row {t['row']} without {t['switched_off']}", "the full model F")
     out += chance_words(paired)
     if scored_by == "helper":
-        out.append("Lesion Dice and registration error were scored by the training-time helpers (circular): rows "
-                   "that trained against those networks are partly measured by the loss they optimised.")
+        out.append("Rows scored by 'helper' were scored only by the training-time helpers (circular; their scores "
+                   "are in the _helper columns): rows that trained against those networks are partly measured by the "
+                   "loss they optimised.")
     return out

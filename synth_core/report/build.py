@@ -442,6 +442,7 @@ class _Report:
                                   ("lesion_outside_organ", "the share of lesion pixels outside the organ", True),
                                   ("diversity_ms_ssim", "the similarity between samples (MS-SSIM; lower = more "
                                                         "varied)", True)):
+            key, label = _as_scored(summary, key, label)
             if key not in full:
                 continue
             base = float(full[key])
@@ -700,6 +701,15 @@ def _pm(mean: Any, sd: Any, digits: int) -> str:
         return m
     s = num(sd, digits)
     return f"{m} ± {s}" if s != "–" else f"{m} ± –"
+
+
+def _as_scored(summary: pd.DataFrame, key: str, label: str) -> tuple[str, str]:
+    """``(key, label)`` of a finding, or of its helper twin when only the training helpers scored the
+    experiment (:func:`~synth_core.experiments.ablation.scored_column`), labelled so."""
+    from synth_core.experiments.ablation import scored_column
+
+    column = scored_column(summary, key)
+    return (key, label) if column == key else (column, f"{label} (scored by the training helper, circular)")
 
 
 def _as_ws(ws: Workspace | str | Path) -> Workspace:

@@ -179,7 +179,9 @@ def test_end_to_end_two_rows(abl_ws, capsys):
         for col, metric, extractor in (("lesion_dice", "seg_dice_synthetic", "segmenter:exp-judge-segmenter"),
                                        ("lesion_dice_helper", "seg_dice_synthetic", "segmenter:sg"),
                                        ("registration_error", "reg_err", "translator:exp-judge-translator"),
-                                       ("registration_error_helper", "reg_err", "translator:tr")):
+                                       ("registration_error_helper", "reg_err", "translator:tr"),
+                                       ("seg_dice_real", "seg_dice_real", "segmenter:exp-judge-segmenter"),
+                                       ("seg_dice_real_helper", "seg_dice_real", "segmenter:sg")):
             rows = ev[(ev.metric == metric) & (ev.extractor == extractor)]
             assert len(rows) == 2 and r[col] == pytest.approx(rows["value"].mean(), nan_ok=True), (col, rows)
     mm = json.loads((abl_ws / "runs" / "exp-E" / "config.json").read_text())["config"]
@@ -366,7 +368,59 @@ def test_an_old_experiment_without_judges_reads_as_scored_by_the_helper(abl_ws, 
     _, summary = load_ablation(Workspace.open(root), "exp")
     assert list(summary.columns) == list(SUMMARY_NAMES)
     assert summary["scored_by"].tolist() == ["helper", "helper"]
-    assert summary["lesion_dice"].tolist() == [0.25, 0.75] and summary["lesion_dice_helper"].tolist() == [0.25, 0.75]
-    assert summary["registration_error_helper"].tolist() == summary["registration_error"].tolist()
+    assert summary["lesion_dice_helper"].tolist() == [0.25, 0.75] and summary["lesion_dice"].isna().all()
+    assert summary["registration_error_helper"].tolist() == old["registration_error"].tolist()
     text = format_ablation(summary)
     assert "scored by" in text and "helper" in text
+
+
+def _old_summary(root: Path, rows: list[dict], absent: tuple[str, ...], extra: tuple[str, ...] = ()) -> Workspace:
+    """An ablation folder 'old' whose summary.parquet holds ``rows`` in today's columns less ``absent``
+    plus ``extra``, as an earlier version wrote it (no torch, no training)."""
+    from synth_core.experiments.results import ExperimentStore, write_parquet
+
+    ws = Workspace.open(root)
+    store = ExperimentStore(ws.experiments / "old")
+    store.write_config({"kind": "ablation", "dataset": "tiny", "rows": ["E", "F"], "config": {"seed": 0}})
+    columns = [n for n in SUMMARY_NAMES if n not in absent] + list(extra)
+    write_parquet(store.path / "summary.parquet", pd.DataFrame(rows).reindex(columns=columns))
+    return ws
+
+
+def test_an_old_summary_puts_every_helper_score_under_a_helper_name(tmp_path):
+    """Before judges the helpers scored lesion Dice (lesion_fidelity), registration error and
+    seg_dice_real. Read today, those values are in the _helper columns, the judge columns are empty,
+    and the table and the conclusions speak of the _helper columns."""
+    from synth_core.experiments.ablation import paired_ablation
+    from synth_core.experiments.conclusions import ablation_conclusions
+
+    base = {"run": "r", "set": "s", "n": 4, "with_lesion": 1.0, "lesion_outside_organ": 0.0, "nn_dist": 1.0}
+    rows = [{**base, "row": r, "switched_off": ROW_OFF[r], "seed": s, "lesion_fidelity": dice + 0.01 * s,
+             "seg_dice_synthetic": 0.5, "registration_error": 0.02 if r == "E" else 0.01, "seg_dice_real": 0.8}
+            for r, dice in (("E", 0.2), ("F", 0.6)) for s in range(3)]
+    ws = _old_summary(tmp_path / "ws", rows, ("lesion_dice", "lesion_dice_helper", "registration_error_helper",
+                                              "seg_dice_real_helper", "scored_by"), ("lesion_fidelity", "seg_dice_synthetic"))
+    _, summary = load_ablation(ws, "old")
+    assert list(summary.columns) == list(SUMMARY_NAMES) and (summary["scored_by"] == "helper").all()
+    for judge, helper, want in (("lesion_dice", "lesion_dice_helper", [0.2, 0.21, 0.22, 0.6, 0.61, 0.62]),
+                                ("registration_error", "registration_error_helper", [0.02] * 3 + [0.01] * 3),
+                                ("seg_dice_real", "seg_dice_real_helper", [0.8] * 6)):
+        assert summary[judge].isna().all(), judge  # no judge scored them
+        assert summary[helper].tolist() == pytest.approx(want), helper
+    head, e_line, _ = format_ablation(summary).splitlines()
+    for label, want in (("lesion Dice ↑", "-"), ("Dice (helper) ↑", "0.210 ± 0.010"), ("reg err ↓", "-")):
+        end = head.index(label) + len(label)  # right-aligned under its label
+        assert e_line[:end].split("  ")[-1].strip() == want, label
+    words = " ".join(ablation_conclusions(aggregate_ablation(summary), paired_ablation(summary),
+                                          {"lesion_dice_helper": "higher", "registration_error_helper": "lower"},
+                                          scored_by="helper"))
+    assert "lesion_dice_helper lower than the full model F by 0.400" in words and "circular" in words
+    assert "registration_error_helper higher than the full model F" in words
+    # a summary from the judges' first version lacks seg_dice_real_helper: it reads empty, nothing else moves
+    judged = [{**r, "lesion_dice": 0.3, "lesion_dice_helper": 0.9, "registration_error_helper": 0.5, "scored_by": "judge"}
+              for r in rows]
+    for r in judged:
+        r.pop("lesion_fidelity"), r.pop("seg_dice_synthetic")
+    _, summary = load_ablation(_old_summary(tmp_path / "ws", judged, ("seg_dice_real_helper",)), "old")
+    assert summary["seg_dice_real"].tolist() == [0.8] * 6 and summary["seg_dice_real_helper"].isna().all()
+    assert (summary["lesion_dice"] == 0.3).all() and (summary["registration_error_helper"] == 0.5).all()

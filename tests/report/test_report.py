@@ -180,7 +180,8 @@ def test_shows_the_injected_numbers_with_their_meaning(report):
     assert "+0.120 [-0.261, +0.501]" in report and "0 of 1 mixes differ from their real-only baseline" in report
     assert "Largest gain" in report and "seed-to-seed spread" in report
     assert "0.522" in report and "0.211" in report and ROW_OFF["E"] in report  # the ablation table
-    assert "worsened lesion Dice from 0.522 to 0.211" in report
+    # a summary written before judges: its lesion Dice is the helper's and the finding says so
+    assert "worsened lesion Dice (scored by the training helper, circular) from 0.522 to 0.211" in report
     assert "Reader 1" in report and "Reader 2" in report and "50% accuracy" in report  # the two readers together
     assert "accuracy from 0% to 100%" in report  # ... who disagree completely
     assert report.count("<svg") == 3  # three losses of the fake run
@@ -320,10 +321,13 @@ def test_ablation_over_seeds_reports_mean_sd_and_whether_a_change_beats_the_spre
     html = build_report(root)
     assert "0.200 ± 0.100" in html and "0.500 ± 0.100" in html and "9 trainings over 3 seeds" in html
     assert "mean ± sd over 3 trainings per row" in html
-    assert ("Larger than the spread over seeds: switching off the lesion guidance (row E) worsened lesion Dice "
+    # written before judges (lesion_fidelity): the helpers scored lesion Dice, and the findings say so
+    helper = "lesion Dice (scored by the training helper, circular)"
+    assert (f"Larger than the spread over seeds: switching off the lesion guidance (row E) worsened {helper} "
             "from 0.500 ± 0.100 to 0.200 ± 0.100." in html)
-    assert ("Within the spread (possibly chance): switching off the registration loss (row D) worsened lesion Dice "
+    assert (f"Within the spread (possibly chance): switching off the registration loss (row D) worsened {helper} "
             "from 0.500 ± 0.100 to 0.450 ± 0.100" in html)
+    assert "worsened lesion Dice from" not in html
     assert "did not show their value" not in html  # row E made things clearly worse
 
 

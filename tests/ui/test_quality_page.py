@@ -109,7 +109,8 @@ def test_quality_page_ablation_mean_and_spread_over_seeds(workspace):
     at.run()
     assert not at.exception, at.exception
     [one] = _ablation_tables(at)
-    assert one["lesion_dice"].tolist() == [0.2, 0.5] and one["scored_by"].tolist() == ["helper", "helper"]
+    assert one["lesion_dice_helper"].tolist() == [0.2, 0.5] and one["scored_by"].tolist() == ["helper", "helper"]
+    assert one["lesion_dice"].isna().all() and one["registration_error"].isna().all()  # no judge scored them
     assert any("--seeds 3" in c.value for c in at.caption)
     assert any("scored by the training helpers" in c.value and "circular" in c.value for c in at.caption)
     assert any("No compared row has 2 or more seeds paired" in m.value for m in at.markdown)  # what one seed allows, in words

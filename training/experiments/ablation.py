@@ -112,6 +112,7 @@ EVAL_METRICS = {"fid": ("fid", "image"), "kid": ("kid", "image"), "frd": ("frd",
 SCORED = {"lesion_dice": ("seg_dice_synthetic", "lesion", "segmenter", "judge"),
           "lesion_dice_helper": ("seg_dice_synthetic", "lesion", "segmenter", "helper"),
           "seg_dice_real": ("seg_dice_real", "lesion", "segmenter", "judge"),
+          "seg_dice_real_helper": ("seg_dice_real", "lesion", "segmenter", "helper"),
           "registration_error": ("reg_err", "image", "translator", "judge"),
           "registration_error_helper": ("reg_err", "image", "translator", "helper")}
 
