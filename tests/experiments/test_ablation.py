@@ -424,3 +424,55 @@ def test_an_old_summary_puts_every_helper_score_under_a_helper_name(tmp_path):
     _, summary = load_ablation(_old_summary(tmp_path / "ws", judged, ("seg_dice_real_helper",)), "old")
     assert summary["seg_dice_real"].tolist() == [0.8] * 6 and summary["seg_dice_real_helper"].isna().all()
     assert (summary["lesion_dice"] == 0.3).all() and (summary["registration_error_helper"] == 0.5).all()
+
+
+def test_evaluation_done_needs_both_judges_with_their_current_checkpoints(tmp_path):
+    """A hand-made evaluation table with FID and rows from judge segmenter J and judge translator T."""
+    from synth_core.evaluation.table import save_evaluation
+
+    ws = Workspace.open(tmp_path / "ws")
+    folder = ws.path("synthetic", "s")
+    folder.mkdir(parents=True)
+    base = {"set": "s", "dataset": "tiny", "run": "r", "modality": "t1", "region": "image", "n": 4, "value": 0.5,
+            "metric_version": "x/1", "created": "2026-11-23T00:00:00Z", "note": ""}
+    rows = [("fid", "own:sg"), ("seg_dice_synthetic", "segmenter:J"), ("reg_err", "translator:T")]
+    save_evaluation(folder, pd.DataFrame([{**base, "metric": m, "extractor": e} for m, e in rows]))
+    judges = {"segmenter": {"run_id": "J", "sha256": "a" * 64}, "translator": {"run_id": "T", "sha256": "b" * 64}}
+    now = {"segmenter": "a" * 64, "translator": "b" * 64}
+    assert ablation.evaluation_done(ws, "s", False, judges, now)
+    assert not ablation.evaluation_done(ws, "s", False, judges, {**now, "translator": "c" * 64})  # T retrained
+    assert not ablation.evaluation_done(ws, "s", False, judges, {**now, "segmenter": "c" * 64})  # J retrained
+    assert not ablation.evaluation_done(ws, "s", False, judges, {})  # evaluated before sha256s were recorded
+    other = {**judges, "translator": {"run_id": "T2", "sha256": "b" * 64}}
+    assert not ablation.evaluation_done(ws, "s", False, other, now)  # no rows of that translator
+    assert ablation.evaluation_done(ws, "s", False)  # the summary's question: is there an evaluation at all
+
+
+def test_a_set_scored_before_the_judge_translator_changed_is_evaluated_again(abl_ws, tmp_path, monkeypatch):
+    """Only the judge translator's checkpoint changes (its segmenter and every set stay): both sets are
+    evaluated again, config.json names the new sha256 for each, and a third run evaluates nothing."""
+    import shutil
+
+    from synth_core.runs.checkpoint import file_sha256
+    from tests.evaluation.test_judges import _constant_head
+
+    root = tmp_path / "ws"
+    shutil.copytree(abl_ws, root)
+    def sha(stage: str) -> str:
+        return file_sha256(root / "runs" / f"exp-judge-{stage}" / "checkpoints" / "last.pt")
+
+    before = sha("translator")
+    _constant_head(root, "exp-judge-translator", [0.0])
+    new = sha("translator")
+    assert new != before
+    calls: list[str] = []
+    real = ablation.evaluate_row
+    monkeypatch.setattr(ablation, "evaluate_row", lambda ctx, name: (calls.append(name), real(ctx, name)))
+    args = ["--workspace", str(root), "ablation", "--dataset", "tiny", "--rows", "E,F", "--name", "exp", *TINY]
+    assert main(args) == 0
+    assert calls == ["exp-E", "exp-F"]
+    recorded = json.loads((root / "experiments" / "exp" / "config.json").read_text())["evaluated_with"]
+    assert {s: r["translator"] for s, r in recorded.items()} == {"exp-E": new, "exp-F": new}
+    assert recorded["exp-F"]["segmenter"] == sha("segmenter")
+    calls.clear()
+    assert main(args) == 0 and calls == []

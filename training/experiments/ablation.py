@@ -54,7 +54,9 @@ memorisation distance, and the set-level metrics averaged over modalities.
 
 Resume: a row's run is kept when it finished (continued from its checkpoint when it was
 interrupted), its set when it was made from that run's checkpoint, its evaluation when the set
-holds one (with FRD unless ``frd`` is off). Rerunning the same command therefore only does what
+holds one (with FRD unless ``frd`` is off) scored by both judges with their current checkpoints
+(``config.json`` ``evaluated_with``: set -> stage -> the judge sha256s of its last evaluation; a set
+evaluated before a judge changed, or before this was recorded, is evaluated again). Rerunning the same command therefore only does what
 is missing. Settings that change what the numbers mean (:data:`IDENTITY_FIELDS`, the multimodal
 settings, the helper runs, the dataset fingerprint) must agree with the saved ``config.json``.
 
@@ -378,20 +380,47 @@ def synthesize_row(ctx: _Context, run_id: str, set_name: str, *, seed: int | Non
                            "judges": "the experiment's judge runs (trained separately), not the training helpers"})
 
 
-def evaluation_done(ws: Workspace, set_name: str, frd: bool, judge: str = "") -> bool:
-    """True when the set holds an evaluation (with lesion validity scored by segmenter run ``judge``
-    when given); with ``frd``, one that tried FRD (a value, or the reason it could not be computed —
-    not merely "switched off")."""
+#: config.json key: set name -> stage -> sha256 of the judge checkpoint its evaluation was scored with
+EVALUATED = "evaluated_with"
+
+
+def evaluation_done(ws: Workspace, set_name: str, frd: bool, judges: dict[str, dict[str, Any]] | None = None,
+                    scored: dict[str, str] | None = None) -> bool:
+    """True when the set holds an evaluation; with ``frd``, one that tried FRD (a value, or the reason
+    it could not be computed — not merely "switched off"); with ``judges`` (stage -> record with
+    ``run_id`` and ``sha256``, :func:`prepare_judges`), one holding every judge's rows
+    (``<stage>:<run_id>``) and made with those very checkpoints: ``scored`` (stage -> sha256 recorded
+    when the set was evaluated, :func:`evaluated_with`) names each judge's current sha256, so a set
+    scored before a judge was retrained or changed is evaluated again."""
     path = ws.synthetic / set_name / "evaluation.parquet"
     if not path.is_file():
         return False
     df = pd.read_parquet(path)
     if not (df["metric"] == "fid").any():
         return False
-    if judge and not (df["extractor"] == f"segmenter:{judge}").any():
-        return False
+    for stage, judge in (judges or {}).items():
+        if not (df["extractor"] == f"{stage}:{judge['run_id']}").any() or (scored or {}).get(stage) != judge["sha256"]:
+            return False
     tried = df[(df["metric"] == "frd") & (df["value"].notna() | (df["note"] != "FRD switched off"))]
     return not frd or not tried.empty
+
+
+def evaluated_with(store: ExperimentStore, set_name: str) -> dict[str, str]:
+    """Stage -> sha256 of the judges set ``set_name`` was last evaluated with (empty when unrecorded)."""
+    return dict((store.read_config().get(EVALUATED) or {}).get(set_name) or {})
+
+
+def record_evaluation(store: ExperimentStore, set_name: str, judges: dict[str, dict[str, Any]]) -> None:
+    """Record in ``config.json`` the judges' sha256s set ``set_name`` has just been evaluated with."""
+    config = store.read_config()
+    config.setdefault(EVALUATED, {})[set_name] = {stage: str(j["sha256"]) for stage, j in judges.items()}
+    store.write_config(config)
+
+
+def evaluate_recorded(ctx: _Context, store: ExperimentStore, set_name: str, judges: dict[str, dict[str, Any]]) -> None:
+    """:func:`evaluate_row`, then :func:`record_evaluation` (a kill in between only re-evaluates)."""
+    evaluate_row(ctx, set_name)
+    record_evaluation(store, set_name, judges)
 
 
 def evaluate_row(ctx: _Context, set_name: str) -> None:
@@ -494,6 +523,7 @@ def _run_ablation(ws: Workspace, cfg: AblationConfig, store: ExperimentStore, *,
         "runs": {r: [cfg.run_id(r, s) for s in seeds_all] for r in rows_all},
         "columns": {name: {"help": h, "better": d} for name, h, d in SUMMARY_COLUMNS},
         "device": str(device), "created": (old or {}).get("created", now), "updated": now,
+        EVALUATED: (old or {}).get(EVALUATED, {}),
     })
     ctx = _Context(ws, cfg, prep, device)
     store.log("start", rows=list(cfg.rows), seeds=list(cfg.seed_list), device=str(device))
@@ -517,8 +547,8 @@ def _run_ablation(ws: Workspace, cfg: AblationConfig, store: ExperimentStore, *,
                      lambda: train_row(ws, prep.configs[row, seed], name, progress=progress)),
                     ("synthesis", lambda: set_is_current(ws, name, name, cfg.checkpoint),
                      lambda: synthesize_row(ctx, name, name, seed=seed, row=row)),
-                    ("evaluation", lambda: evaluation_done(ws, name, cfg.frd, cfg.judge_run_id("segmenter")),
-                     lambda: evaluate_row(ctx, name)),
+                    ("evaluation", lambda: evaluation_done(ws, name, cfg.frd, judges, evaluated_with(store, name)),
+                     lambda: evaluate_recorded(ctx, store, name, judges)),
                 )
                 for phase, done, do in steps:
                     if done():
