@@ -27,8 +27,9 @@ Iterations (:func:`plan_phases`): ``random`` draws its batches from the union of
 (one shuffled pool, as the thesis copies both into one folder); ``real-first`` / ``synthetic-first``
 train on one source, then continue (same network and Adam state) on the other. With early stopping
 (``patience > 0``, the default) every phase trains up to ``steps`` steps, is scored on real
-validation slices every ``val_every`` steps, ends after ``patience`` scores without improvement and
-hands on its best weights; the network tested is the best one seen (the same rule for every row).
+validation slices every ``val_every`` steps, ends after ``patience`` scores without improving on its
+own best and hands on the best weights so far; the network tested is the best one seen (the same
+rule for every row).
 With ``patience = 0`` every configuration trains exactly ``steps`` steps, sequential modes split in
 proportion to the amounts: ``steps_real = round(steps × n_real / (n_real + n_synthetic))``, at least
 1 step each, and the last network is tested.

@@ -23,8 +23,9 @@ Data:
   most what the set has and its rows say ``capped`` (the summary's ``note``).
 - **Validation and model selection** (early stopping, ``patience > 0``): the real VALIDATION split's
   slices with a lesion (a fixed seeded subset of ``val_slices``) are scored (mean foreground
-  Dice) every ``val_every`` steps; a phase ends after ``patience`` scores without improvement and
-  the best weights seen are kept; the network tested is the best one of the whole training.
+  Dice) every ``val_every`` steps; a phase ends after ``patience`` scores without improving on its
+  own best (:class:`EarlyStopping`), the next phase starts from the best weights so far, and the
+  network tested is the best one of the whole training.
   Rows record ``steps_run`` (steps trained), ``best_step`` and ``val_dice``. The test split is
   touched only once, by the network chosen.
 
@@ -393,21 +394,26 @@ def validation_dice(net: torch.nn.Module, images: RowView, labels: np.ndarray, n
 
 
 class EarlyStopping:
-    """Best validation score and weights so far; ``update`` says whether the phase should stop
-    (``patience`` scores in this phase without beating the best)."""
+    """Early stopping over one or more phases. ``update`` says whether the current phase should stop:
+    ``patience`` scores without beating the phase's OWN best (a phase that starts from a poor
+    hand-over — e.g. real data after synthetic pre-training that taught little — gets its full
+    patience to recover, and is not held to the earlier phase's score). The weights kept
+    (:meth:`restore`) are the best of all phases."""
 
     def __init__(self, patience: int):
         self.patience = patience
         self.best_score, self.best_step, self.best_state = -math.inf, 0, None
-        self.since_best = 0
+        self.phase_best, self.since_best = -math.inf, 0
 
     def new_phase(self) -> None:
-        self.since_best = 0
+        self.phase_best, self.since_best = -math.inf, 0
 
     def update(self, score: float, step: int, net: torch.nn.Module) -> bool:
         if score > self.best_score:
-            self.best_score, self.best_step, self.since_best = score, step, 0
+            self.best_score, self.best_step = score, step
             self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        if score > self.phase_best:
+            self.phase_best, self.since_best = score, 0
         else:
             self.since_best += 1
         return self.since_best >= self.patience
