@@ -230,6 +230,14 @@ def test_synthesize_pix2pix_then_regenerate_bit_exact(p2p_ws, capsys):
     np.testing.assert_array_equal(again.labels, s.labels)
 
 
+def _record_sha256(ws: Workspace, set_name: str, key: str, sha256: str) -> None:
+    """Make set.json record another checkpoint sha256 for run entry ``key`` (as if the run changed)."""
+    meta_path = ws.existing("synthetic", set_name) / "set.json"
+    meta = json.loads(meta_path.read_text())
+    meta["runs"][key]["sha256"] = sha256
+    meta_path.write_text(json.dumps(meta))
+
+
 def test_regenerate_refuses_a_changed_checkpoint(p2p_ws, tmp_path):
     import shutil
 
@@ -237,10 +245,7 @@ def test_regenerate_refuses_a_changed_checkpoint(p2p_ws, tmp_path):
 
     assert _synth(p2p_ws, "--n", "2", "--name", "tamper", "--no-figures") == 0
     ws = Workspace.open(p2p_ws)
-    meta_path = ws.existing("synthetic", "tamper") / "set.json"
-    meta = json.loads(meta_path.read_text())
-    meta["runs"]["pix2pix"]["sha256"] = "f" * 64
-    meta_path.write_text(json.dumps(meta))
+    _record_sha256(ws, "tamper", "pix2pix", "f" * 64)
     with pytest.raises(ConfigError, match=r"pix2pix run 'p2p': checkpoint best.pt changed since set 'tamper'"):
         regenerate(ws, "tamper", 0)
     shutil.rmtree(ws.existing("synthetic", "tamper"))
@@ -327,10 +332,7 @@ def test_regenerate_refuses_when_one_of_several_runs_changed(p2p_ws):
 
     assert _synth(p2p_ws, "--run", "p2p", "--run", "p2p-t1", "--n", "2", "--name", "tamper2", "--no-figures") == 0
     ws = Workspace.open(p2p_ws)
-    meta_path = ws.existing("synthetic", "tamper2") / "set.json"
-    meta = json.loads(meta_path.read_text())
-    meta["runs"]["pix2pix:t1"]["sha256"] = "e" * 64
-    meta_path.write_text(json.dumps(meta))
+    _record_sha256(ws, "tamper2", "pix2pix:t1", "e" * 64)
     with pytest.raises(ConfigError, match=r"pix2pix run 'p2p-t1': checkpoint best.pt changed since set 'tamper2'"):
         regenerate(ws, "tamper2", 1)
 
