@@ -84,11 +84,6 @@ def test_segmenters_stop_early_on_validation_and_test_once(usab_ws, monkeypatch)
 def test_real_subset_is_the_same_for_every_seed(usab_ws, monkeypatch):
     ws = Workspace.open(usab_ws)
     seen: dict[int, set] = {}
-    load = usability.load_batch
-
-    def spy(ds, syn, source, index, device):
-        return load(ds, syn, source, index, device)
-
     real_train = usability.train_configuration
 
     def record(prep, cfg, conf, seed, device):
