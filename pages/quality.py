@@ -221,13 +221,15 @@ if not exps:
             "data only; about 1.5 hours on a 2-core CPU, most of it training the 10 % rows' own generator).")
 else:
     from synth_core.experiments.conclusions import usability_conclusions, usability_label
-    from synth_core.experiments.results import mean_sd, paired_usability
+    from synth_core.experiments.results import GENERATOR_LABELS, mean_sd, paired_usability
 
     exp = st.selectbox("Experiment", exps, key="quality_experiment")
     try:
         _, summary, per_seed = load_experiment(ws, exp)
         paired = paired_usability(per_seed)
         shown = summary.drop(columns=[c for c in summary if c.endswith(("_mean", "_sd"))])
+        if "generator" in shown:
+            shown["generator"] = [GENERATOR_LABELS.get(str(g), str(g)) for g in shown["generator"]]
         for m, digits in (("dice", 3), ("dice_lesion", 3), ("mse", 4), ("hd95", 2)):
             shown[m] = [mean_sd(a, b, digits) for a, b in zip(summary[f"{m}_mean"].astype(float),
                                                               summary[f"{m}_sd"].astype(float))]

@@ -158,6 +158,7 @@ def test_quality_page_usability_spread_paired_tests_and_conclusions(workspace):
     frames = [d.value for d in at.dataframe]
     [table] = [f for f in frames if "Δ dice vs real-only" in f.columns]
     assert table["mode"].tolist() == ["real-only", "random", "synthetic-first"]
+    assert table["generator"].tolist() == ["-", "this fraction only", "this fraction only"]  # words, not codes
     assert table["dice"].tolist() == ["0.433 ± 0.058", "0.533 ± 0.404", "0.600 ± 0.100"]
     # synthetic-first: +0.1, +0.2, +0.2 per seed (t = 5, p = 0.038): marked; random: -0.3, +0.5, +0.1: not
     assert table["Δ dice vs real-only"].tolist() == ["", "+0.1", "+0.1667 ◆"]
