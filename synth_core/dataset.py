@@ -456,6 +456,17 @@ class Dataset:
             return self.index["subject"].astype(str)
         return self.index["case_id"].astype(str)
 
+    def zero_outside_masks(self, n: int = 64) -> bool:
+        """Whether the real images are exactly 0 outside their organ masks (skull-stripped MRI is;
+        CT with a liver mask is not), judged on ``n`` evenly spaced slices so that it stays cheap at
+        any dataset size. Synthesis uses it for ``zero_background = "auto"``."""
+        if len(self) == 0:
+            return False
+        rows = np.unique(np.linspace(0, len(self) - 1, min(int(n), len(self))).round().astype(np.int64))
+        outside = np.asarray(self.masks[rows]) == 0  # (k, H, W)
+        images = np.asarray(self.images[rows])  # (k, M, H, W)
+        return bool(outside.any()) and not bool(np.any(images[np.broadcast_to(outside[:, None], images.shape)]))
+
     def split_indices(self, split: str) -> np.ndarray:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")

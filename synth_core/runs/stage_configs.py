@@ -225,6 +225,9 @@ class MultimodalConfig(CommonConfig):
                                                "discriminator D_s scores it at least this (thesis code: 0.55; 0 = "
                                                "every map); otherwise the best of structure_tries latents")
     structure_tries: int = param(50, "latents tried per synthetic sample for structure_min_realness (thesis: 50)")
+    zero_background: str = param("auto", "synthesis sets every pixel outside the generated organ mask to 0: "
+                                         "'auto' = when the training dataset's real images are 0 outside their "
+                                         "organ masks (skull-stripped MRI), 'on', 'off' (thesis: no such step)")
     structure_run: str = param("", "structure run giving G_s and G_m ('' = newest finished one on this dataset)")
     segmenter_run: str = param("", "segmenter run for lesion guidance ('' = newest finished one on this dataset)")
     translator_run: str = param("", "translator run for the registration loss ('' = newest finished one on this "
@@ -262,6 +265,8 @@ class MultimodalConfig(CommonConfig):
         for name in ("adv_rec_blur", "reg_blur"):
             if not (0.0 <= getattr(self, name) <= 8.0):
                 raise ConfigError(f"{name} must be in [0, 8] pixels, not {getattr(self, name)}")
+        if self.zero_background not in ("auto", "on", "off"):
+            raise ConfigError(f"zero_background must be auto, on or off, not {self.zero_background!r}")
         if not (0.0 <= self.structure_min_realness < 1.5):
             raise ConfigError(f"structure_min_realness must be in [0, 1.5), not {self.structure_min_realness}")
         for name in ("norm", "d_norm"):

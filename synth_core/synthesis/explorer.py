@@ -16,7 +16,7 @@ import hashlib
 import shutil
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +340,9 @@ class LatentExplorer:
                     sl = slice(a, min(a + 256, len(old)))
                     rows = old.stored_catalog.iloc[sl].drop(columns=["sample_id", "index"]).to_dict("records")
                     w.add(old.images[sl], old.masks[sl], old.labels[sl], old.structure[sl], rows)
+            if old is not None:  # appended samples are made as the set's own were (regenerate reads the set's settings)
+                made = bool((old.meta["options"].get("settings") or {}).get("zero_background", False))
+                models = replace(models, settings=replace(models.settings, zero_background=made))
             batch = generate_batch(models, lesions, seed, range(start, start + len(z)), z=z)
             figs = sample_figures(batch.images, batch.masks, batch.labels, batch.structure, models.modalities,
                                   segmenters=models.segmenters, translator=models.translator, real=real)

@@ -11,6 +11,7 @@ dataset can be found and compared (:mod:`synth_core.datalink`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -54,6 +55,19 @@ def settings_from_config(cfg: Any) -> GenerationSettings:
                               structure_tries=int(getattr(cfg, "structure_tries", 50)))
 
 
+def zero_background(ws: Workspace, setting: str, dataset: str) -> bool:
+    """The multimodal config's ``zero_background`` resolved: ``"auto"`` is on when the run's dataset is in
+    the workspace and its real images are 0 outside their organ masks (off when it is not there)."""
+    if setting in ("on", "off"):
+        return setting == "on"
+    from synth_core.dataset import Dataset
+
+    path = ws.path("datasets", dataset) if dataset else None
+    if path is None or not (path / "dataset.json").is_file():
+        return False
+    return Dataset(path).zero_outside_masks()
+
+
 def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: bool = True,
                 device: torch.device | str = "cpu") -> SynthesisModels:
     """The multimodal run ``run_id`` (its ``which`` checkpoint, falling back to last) with its
@@ -68,7 +82,9 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
     helpers = mm.meta.get("helpers", {})
     if "structure" not in helpers:
         raise ConfigError(f"multimodal run {run_id!r} records no structure run; it cannot make new structure maps")
-    settings = settings_from_config(mm.config)
+    settings = replace(settings_from_config(mm.config),
+                       zero_background=zero_background(ws, getattr(mm.config, "zero_background", "off"),
+                                                       str(getattr(mm.config, "dataset", "") or "")))
     wanted = ["G_s", "G_m"] + (["D_s"] if settings.structure_min_realness > 0 else [])
     structure = load_run(ws, helpers["structure"]["run_id"], which="last", names=wanted, device=device)
     if not same_dataset(structure.fingerprint, run_content(structure.meta), mm.fingerprint, run_content(mm.meta)):

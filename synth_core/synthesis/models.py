@@ -28,6 +28,7 @@ class GenerationSettings:
     lesion_tries: int = 50  # placement tries per sample before it gets an empty label (thesis: 50)
     structure_min_realness: float = 0.0  # keep a generated map when D_s scores it >= this (0 = every map)
     structure_tries: int = 50  # latents tried per sample before the best-scoring one is kept (thesis: 50)
+    zero_background: bool = False  # set every pixel outside the generated organ mask to 0 (skull-stripped data)
 
     def __post_init__(self) -> None:
         if not 0 <= self.noise_low <= self.noise_high <= 1:

@@ -105,6 +105,8 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     first = torch.cat(firsts).to(dev)
     inp = generator_input(first, torch.from_numpy(labels).long().to(dev), models.n_classes)
     images = generate_modalities(models.G, inp, len(models.modalities)).float().clamp(0, 1).cpu().numpy()
+    if cfg.zero_background:  # like the real scans: nothing outside the organ (METHOD.md: skull-stripped data)
+        images = images * (masks > 0)[:, None]
     return Batch(idx, images.astype(np.float32), masks, labels, maps, lesion_index, params, noise_seeds,
                  z.numpy().astype(np.float32), realness, tries)
 

@@ -22,7 +22,7 @@ def make_spec(**kw) -> DatasetSpec:
     return DatasetSpec(**base)
 
 
-def write_cases(path: Path, spec: DatasetSpec, n_cases: int = 5, seed: int = 0) -> None:
+def write_cases(path: Path, spec: DatasetSpec, n_cases: int = 5, seed: int = 0, stripped: bool = False) -> None:
     rng = np.random.default_rng(seed)
     with DatasetWriter(path, spec) as w:
         for c in range(n_cases):
@@ -32,6 +32,8 @@ def write_cases(path: Path, spec: DatasetSpec, n_cases: int = 5, seed: int = 0) 
             lab[0, 10:12, 10:12] = 2
             mask = np.zeros((3, 16, 16), np.uint8)
             mask[:, 4:14, 4:14] = 1
+            if stripped:  # skull-stripped: nothing outside the organ
+                img = img * mask[:, None]
             w.add_case(f"case{c}", img, mask, lab, [10, 11, 12], (0.5, 0.5, 2.0), f"case{c}/img.nii.gz")
 
 
@@ -64,6 +66,21 @@ def test_write_and_read_dataset(tmp_path):
     per_case = ds.index.groupby("case_id")["split"].nunique()
     assert per_case.max() == 1
     assert set(ds.index["split"]) == {"train", "val", "test"}
+
+
+def test_zero_outside_masks_tells_stripped_images_from_others(tmp_path):
+    spec = make_spec()
+    write_cases(tmp_path / "plain", spec)
+    write_cases(tmp_path / "stripped", spec, stripped=True)
+    assert not Dataset(tmp_path / "plain").zero_outside_masks()
+    stripped = Dataset(tmp_path / "stripped")
+    assert stripped.zero_outside_masks() and stripped.zero_outside_masks(n=1)
+    # one bright pixel outside the mask of a sampled slice is enough to say no
+    imgs = np.load(tmp_path / "stripped" / "images.npy", mmap_mode="r+")
+    imgs[0, 1, 0, 0] = 0.5
+    imgs.flush()
+    del imgs
+    assert not Dataset(tmp_path / "stripped").zero_outside_masks()
 
 
 def test_fingerprint_is_the_identity_and_the_byte_hash_the_content(tmp_path):

@@ -147,3 +147,38 @@ def test_regenerate_on_another_machine_reports_the_difference(made, capsys, monk
         assert out["identical"] is False and out["within_tolerance"] is within
         assert 0 < out["max_abs_diff"] <= scale + 1e-7
         assert "another machine (cpu" in out["note"] and "Another CPU 9000" in out["note"]
+
+
+def test_zero_background_follows_the_dataset_and_sets_keep_their_own(made, tmp_path, capsys, monkeypatch):
+    """``zero_background = "auto"`` is on only for a dataset whose images are 0 outside the organ;
+    a set made with it has nothing outside its masks and regenerates bit-exactly, and a set made
+    before (or without) it still regenerates as it was made."""
+    import synth_core.synthesis.loading as loading
+    from synth_core.workspace import Workspace
+    from tests.training.conftest import make_tiny_dataset
+
+    other = Workspace.open(tmp_path / "ws")
+    make_tiny_dataset(other.root, name="stripped", zero_background=True)
+    assert loading.zero_background(other, "auto", "stripped") is True
+    assert loading.zero_background(Workspace.open(made), "auto", "tiny") is False  # noisy background
+    assert loading.zero_background(other, "auto", "gone") is False  # not in the workspace: left as generated
+    assert loading.zero_background(other, "on", "tiny") is True and loading.zero_background(other, "off", "stripped") is False
+
+    monkeypatch.setattr(loading, "zero_background", lambda ws, setting, dataset: True)
+    assert _cli(made, "synthesize", "--run", "mm", "--n", "5", "--batch", "3", "--name", "zb", "--seed", "5") == 0
+    zb = SyntheticSet(made / "synthetic" / "zb")
+    assert zb.meta["options"]["settings"]["zero_background"] is True
+    outside = np.asarray(zb.masks) == 0
+    assert outside.any() and np.all(np.asarray(zb.images).transpose(1, 0, 2, 3)[:, outside] == 0)
+    a = SyntheticSet(made / "synthetic" / "a")  # same seed, made without it: equal inside the masks
+    inside = ~outside
+    np.testing.assert_array_equal(np.asarray(zb.images).transpose(1, 0, 2, 3)[:, inside],
+                                  np.asarray(a.images[:5]).transpose(1, 0, 2, 3)[:, inside])
+    shutil.copytree(made / "synthetic" / "a", made / "synthetic" / "old")  # a set from before the setting existed
+    meta = json.loads((made / "synthetic" / "old" / "set.json").read_text())
+    del meta["options"]["settings"]["zero_background"]
+    (made / "synthetic" / "old" / "set.json").write_text(json.dumps(meta))
+    for name in ("zb", "a", "old"):
+        capsys.readouterr()
+        assert _cli(made, "regenerate", "--set", name, "--sample", "4") == 0, name
+        assert json.loads(capsys.readouterr().out)["identical"] is True, name

@@ -140,6 +140,18 @@ def test_noise_switches_follow_the_settings():
     assert noise[~inside].std() > 0.05  # noise everywhere, not only in the organ
 
 
+def test_zero_background_blanks_only_what_lies_outside_the_generated_mask():
+    lesions = LesionSource("none", _bank())
+    plain = generate_batch(_models(use_structure=False), lesions, 0, [0, 1])  # noise in the whole frame
+    blank = generate_batch(_models(use_structure=False, zero_background=True), lesions, 0, [0, 1])
+    outside = blank.masks == 0
+    assert outside.any() and (plain.images.transpose(1, 0, 2, 3)[:, outside] > 0).any()  # the noise reaches out there
+    assert np.all(blank.images.transpose(1, 0, 2, 3)[:, outside] == 0)
+    np.testing.assert_array_equal(blank.images.transpose(1, 0, 2, 3)[:, ~outside],
+                                  plain.images.transpose(1, 0, 2, 3)[:, ~outside])
+    np.testing.assert_array_equal(blank.masks, plain.masks)
+
+
 def test_figures_known_answers():
     images = np.zeros((2, 2, SIZE, SIZE), np.float32)
     masks = np.zeros((2, SIZE, SIZE), np.uint8)

@@ -13,7 +13,9 @@ from synth_core.workspace import Workspace
 
 
 def make_tiny_dataset(ws_root: Path, name: str = "tiny", size: int = 32, cases: int = 5, slices: int = 4,
-                      modalities: tuple[str, ...] = ("t1", "t2"), seed: int = 0) -> Path:
+                      modalities: tuple[str, ...] = ("t1", "t2"), seed: int = 0,
+                      zero_background: bool = False) -> Path:
+    """``zero_background``: images are 0 outside the organ mask (skull-stripped), else noisy everywhere."""
     ws = Workspace.open(ws_root)
     rng = np.random.default_rng(seed)
     spec = DatasetSpec(name=name, layout="demo", kind="mri", modalities=modalities,
@@ -38,7 +40,7 @@ def make_tiny_dataset(ws_root: Path, name: str = "tiny", size: int = 32, cases: 
                     base = 0.3 + 0.2 * k
                     img = organ * base + core * (0.5 - 0.2 * k) + (edema & ~core) * 0.2
                     img = img + rng.normal(0, 0.02, img.shape)
-                    imgs[s, k] = np.clip(img, 0, 1)
+                    imgs[s, k] = np.clip(img, 0, 1) * (organ if zero_background else 1)
             w.add_case(f"case{c}", imgs, masks, labels, list(range(slices)), (1.0, 1.0, 1.0), f"case{c}")
     return ws.path("datasets", name)
 
