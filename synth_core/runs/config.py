@@ -175,5 +175,13 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return {f.name: (list(v) if isinstance(v := getattr(cfg, f.name), tuple) else v) for f in fields(cfg)}
 
 
+def saved_with_defaults(cls: type, saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved run's settings with every field added to ``cls`` since then at its default: a run
+    made before a setting existed behaves as that setting's default (the thing to compare with)."""
+    values = {f.name: (list(f.default) if isinstance(f.default, tuple) else f.default)
+              for f in fields(cls) if f.default is not dataclasses.MISSING}
+    return {**values, **saved}
+
+
 def config_replace(cfg: Any, **changes: Any) -> Any:
     return dataclasses.replace(cfg, **changes)

@@ -290,3 +290,40 @@ def test_a_stage_killed_before_its_config_is_trained_again(usab_ws):
     run_usability(ws, cfg, progress=False)
     assert RunDir.open(ws, names.runs["structure"]).read_status()["state"] == "finished"
     assert len(load_experiment(ws, "again")[2]) == 1
+
+
+def test_a_run_made_before_a_setting_existed_is_reused_when_the_setting_is_at_its_default(usab_ws, monkeypatch):
+    """A finished generator run whose config.json lacks a setting added since (e.g. zero_background):
+    reused when the experiment asks for that setting's default, refused when it asks for another value."""
+    import dataclasses
+    import json
+
+    from synth_core.dataset_subset import write_subset
+    from synth_core.errors import ConfigError
+    from training.experiments import fraction_generators as fg
+
+    ws = Workspace.open(usab_ws)
+    parent = Dataset(ws.existing("datasets", "tiny"))
+    _, rows = _case_rows(parent)
+    names = fraction_names("D", 0.5)
+    sub = write_subset(parent, rows, ws.path("datasets", names.dataset), names.dataset)
+    cfg = scaled_config("multimodal", "cpu-demo", 0.001, {"dataset": names.dataset})
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg) if f.default is not dataclasses.MISSING}
+    at_default = next(k for k, v in defaults.items() if getattr(cfg, k) == v and k not in ("threads", "device"))
+    changed = next(k for k, v in defaults.items() if getattr(cfg, k) != v and k not in ("threads", "device", "dataset"))
+    run = _fake_run(ws, "multimodal", names.runs["multimodal"], cfg, sub)
+
+    def drop(key: str) -> None:
+        meta = json.loads((run.path / "config.json").read_text())
+        meta["config"].pop(key)
+        (run.path / "config.json").write_text(json.dumps(meta))
+
+    def no_training(*a, **k):
+        raise AssertionError("the finished run was trained again")
+
+    monkeypatch.setattr(fg, "Trainer", no_training)
+    drop(at_default)
+    assert fg._train(ws, "multimodal", run.run_id, cfg, False, sub) == run.run_id
+    drop(changed)  # the saved run now reads as the default, which is not what the experiment asks for
+    with pytest.raises(ConfigError, match=f"exists with other settings .*{changed}"):
+        fg._train(ws, "multimodal", run.run_id, cfg, False, sub)

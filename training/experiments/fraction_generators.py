@@ -33,7 +33,7 @@ import numpy as np
 from synth_core.dataset import Dataset
 from synth_core.dataset_subset import subset_matches, write_subset
 from synth_core.errors import ConfigError
-from synth_core.runs.config import build_config, config_to_dict
+from synth_core.runs.config import build_config, config_to_dict, saved_with_defaults
 from synth_core.runs.folder import RunDir
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import Workspace, validate_name
@@ -81,7 +81,7 @@ def _train(ws: Workspace, stage: str, run_id: str, cfg: Any, progress: bool, dat
         if (meta.get("fingerprint"), meta.get("content_sha256")) != (dataset.fingerprint, dataset.content_sha256):
             raise ConfigError(f"run {run_id!r} was trained on another version of dataset {dataset.name!r} (other "
                               f"slices); delete {path} (and the runs and set made after it) and rerun")
-        saved = meta.get("config", {})
+        saved = saved_with_defaults(type(cfg), meta.get("config", {}))  # a setting added since: its default
         mine = config_to_dict(cfg)
         diff = sorted(k for k in mine if k not in ("threads", "device") and saved.get(k) != mine[k])
         if diff:
