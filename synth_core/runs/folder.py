@@ -242,3 +242,12 @@ def training_process(status: dict[str, Any]) -> int | None:
     if args and not any("training" in a for a in args):
         return None
     return pid
+
+
+#: Run ids ``<experiment>JUDGE_MARK<stage>`` are an experiment's independent judges (training.experiments):
+#: they score generators and are never picked as the newest helper a generator trains against.
+JUDGE_MARK = "-judge-"
+
+
+def is_judge_run(run_id: str) -> bool:
+    return JUDGE_MARK in run_id

@@ -18,7 +18,7 @@ from torch import nn
 from synth_core.errors import ConfigError, NotFoundError
 from synth_core.runs.checkpoint import ema_name, file_sha256, load_checkpoint, load_weights
 from synth_core.runs.config import make_config
-from synth_core.runs.folder import RunDir
+from synth_core.runs.folder import RunDir, is_judge_run
 from synth_core.runs.networks import build_networks
 from synth_core.runs.stage_configs import CONFIGS
 from synth_core.workspace import Workspace
@@ -59,13 +59,14 @@ def find_runs(ws: Workspace, stage: str, dataset: str | None = None, *, finished
 
 
 def resolve_run(ws: Workspace, stage: str, run_id: str, dataset: str | None) -> str:
-    """``run_id`` if given (checked to be a ``stage`` run), else the newest finished one."""
+    """``run_id`` if given (checked to be a ``stage`` run), else the newest finished one that is not
+    an experiment's judge (:func:`synth_core.runs.folder.is_judge_run`)."""
     if run_id:
         cfg = RunDir.open(ws, run_id).read_config()
         if cfg.get("stage") != stage:
             raise ConfigError(f"run {run_id!r} is a {cfg.get('stage')!r} run, expected a {stage!r} run")
         return run_id
-    found = find_runs(ws, stage, dataset)
+    found = [r for r in find_runs(ws, stage, dataset) if not is_judge_run(r)]
     if not found:
         where = f" on dataset {dataset!r}" if dataset else ""
         raise NotFoundError(f"no finished {stage!r} run{where} in {ws.runs}; train one first with "

@@ -28,6 +28,11 @@ def test_load_run_rebuilds_frozen_segmenters(tiny_ws):
         resolve_run(ws, "translator", "s", None)
     with pytest.raises(NotFoundError, match="python -m training translator"):
         resolve_run(ws, "translator", "", "tiny")
+    # an experiment's judge, though newer, is never the helper a generator trains against
+    assert main(["segmenter", "--dataset", "tiny", "--steps", "1", "--run-name", "exp-judge-segmenter", *TINY]) == 0
+    assert find_runs(ws, "segmenter", "tiny")[0] == "exp-judge-segmenter"
+    assert resolve_run(ws, "segmenter", "", "tiny") == "s"
+    assert resolve_run(ws, "segmenter", "exp-judge-segmenter", "tiny") == "exp-judge-segmenter"  # named: as asked
 
 
 def test_tampered_checkpoint_is_refused(tiny_ws):

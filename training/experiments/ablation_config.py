@@ -14,6 +14,7 @@ from typing import Any
 from synth_core.errors import ConfigError
 from synth_core.experiments.ablation import ROWS
 from synth_core.runs.config import build_config, make_config, param
+from synth_core.runs.folder import JUDGE_MARK
 from synth_core.runs.stage_configs import ABLATIONS, MultimodalConfig
 
 SWITCHES = tuple(s for s in ABLATIONS.values() if s)
@@ -91,7 +92,7 @@ class AblationConfig:
 
     def judge_run_id(self, stage: str) -> str:
         """The judge run of ``stage`` (segmenter or translator) that scores every row."""
-        return f"{self.experiment_name}-judge-{stage}"
+        return f"{self.experiment_name}{JUDGE_MARK}{stage}"
 
     def run_id(self, row: str, seed: int | None = None) -> str:
         """The multimodal run of ``row`` trained with ``seed`` (default: the first seed); also the name of its set."""
