@@ -465,7 +465,7 @@ class Dataset:
         rows = np.unique(np.linspace(0, len(self) - 1, min(int(n), len(self))).round().astype(np.int64))
         outside = np.asarray(self.masks[rows]) == 0  # (k, H, W)
         images = np.asarray(self.images[rows])  # (k, M, H, W)
-        return bool(outside.any()) and not bool(np.any(images[np.broadcast_to(outside[:, None], images.shape)]))
+        return bool(outside.any()) and not np.where(outside[:, None], images, 0).any()
 
     def split_indices(self, split: str) -> np.ndarray:
         if split not in SPLITS:

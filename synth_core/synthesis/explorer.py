@@ -16,7 +16,7 @@ import hashlib
 import shutil
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -341,8 +341,9 @@ class LatentExplorer:
                     rows = old.stored_catalog.iloc[sl].drop(columns=["sample_id", "index"]).to_dict("records")
                     w.add(old.images[sl], old.masks[sl], old.labels[sl], old.structure[sl], rows)
             if old is not None:  # appended samples are made as the set's own were (regenerate reads the set's settings)
-                made = bool((old.meta["options"].get("settings") or {}).get("zero_background", False))
-                models = replace(models, settings=replace(models.settings, zero_background=made))
+                from synth_core.synthesis.loading import as_set_made
+
+                models = as_set_made(models, old.meta)
             batch = generate_batch(models, lesions, seed, range(start, start + len(z)), z=z)
             figs = sample_figures(batch.images, batch.masks, batch.labels, batch.structure, models.modalities,
                                   segmenters=models.segmenters, translator=models.translator, real=real)

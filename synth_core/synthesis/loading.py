@@ -68,6 +68,13 @@ def zero_background(ws: Workspace, setting: str, dataset: str) -> bool:
     return Dataset(path).zero_outside_masks()
 
 
+def as_set_made(models: SynthesisModels, set_meta: dict[str, Any]) -> SynthesisModels:
+    """``models`` with the ``zero_background`` a set recorded in its ``set.json`` (off for a set made
+    before the setting existed), so that regenerating or appending makes samples as the set's were."""
+    made = bool((set_meta["options"].get("settings") or {}).get("zero_background", False))
+    return replace(models, settings=replace(models.settings, zero_background=made))
+
+
 def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: bool = True,
                 device: torch.device | str = "cpu") -> SynthesisModels:
     """The multimodal run ``run_id`` (its ``which`` checkpoint, falling back to last) with its
@@ -83,8 +90,7 @@ def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: boo
     if "structure" not in helpers:
         raise ConfigError(f"multimodal run {run_id!r} records no structure run; it cannot make new structure maps")
     settings = replace(settings_from_config(mm.config),
-                       zero_background=zero_background(ws, getattr(mm.config, "zero_background", "off"),
-                                                       str(getattr(mm.config, "dataset", "") or "")))
+                       zero_background=zero_background(ws, mm.config.zero_background, mm.config.dataset))
     wanted = ["G_s", "G_m"] + (["D_s"] if settings.structure_min_realness > 0 else [])
     structure = load_run(ws, helpers["structure"]["run_id"], which="last", names=wanted, device=device)
     if not same_dataset(structure.fingerprint, run_content(structure.meta), mm.fingerprint, run_content(mm.meta)):

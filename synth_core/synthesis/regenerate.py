@@ -17,7 +17,7 @@ measured largest pixel difference, and ``within_tolerance`` is true when it is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,7 +64,7 @@ def regenerate(ws: Workspace, set_name: str, sample: str | int, *, device: str =
     from synth_core.lesions.augment import AugmentRanges
     from synth_core.lesions.bank import LesionBank
     from synth_core.synthesis.lesions import LesionSource
-    from synth_core.synthesis.loading import load_models
+    from synth_core.synthesis.loading import as_set_made, load_models
     from synth_core.synthesis.pipeline import generate_batch
     from synth_core.synthesis.setstore import SyntheticSet
 
@@ -84,9 +84,7 @@ def regenerate(ws: Workspace, set_name: str, sample: str | int, *, device: str =
             raise ConfigError(f"{stage} run {then['run_id']!r}: checkpoint {then['checkpoint']} changed since set "
                               f"{set_name!r} was made (sha256 {then['sha256'][:12]} -> {now['sha256'][:12]}); "
                               "the sample cannot be regenerated bit-exactly")
-    # the set's own recorded settings (a set made before zero_background existed was made without it)
-    recorded = s.meta["options"].get("settings") or {}
-    models.settings = replace(models.settings, zero_background=bool(recorded.get("zero_background", False)))
+    models = as_set_made(models, s.meta)
     opts = s.meta["options"]["lesions"]
     bank = LesionBank.load(s.path / "bank")
     lesions = LesionSource(opts["mode"], bank, AugmentRanges.from_dict(opts["ranges"]), tries=int(opts["tries"]),
