@@ -6,6 +6,9 @@ into a healthy slice, whitened, and the generator fills it in, which gives a new
 whose label is known exactly.
 
 - :func:`whiten` — the input of the generator: the slice with its lesion pixels set to 1.0.
+- :func:`fill_input` — :func:`whiten` plus, for a run trained with ``label_input`` (not in the
+  paper), one channel per lesion class, so the generator knows which part of the white region is
+  enhancing rim, necrotic core or oedema.
 - :func:`fill_lesions` — run a generator on whitened slices and (by default) keep every pixel
   outside the lesion exactly as it was (see its docstring for why).
 - :func:`lesion_box` — the bounding box of a lesion, for metrics cropped to the lesion region.
@@ -20,6 +23,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 from torch import nn
+
+from synth_core.multimodal_model import generator_input
 
 #: the value lesion pixels take in the generator's input (images live in [0, 1])
 WHITE = 1.0
@@ -63,6 +68,28 @@ def whiten(image: Array, lesion_label: Array, *, value: float = WHITE) -> Array:
     return np.where(sel, np.asarray(value, dtype=image.dtype), image)
 
 
+def fill_input(image: torch.Tensor, lesion_label: torch.Tensor, n_classes: int = 1) -> torch.Tensor:
+    """A pix2pix generator's input: ``whiten(image, lesion_label)`` ``(B,1,H,W)``, followed with
+    ``n_classes`` > 1 by one channel per lesion class ``1..n_classes-1`` (1 where the label has that
+    class; the multimodal generator's :func:`~synth_core.multimodal_model.generator_input`), so
+    ``(B, n_classes, H, W)``. ``n_classes = 1`` is the paper's input, the whitened slice alone.
+    ``lesion_label``: ``(B,H,W)`` or ``(B,1,H,W)`` integer classes in ``[0, n_classes)`` (any
+    value > 0 with ``n_classes = 1``)."""
+    if image.ndim != 4 or image.shape[1] != 1:
+        raise ValueError(f"expected images (B, 1, H, W), got {tuple(image.shape)}")
+    white = whiten(image, lesion_label)
+    if n_classes == 1:
+        return white
+    lab = lesion_label[:, 0] if lesion_label.ndim == 4 else lesion_label
+    return generator_input(white, lab.to(image.device).long(), n_classes)
+
+
+def input_channels(G: nn.Module) -> int:
+    """``n_classes`` of :func:`fill_input` that ``G`` (a U-Net, or a wrapper with ``.module``) takes."""
+    net = getattr(G, "module", G)
+    return int(getattr(net, "in_channels", 1))
+
+
 @torch.no_grad()
 def fill_lesions(G: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, composite: bool = True,
                  chunk: int = 16) -> torch.Tensor:
@@ -70,7 +97,9 @@ def fill_lesions(G: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, co
 
     ``images``: ``(B,1,H,W)`` (or ``(H,W)``) float in [0, 1] — healthy or real slices; ``labels``:
     the lesion map to synthesise, ``(B,H,W)``/``(B,1,H,W)`` (or ``(H,W)``), > 0 = lesion. The
-    generator sees :func:`whiten` (images, labels) and returns an image of the same shape.
+    generator sees :func:`fill_input` (images, labels) with as many channels as it takes
+    (:func:`input_channels`: the whitened slice, plus the lesion classes for a ``label_input``
+    run, which then needs the label's classes, not only > 0) and returns an image of the same shape.
 
     ``composite=True`` (default) keeps every pixel outside the lesion exactly as in ``images``
     and takes only the lesion pixels from ``G``: the synthetic slice is then the real slice plus a
@@ -88,6 +117,8 @@ def fill_lesions(G: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, co
     single = images.ndim == 2
     x = images[None, None] if single else images
     m = sel[None, None] if single else sel
+    lab = labels[None, None] if single else (labels if labels.ndim == 4 else labels[:, None])
+    n_classes = input_channels(G)
     try:
         device = next(G.parameters()).device
     except StopIteration:
@@ -99,7 +130,7 @@ def fill_lesions(G: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, co
         for start in range(0, x.shape[0], chunk):
             xs = x[start : start + chunk].to(device)
             ms = m[start : start + chunk].to(device)
-            gen = G(torch.where(ms, torch.full_like(xs, WHITE), xs)).to(xs.dtype)
+            gen = G(fill_input(xs, lab[start : start + chunk].to(device), n_classes)).to(xs.dtype)
             outs.append((torch.where(ms, gen, xs) if composite else gen).to(images.device))
         out = torch.cat(outs)
     finally:

@@ -320,6 +320,10 @@ class Pix2PixConfig(CommonConfig):
                                          "'copy the input outside the lesion'; a generator can score well on it "
                                          "while painting the white region flat. This term is the mean error over "
                                          "the lesion pixels, the part G has to invent")
+    label_input: bool = param(False, "also give G and D the lesion's classes, one channel per class (off = paper: "
+                                     "the whitened slice alone). A white region says where the lesion is but not "
+                                     "which part is enhancing rim, necrotic core or oedema, so G can only paint their "
+                                     "average; with the classes it paints each where the label says")
     val_slices: int = param(32, "validation lesion slices scored at each checkpoint (0 = all)")
 
     def __post_init__(self) -> None:

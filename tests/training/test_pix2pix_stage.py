@@ -14,7 +14,7 @@ import torch
 
 from synth_core.errors import ConfigError
 from synth_core.nets import UNet
-from synth_core.whitening import WHITE, fill_lesions, lesion_box, whiten
+from synth_core.whitening import WHITE, fill_input, fill_lesions, input_channels, lesion_box, whiten
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from synth_core.runs.checkpoint import load_checkpoint
@@ -22,7 +22,7 @@ from training.cli import main
 from synth_core.runs.config import make_config
 from synth_core.runs.loading import load_run
 from synth_core.runs.folder import RunDir
-from synth_core.runs.networks.pix2pix import build_networks, patch_output_size, unet_depth
+from synth_core.runs.networks.pix2pix import build_networks, input_classes, patch_output_size, unet_depth
 from training.stages.pix2pix import Pix2PixConfig, freeze_idle_bottleneck_norms, gan_loss
 
 TINY = ["--set", "base_channels=4", "--set", "d_channels=4", "--set", "threads=1", "--no-progress"]
@@ -84,6 +84,43 @@ def test_fill_lesions_composites_and_restores_the_mode():
     assert torch.allclose(raw2, raw) and not G.training  # eval mode kept when it was eval
     single = fill_lesions(G, images[0, 0], labels[0])
     assert single.shape == (16, 16) and torch.allclose(single, out[0, 0])
+
+
+def test_fill_input_is_the_whitened_slice_then_one_channel_per_lesion_class():
+    image = torch.full((1, 1, 4, 4), 0.25)
+    label = torch.tensor([[[0, 1, 0, 0], [0, 3, 3, 0], [0, 0, 2, 0], [0, 0, 0, 0]]])
+    paper = fill_input(image, label)  # n_classes = 1: the paper's input
+    assert paper.shape == (1, 1, 4, 4) and torch.equal(paper, whiten(image, label))
+    x = fill_input(image, label[:, None], 4)  # a (B,1,H,W) label works the same
+    assert x.shape == (1, 4, 4, 4)
+    assert torch.equal(x[:, 0], whiten(image, label)[:, 0])
+    for k in (1, 2, 3):  # channel k: 1 exactly where the label has class k
+        assert torch.equal(x[0, k], (label[0] == k).float())
+    with pytest.raises(ValueError, match="label"):
+        fill_input(image, label, 3)  # class 3 does not fit 3 classes (0..2)
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        fill_input(image[0], label)
+
+
+def test_fill_lesions_gives_a_label_input_generator_the_classes():
+    """A generator built with ``label_input`` takes ``1 + lesion classes`` channels; ``fill_lesions``
+    reads that from the network and builds the input, so two labels with the same lesion pixels but
+    other classes give other fills, and the paper generator still gets the whitened slice alone."""
+    meta = {"image_size": 16, "label_names": {"0": "background", "1": "core", "2": "oedema", "3": "rim"}}
+    cfg = make_config(Pix2PixConfig, {"base_channels": 4, "d_channels": 4, "depth": 2, "label_input": True})
+    assert input_classes(cfg, meta) == 4 and input_classes(make_config(Pix2PixConfig, {}), meta) == 1
+    torch.manual_seed(0)
+    nets = build_networks(cfg, meta)
+    assert input_channels(nets["G"]) == 4 and nets["D"].in_channels == 5  # D sees input + image
+    images = torch.rand(2, 1, 16, 16)
+    rim = torch.zeros(2, 16, 16, dtype=torch.long)
+    rim[:, 4:10, 4:10] = 3
+    oedema = torch.where(rim > 0, 2, 0)
+    a, b = fill_lesions(nets["G"], images, rim), fill_lesions(nets["G"], images, oedema)
+    inside = rim[:, None] > 0
+    assert torch.equal(a[~inside], images[~inside]) and not torch.allclose(a[inside], b[inside])
+    G = nets["G"].eval()
+    assert torch.allclose(a[inside], G(fill_input(images, rim, 4))[inside])
 
 
 # ---- networks ------------------------------------------------------------------------------
@@ -159,6 +196,20 @@ def test_lesion_l1_term_is_logged_and_weighted_in_g_total(tiny_ws):
         assert r["g_l1_lesion"] > 0
         assert r["g_total"] == pytest.approx(r["g_adv"] + 100 * r["g_l1"] + 7 * r["g_l1_lesion"], rel=1e-5)
     assert make_config(Pix2PixConfig, {}).lambda_l1_lesion == 0  # the paper's loss by default
+
+
+def test_label_input_run_trains_reloads_and_fills_with_the_classes(tiny_ws):
+    """``label_input``: the run's ``G`` takes the lesion classes (tiny dataset: 3 classes), survives
+    a checkpoint round trip with that shape, and fills from a label's classes."""
+    assert main(["pix2pix", "--dataset", "tiny", "--steps", "2", "--run-name", "lab", *TINY, "--set", "sample_every=2",
+                 "--set", "checkpoint_every=2", "--set", "label_input=true"]) == 0
+    ws = Workspace.open(tiny_ws)
+    loaded = load_run(ws, "lab")
+    n = max(int(k) for k in loaded.meta["label_names"]) + 1
+    assert n > 1 and input_channels(loaded.nets["G"]) == n
+    labels = torch.zeros(1, 32, 32, dtype=torch.long)
+    labels[:, 10:20, 12:18] = n - 1
+    assert fill_lesions(loaded.nets["G"], torch.rand(1, 1, 32, 32), labels).shape == (1, 1, 32, 32)
 
 
 def test_pix2pix_l1_decreases(tiny_ws):

@@ -1,7 +1,9 @@
 """Stage ``pix2pix``: lesion "whitening" (METHOD.md §10; Meng et al. 2020, the liver paper).
 
 Training pairs: a slice that has a lesion; the input is that slice with its lesion pixels set to
-white (:func:`synth_core.whitening.whiten`), the target is the original slice. ``G`` is a U-Net
+white (:func:`synth_core.whitening.whiten`), the target is the original slice. With ``label_input``
+(not in the paper) the input also carries one channel per lesion class
+(:func:`synth_core.whitening.fill_input`), and ``D`` sees them as part of the condition. ``G`` is a U-Net
 (1 → 1 channel, sigmoid output in [0, 1], dropout 0.5 in the three deepest decoder blocks) whose
 encoder by default goes all the way down to 1×1 as in the paper; ``D`` is a PatchGAN on the
 concatenated (input, image) pair. Losses (paper eqs. 1–4, pix2pix):
@@ -65,11 +67,11 @@ from synth_core.errors import ConfigError
 from synth_core.metrics import psnr, ssim
 from synth_core.nets import UNet
 from synth_core.render import grid, overlay, to_uint8
-from synth_core.whitening import lesion_box, whiten
+from synth_core.whitening import fill_input, lesion_box
 from training.data import SliceBatches, load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real
-from synth_core.runs.networks.pix2pix import build_networks, patch_output_size, unet_depth
+from synth_core.runs.networks.pix2pix import build_networks, input_classes, patch_output_size, unet_depth
 from synth_core.runs.stage_configs import Pix2PixConfig
 from training.stages.base import Stage
 from training.stages.common import adam
@@ -161,6 +163,7 @@ class Pix2PixStage(Stage):
         self.channel = resolve_modality(cfg, ds)
         self.modality = ds.modalities[self.channel]
         nets = build_networks(cfg, self.checkpoint_meta())
+        self.n_in = input_classes(cfg, self.checkpoint_meta())
         freeze_idle_bottleneck_norms(nets["G"], ds.spec.size)  # before DDP sees them
         self.G, self.D = wrap(nets["G"], dist), wrap(nets["D"], dist)
         self.opt_G, self.opt_D = adam(self.G.parameters(), cfg), adam(self.D.parameters(), cfg)
@@ -190,9 +193,10 @@ class Pix2PixStage(Stage):
         return {**super().checkpoint_meta(), "modality": self.modality, "unet_depth": depth}
 
     def _pairs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(whitened input, original) of this stage's modality, both ``(B,1,H,W)``."""
+        """(``G``'s input, original) of this stage's modality: the whitened slice (plus one channel
+        per lesion class with ``label_input``), ``(B,n_in,H,W)``, and ``(B,1,H,W)``."""
         target = batch["image"][:, self.channel : self.channel + 1]
-        return whiten(target, batch["label"]), target
+        return fill_input(target, batch["label"], self.n_in), target
 
     def _d_no_sync(self):
         return self.D.no_sync() if self.dist.distributed else contextlib.nullcontext()

@@ -28,11 +28,19 @@ def patch_output_size(size: int, n_layers: int) -> int:
     return size - 2
 
 
+def input_classes(cfg: Pix2PixConfig, meta: dict[str, Any]) -> int:
+    """``n_classes`` of :func:`synth_core.whitening.fill_input` for a run: the dataset's label
+    classes (background counts) with ``cfg.label_input``, else 1 (the whitened slice alone)."""
+    return max(int(k) for k in meta["label_names"]) + 1 if cfg.label_input else 1
+
+
 def build_networks(cfg: Pix2PixConfig, meta: dict[str, Any]) -> dict[str, torch.nn.Module]:
-    """``G`` (U-Net, whitened slice → slice) and ``D`` (PatchGAN on the (input, image) pair) for
-    ``meta["image_size"]``."""
+    """``G`` (U-Net, whitened slice [+ lesion-class channels] → slice) and ``D`` (PatchGAN on the
+    (input, image) pair) for ``meta["image_size"]``; ``G.in_channels`` is the ``n_classes`` its
+    input was built with (:func:`input_classes`)."""
     depth = unet_depth(cfg, int(meta["image_size"]))
-    G = UNet(in_channels=1, out_channels=1, base_channels=cfg.base_channels, depth=max(depth, 1),
+    n_in = input_classes(cfg, meta)
+    G = UNet(in_channels=n_in, out_channels=1, base_channels=cfg.base_channels, depth=max(depth, 1),
              norm=cfg.norm, dropout=cfg.dropout, out_activation="sigmoid", max_channels=cfg.max_channels)
-    D = PatchGANDiscriminator(in_channels=2, base_channels=cfg.d_channels, n_layers=cfg.n_layers, norm=cfg.norm)
+    D = PatchGANDiscriminator(in_channels=n_in + 1, base_channels=cfg.d_channels, n_layers=cfg.n_layers, norm=cfg.norm)
     return {"G": G, "D": D}
