@@ -210,6 +210,10 @@ class MultimodalConfig(CommonConfig):
                                      "fine grey/white detail; D_p does, and G draws that texture from eq. 12's noise")
     patch_layers: int = param(2, "D_p's stride-2 layers: 1, 2, 3 give receptive fields of 16, 34, 70 pixels")
     patch_base_channels: int = param(0, "D_p width of the first layer (0 = same as D)")
+    patch_norm: str = param("instance", "normalisation of D_p's inner layers: instance | batch | group | none. "
+                                        "Instance norm rescales every feature map of every image to the same "
+                                        "mean and spread, so D_p cannot see that a generated image's tissue "
+                                        "intensities are squeezed towards their mean; with none (or batch) it can")
     pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
     pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
     d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
@@ -269,7 +273,7 @@ class MultimodalConfig(CommonConfig):
             raise ConfigError(f"zero_background must be auto, on or off, not {self.zero_background!r}")
         if not (0.0 <= self.structure_min_realness < 1.5):
             raise ConfigError(f"structure_min_realness must be in [0, 1.5), not {self.structure_min_realness}")
-        for name in ("norm", "d_norm"):
+        for name in ("norm", "d_norm", "patch_norm"):
             if getattr(self, name) not in ("instance", "batch", "group", "none"):
                 raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')
         for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight", "adv_rec_weight", "patch_weight",

@@ -433,7 +433,13 @@ def test_patch_discriminator_for_local_texture(ws):
     expected = (cfg.g_adv_weight * out["g_adv"] + cfg.g_cls_weight * out["g_cls"] + cfg.les_weight * out["les"]
                 + cfg.reg_weight * out["reg"] + cfg.patch_weight * out["g_patch"])
     assert out["g_total"] == pytest.approx(expected, rel=1e-5)
-    for bad in ({"patch_weight": -1.0}, {"patch_layers": 0}, {"patch_layers": 5}, {"patch_base_channels": -1}):
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in stage.D_p.modules())  # default: instance norm
+    bare = _stage(ws, patch_weight=2.0, patch_layers=2, patch_norm="none", pretrain_steps=0, batch_size=2)
+    kinds = {type(m) for m in bare.D_p.modules()}
+    assert not kinds & {torch.nn.InstanceNorm2d, torch.nn.BatchNorm2d, torch.nn.GroupNorm}
+    assert set(bare._adversarial_step(batch, np.random.default_rng(0))) >= {"g_patch", "d_patch"}
+    for bad in ({"patch_weight": -1.0}, {"patch_layers": 0}, {"patch_layers": 5}, {"patch_base_channels": -1},
+                {"patch_norm": "layer"}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             _stage(ws, **bad)
 

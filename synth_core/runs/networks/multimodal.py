@@ -26,7 +26,7 @@ def build_patch_discriminator(cfg: MultimodalConfig, n_modalities: int) -> Patch
     planes (none for one modality)."""
     return PatchGANDiscriminator(in_channels=1 + (n_modalities if n_modalities > 1 else 0),
                                  base_channels=cfg.patch_base_channels or cfg.d_base_channels or cfg.base_channels,
-                                 n_layers=cfg.patch_layers, norm="instance")
+                                 n_layers=cfg.patch_layers, norm=cfg.patch_norm)
 
 
 def build_networks(cfg: MultimodalConfig, meta: dict[str, Any]) -> dict[str, nn.Module]:
