@@ -8,6 +8,7 @@ run's saved settings need no torch. ``CONFIGS`` maps a stage name to its class.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from synth_core.errors import ConfigError
 from synth_core.runs.config import CommonConfig, param
@@ -349,6 +350,11 @@ class Pix2PixConfig(CommonConfig):
         if self.val_slices < 0:
             raise ConfigError(f"val_slices must be >= 0, not {self.val_slices}")
 
+
+#: multimodal fields added after runs and experiments were made whose default is exactly what those
+#: runs did, so a saved config without the field reads as this value. ``zero_background`` is not
+#: here: its default ``auto`` can change what an older run's synthesis made.
+MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance"}
 
 #: stage name -> its settings class
 CONFIGS: dict[str, type[CommonConfig]] = {

@@ -58,7 +58,9 @@ holds one (with FRD unless ``frd`` is off) scored by both judges with their curr
 (``config.json`` ``evaluated_with``: set -> stage -> the judge sha256s of its last evaluation; a set
 evaluated before a judge changed, or before this was recorded, is evaluated again). Rerunning the same command therefore only does what
 is missing. Settings that change what the numbers mean (:data:`IDENTITY_FIELDS`, the multimodal
-settings, the helper runs, the dataset fingerprint) must agree with the saved ``config.json``.
+settings, the helper runs, the dataset fingerprint) must agree with the saved ``config.json``; a
+multimodal field added since whose default is what the saved runs did
+(:data:`~synth_core.runs.stage_configs.MULTIMODAL_ADDED_AS_BEFORE`) reads as that default.
 
 Default sizes (the demo: 128 px, four modalities, cpu-demo preset, 2 CPU cores): ``pretrain_steps=100``
 + ``steps=120`` adversarial steps, ``n=64`` samples, FRD on ``n_frd=16`` slices per side, the other
@@ -101,7 +103,7 @@ from synth_core.workspace import Workspace, validate_name
 from synth_core.runs.config import config_to_dict
 from synth_core.experiments.ablation import KIND, ROW_OFF, ROWS, SUMMARY_COLUMNS, summary_frame
 from synth_core.experiments.results import ExperimentStore
-from synth_core.runs.stage_configs import MultimodalConfig
+from synth_core.runs.stage_configs import MULTIMODAL_ADDED_AS_BEFORE, MultimodalConfig
 from training.experiments.ablation_config import (IDENTITY_FIELDS, JUDGE_STAGES, NOT_IDENTITY, SWITCHES,
                                                   AblationConfig, judge_config, multimodal_overrides, row_config)
 
@@ -200,6 +202,8 @@ def _check_resumable(old: dict[str, Any], new: dict[str, Any], name: str) -> Non
     diff = []
     for part in ("settings", "multimodal"):
         a, b = old.get("identity", {}).get(part, {}), new[part]
+        if part == "multimodal":  # a field added since, whose default is what the experiment's runs did
+            a = {**MULTIMODAL_ADDED_AS_BEFORE, **a}
         diff += [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))]
     if old.get("identity", {}).get("helpers") != new["helpers"]:
         diff.append(f"helper runs {old.get('identity', {}).get('helpers')} -> {new['helpers']}")
