@@ -26,40 +26,25 @@ Rows: ``value`` = the candidate; ``reference`` = the real slices (contrasts) or 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import Row
+from benchmarks.common import Row, install_demo, scratch_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 RING = 3  # px of organ around the lesion that a fill's contrast is measured against
 
 
-def _cli(main: Any, argv: list[Any]) -> None:
-    rc = main([str(a) for a in argv])
-    if rc:
-        raise RuntimeError(f"{' '.join(map(str, argv))} exited with {rc}")
-
-
 def prepare(ws_root: Path, runs: Path | None, *, dataset_from: Path | None = None) -> str:
     """The demo dataset (copied from ``dataset_from`` when given) and ``runs`` installed in
     ``ws_root``; returns the newest finished pix2pix run there."""
-    from synth_core.cli import main as synth_main
     from synth_core.runs.loading import find_runs
     from synth_core.workspace import Workspace
-    from training.cli import main as training_main
 
-    if dataset_from is not None and not (ws_root / "datasets" / "demo").exists():
-        (ws_root / "datasets").mkdir(parents=True, exist_ok=True)
-        shutil.copytree(dataset_from / "datasets" / "demo", ws_root / "datasets" / "demo")
-    _cli(synth_main, ["--workspace", ws_root, "demo-data", "--if-missing", "--no-progress"])
-    if runs is not None:
-        _cli(training_main, ["--workspace", ws_root, "install-demo-runs", "--source", runs])
+    install_demo(ws_root, runs, dataset_from=dataset_from)
     found = find_runs(Workspace.open(ws_root), "pix2pix", "demo")
     if not found:
         raise RuntimeError(f"no finished pix2pix run on dataset 'demo' in {ws_root}")
@@ -123,35 +108,29 @@ def fill_scores(ws_root: Path, run_id: str, ds: Any, rows: np.ndarray) -> tuple[
 def run(quick: bool, *, n: int | None = None, split: str = "test", runs: Path | None = None,
         workspace: Path | None = None, baseline: Path | None = None, seed: int = 0) -> list[Row]:
     n = n or (32 if quick else 120)
-    tmp = None
     if workspace is None:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-fill-"))
-        workspace = tmp / "ws"
         runs = Path(runs) if runs else ROOT / "demo_assets" / "runs"
-    try:
-        cand = prepare(Path(workspace), runs)
-        ds, rows = held_out_lesions(Path(workspace), split, n, seed)
-        mod, score, real = fill_scores(Path(workspace), cand, ds, rows)
+    with scratch_workspace(workspace, "bench-fill-") as ws_root:
+        cand = prepare(ws_root, runs)
+        ds, rows = held_out_lesions(ws_root, split, n, seed)
+        mod, score, real = fill_scores(ws_root, cand, ds, rows)
         base: dict[str, float] = {}
         if baseline is not None:
-            base_ws = Path(workspace).parent / f"{Path(workspace).name}-fill-baseline"
-            base_run = prepare(base_ws, Path(baseline), dataset_from=Path(workspace))
+            base_ws = ws_root.parent / f"{ws_root.name}-fill-baseline"
+            base_run = prepare(base_ws, Path(baseline), dataset_from=ws_root)
             base_mod, base, _ = fill_scores(base_ws, base_run, ds, rows)
             if base_mod != mod:
                 raise RuntimeError(f"the baseline run fills {base_mod}, the candidate {mod}: not comparable")
-        note = f"run {cand}, {mod}, {len(rows)} {split} lesion slices"
-        out = []
-        for case, v in score.items():
-            if case.startswith("contrast"):
-                out.append(Row("fill", f"{case} ({mod})", v, "", real.get(case), None, "", None,
-                               f"{note}; reference: the real slices" + (f"; baseline {base[case]:.3f}" if case in base else "")))
-            else:
-                out.append(Row("fill", f"{case} ({mod})", v, "", base.get(case), None, "", None,
-                               note + ("; reference: baseline run" if case in base else "")))
-        return out
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    note = f"run {cand}, {mod}, {len(rows)} {split} lesion slices"
+    out = []
+    for case, v in score.items():
+        if case.startswith("contrast"):
+            out.append(Row("fill", f"{case} ({mod})", v, "", real.get(case), None, "", None,
+                           f"{note}; reference: the real slices" + (f"; baseline {base[case]:.3f}" if case in base else "")))
+        else:
+            out.append(Row("fill", f"{case} ({mod})", v, "", base.get(case), None, "", None,
+                           note + ("; reference: baseline run" if case in base else "")))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,13 +39,12 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import Row
+from benchmarks.common import Row, install_demo, run_cli, scratch_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SET = "bench-quality"
@@ -58,26 +57,15 @@ def _log(msg: str) -> None:
     print(f"[quality {time.perf_counter() - _T0:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
 
-def _cli(main, argv: list[str]) -> None:
-    rc = main([str(a) for a in argv])
-    if rc:
-        raise RuntimeError(f"{' '.join(map(str, argv))} exited with {rc}")
-
-
 def prepare(ws_root: Path, runs: Path, n: int, seed: int, *, dataset_from: Path | None = None) -> str:
     """Demo dataset + runs in ``ws_root`` and a fresh set of ``n`` samples; returns the multimodal run.
     ``dataset_from``: copy that workspace's demo dataset instead of building it (the same slices)."""
     from synth_core.cli import main as synth_main
-    from training.cli import main as training_main
     from synth_core.runs.loading import find_runs
     from synth_core.workspace import Workspace
 
     _log("demo dataset")
-    if dataset_from is not None and not (ws_root / "datasets" / "demo").exists():
-        (ws_root / "datasets").mkdir(parents=True, exist_ok=True)
-        shutil.copytree(dataset_from / "datasets" / "demo", ws_root / "datasets" / "demo")
-    _cli(synth_main, ["--workspace", ws_root, "demo-data", "--if-missing", "--no-progress"])
-    _cli(training_main, ["--workspace", ws_root, "install-demo-runs", "--source", runs])
+    install_demo(ws_root, runs, dataset_from=dataset_from)
     ws = Workspace.open(ws_root)
     found = find_runs(ws, "multimodal", "demo")
     if not found:
@@ -85,7 +73,7 @@ def prepare(ws_root: Path, runs: Path, n: int, seed: int, *, dataset_from: Path 
     if (ws.synthetic / SET).exists():
         shutil.rmtree(ws.synthetic / SET)
     _log(f"synthesising {n} samples with {found[0]}")
-    _cli(synth_main, ["--workspace", ws_root, "synthesize", "--run", found[0], "--n", n, "--name", SET,
+    run_cli(synth_main, ["--workspace", ws_root, "synthesize", "--run", found[0], "--n", n, "--name", SET,
                       "--seed", seed, "--no-figures"])
     return found[0]
 
@@ -225,21 +213,14 @@ def run(quick: bool, *, n: int | None = None, runs: Path | None = None, workspac
     n = n or (64 if quick else 256)
     n_frd = n_frd or (16 if quick else 32)
     runs = Path(runs) if runs else ROOT / "demo_assets" / "runs"
-    tmp = None
-    if workspace is None:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-quality-"))
-        workspace = tmp / "ws"
-    try:
-        prepare(Path(workspace), runs, n, seed)
-        rows = measure(Path(workspace), n, n_frd, seed)
+    with scratch_workspace(workspace, "bench-quality-") as ws_root:
+        prepare(ws_root, runs, n, seed)
+        rows = measure(ws_root, n, n_frd, seed)
         if baseline is not None:
-            base_ws = Path(workspace).parent / f"{Path(workspace).name}-baseline"
-            prepare(base_ws, Path(baseline), n, seed, dataset_from=Path(workspace))
-            rows += baseline_rows(Path(workspace), base_ws, n, n_frd, seed)
+            base_ws = ws_root.parent / f"{ws_root.name}-baseline"
+            prepare(base_ws, Path(baseline), n, seed, dataset_from=ws_root)
+            rows += baseline_rows(ws_root, base_ws, n, n_frd, seed)
         return rows
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

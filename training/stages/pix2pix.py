@@ -67,11 +67,11 @@ from synth_core.errors import ConfigError
 from synth_core.metrics import psnr, ssim
 from synth_core.nets import UNet
 from synth_core.render import grid, overlay, to_uint8
-from synth_core.whitening import fill_input, lesion_box
+from synth_core.whitening import fill_input, input_channels, lesion_box
 from training.data import SliceBatches, load_rows
 from training.distributed import wrap
 from training.losses import lsgan_fake, lsgan_real
-from synth_core.runs.networks.pix2pix import build_networks, input_classes, patch_output_size, unet_depth
+from synth_core.runs.networks.pix2pix import build_networks, patch_output_size, unet_depth
 from synth_core.runs.stage_configs import Pix2PixConfig
 from training.stages.base import Stage
 from training.stages.common import adam
@@ -163,7 +163,7 @@ class Pix2PixStage(Stage):
         self.channel = resolve_modality(cfg, ds)
         self.modality = ds.modalities[self.channel]
         nets = build_networks(cfg, self.checkpoint_meta())
-        self.n_in = input_classes(cfg, self.checkpoint_meta())
+        self.n_in = input_channels(nets["G"])  # what build_networks made G take
         freeze_idle_bottleneck_norms(nets["G"], ds.spec.size)  # before DDP sees them
         self.G, self.D = wrap(nets["G"], dist), wrap(nets["D"], dist)
         self.opt_G, self.opt_D = adam(self.G.parameters(), cfg), adam(self.D.parameters(), cfg)
