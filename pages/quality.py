@@ -254,8 +254,8 @@ st.subheader("Ablation: what each part of the method contributes")
 abls = list_experiments(ws, kind="ablation")
 if not abls:
     st.info("No ablation study yet. Run `python -m training ablation --dataset demo` (thesis Table 1: the "
-            "generator trained with one part switched off per row A-E, and in full as F; about 30 minutes on "
-            "the demo with a 2-core CPU).")
+            "generator trained with one part switched off per row A-E, and in full as F; about an hour per seed "
+            "on the demo with a 2-core CPU, plus 20 minutes for the two judges the first time).")
 else:
     from synth_core.experiments.ablation import (MEASURES, SUMMARY_COLUMNS, aggregate_ablation, load_ablation,
                                                  paired_ablation, scored_column)
