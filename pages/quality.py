@@ -285,7 +285,9 @@ else:
                     shown[m] = [mean_sd(a, b, 4, no_sd="")
                                 for a, b in zip(agg[m].astype(float), agg[f"{m}_sd"].astype(float))]
             for m in (scored_column(agg, c) for c in ("lesion_dice", "registration_error")):  # as scored
-                shown[f"Δ {m} vs F"] = [_marked(paired_abl, line, m, keys=("row",)) for _, line in agg.iterrows()]
+                # beside its measure, so the evidence is in view without scrolling the wide table
+                shown.insert(list(shown.columns).index(m) + 1 if m in shown else len(shown.columns), f"Δ {m} vs F",
+                             [_marked(paired_abl, line, m, keys=("row",)) for _, line in agg.iterrows()])
             st.caption("'Δ … vs F': the mean paired difference per seed from the full model F; ◆ = larger than the "
                        "spread (its 95 % interval excludes 0).")
             st.dataframe(shown, hide_index=True, width="stretch", key="quality_ablation_table")

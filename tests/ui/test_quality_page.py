@@ -122,6 +122,9 @@ def test_quality_page_ablation_mean_and_spread_over_seeds(workspace):
     # E - F per seed: -0.3, -0.3, -0.29: far beyond its spread (marked); registration identical (not marked)
     assert three["Δ lesion_dice vs F"].tolist() == ["-0.2967 ◆", ""]
     assert three["Δ registration_error vs F"].tolist() == ["+0", ""]
+    cols = list(three.columns)  # each Δ right after its measure, in view without scrolling
+    assert cols[cols.index("lesion_dice") + 1] == "Δ lesion_dice vs F"
+    assert cols[cols.index("registration_error") + 1] == "Δ registration_error vs F"
     assert len(runs) == 6 and runs["seed"].tolist() == [0, 1, 2, 0, 1, 2]
     assert any("abl-3-judge-segmenter" in c.value for c in at.caption)
     words = " ".join(m.value for m in at.markdown if m.value.startswith("- "))  # the conclusions
