@@ -365,7 +365,7 @@ class _Report:
         if not exps:
             return missing("No ablation study yet (thesis Table 1: the generator trained six times, each time with "
                            "one part switched off).", f"python -m training ablation --dataset {ds}")
-        from synth_core.experiments.ablation import aggregate_ablation
+        from synth_core.experiments.ablation import aggregate_ablation, paired_ablation
 
         out = ["<p>Each row trains the image generator again with one part switched off (row F: nothing off), makes a "
                "synthetic set from the same random seeds and scores it the same way. Best value per column in bold. "
@@ -423,25 +423,30 @@ class _Report:
             out.append("<details><summary>What the columns mean</summary><dl>"
                        + "".join(f"<dt>{esc(lab)}</dt><dd>{esc(info.get(k, {}).get('help', ''))}</dd>"
                                  for k, lab, _ in present) + "</dl></details>")
-            self._ablation_findings(name, agg)
+            self._ablation_findings(name, agg, paired_ablation(summary))
         return "".join(out)
 
-    def _ablation_findings(self, name: str, summary: pd.DataFrame) -> None:
+    def _ablation_findings(self, name: str, summary: pd.DataFrame, paired: pd.DataFrame | None = None) -> None:
         """Plain-words comparison of each row with the full model; ``summary`` is the per-row mean
-        (and ``*_sd``, ``seeds``) of :func:`~synth_core.experiments.ablation.aggregate_ablation`."""
+        (and ``*_sd``, ``seeds``) of :func:`~synth_core.experiments.ablation.aggregate_ablation`,
+        ``paired`` the tests of :func:`~synth_core.experiments.ablation.paired_ablation`. With several
+        seeds a change counts as larger than the spread when its paired 95 % interval excludes 0 (the
+        rule of the Quality page and the ablation table); rows with fewer than 2 seeds paired with F
+        are said to be untested."""
         if "F" not in set(summary["row"]):
             self.findings.append(f"Ablation <b>{esc(name)}</b>: the full model (row F) has not finished yet, so the "
                                  "rows cannot be compared with it.")
             return
         full = summary[summary["row"] == "F"].iloc[0]
         several = bool((summary["seeds"] > 1).any())
-        clear, unclear = [], []  # with several seeds: larger than the spread over seeds, or not
+        tests = {(str(t["row"]), str(t["metric"])): t for _, t in paired.iterrows()} if paired is not None else {}
+        clear, unclear = [], []  # with several seeds: paired difference beyond the spread over seeds, or not
         worse_any = False
-        for key, label, lower in (("lesion_dice", "lesion Dice", False),
-                                  ("registration_error", "registration error", True),
-                                  ("lesion_outside_organ", "the share of lesion pixels outside the organ", True),
-                                  ("diversity_ms_ssim", "the similarity between samples (MS-SSIM; lower = more "
-                                                        "varied)", True)):
+        for key, label, lower, d in (("lesion_dice", "lesion Dice", False, 3),
+                                     ("registration_error", "registration error", True, 4),
+                                     ("lesion_outside_organ", "the share of lesion pixels outside the organ", True, 3),
+                                     ("diversity_ms_ssim", "the similarity between samples (MS-SSIM; lower = more "
+                                                           "varied)", True, 3)):
             key, label = _as_scored(summary, key, label)
             if key not in full:
                 continue
@@ -457,14 +462,18 @@ class _Report:
                         f"{'worsened' if worse else 'improved'} {label} from ")
                 if not several:
                     worse_any |= worse
-                    clear.append(what + f"{num(base)} to {num(v)}")
+                    clear.append(what + f"{num(base, d)} to {num(v, d)}")
                     continue
-                sd_f, sd_r = float(full[f"{key}_sd"]), float(r[f"{key}_sd"])
-                spread = max(x for x in (sd_f, sd_r, 0.0) if math.isfinite(x))
-                what += f"{num(base)} ± {num(sd_f)} to {num(v)} ± {num(sd_r)}"
-                if abs(v - base) > spread:
+                what += (f"{num(base, d)} ± {num(float(full[f'{key}_sd']), d)} to {num(v, d)} ± "
+                         f"{num(float(r[f'{key}_sd']), d)}")
+                t = tests.get((str(r["row"]), key))
+                if t is None:
+                    unclear.append(what + " (not tested: fewer than 2 seeds paired with F)")
+                elif bool(t["exceeds_spread"]):
                     worse_any |= worse
-                    clear.append(what)
+                    clear.append(what + f" (paired difference {float(t['mean_diff']):+.3g}, 95 % interval "
+                                        f"{float(t['ci_low']):+.3g} to {float(t['ci_high']):+.3g}, "
+                                        f"{int(t['n_pairs'])} seeds)")
                 else:
                     unclear.append(what)
         if not clear and not unclear:
@@ -476,11 +485,15 @@ class _Report:
                                  + extra)
             return
         n = int(summary["seeds"].max())
-        text = f"Ablation <b>{esc(name)}</b> (mean ± sd over {n} trainings per row). "
+        text = f"Ablation <b>{esc(name)}</b> (mean ± sd over {n} trainings per row, each row paired seed by seed with F). "
         text += ("Larger than the spread over seeds: " + "; ".join(clear) + ". ") if clear else \
             "No change was larger than the spread over seeds. "
         if unclear:
-            text += "Within the spread (possibly chance): " + "; ".join(unclear) + "."
+            text += "Within the spread (possibly chance): " + "; ".join(unclear) + ". "
+        if paired is not None:
+            from synth_core.experiments.conclusions import chance_words
+
+            text += " ".join(esc(s) for s in chance_words(paired))  # the Quality page's sentence
         self.findings.append(text.rstrip() + extra)
 
     def usability(self) -> str:

@@ -313,9 +313,11 @@ def test_ablation_over_seeds_reports_mean_sd_and_whether_a_change_beats_the_spre
     store.write_config({"kind": "ablation", "dataset": "tiny", "rows": ["D", "E", "F"], "seeds": [0, 1, 2],
                         "config": {"steps": 3, "pretrain_steps": 1, "n": 4, "seed": 0},
                         "columns": {n: {"help": h, "better": d} for n, h, d in SUMMARY_COLUMNS}})
-    # lesion Dice: D 0.45 ± 0.1 (within F's spread), E 0.2 ± 0.1 (clearly worse), F 0.5 ± 0.1
+    # lesion Dice per seed: F 0.4, 0.5, 0.6; E 0.3 below F at every seed (beyond the spread, paired);
+    # D +0.15, -0.15, -0.15 from F (mean -0.05, within the spread of its differences)
+    step = {"D": (0.1, -0.1, 0.0), "E": (-0.1, 0.0, 0.1), "F": (-0.1, 0.0, 0.1)}
     rows = [{"row": r, "switched_off": ROW_OFF[r], "seed": s, "run": f"abl-{r}-{s}", "set": f"abl-{r}-{s}", "n": 4,
-             "lesion_fidelity": base + 0.1 * (s - 1), "registration_error": 0.01}
+             "lesion_fidelity": base + step[r][s], "registration_error": 0.01}
             for r, base in (("D", 0.45), ("E", 0.2), ("F", 0.5)) for s in (0, 1, 2)]
     store.write_summary(summary_frame(rows))
     html = build_report(root)
@@ -324,11 +326,13 @@ def test_ablation_over_seeds_reports_mean_sd_and_whether_a_change_beats_the_spre
     # written before judges (lesion_fidelity): the helpers scored lesion Dice, and the findings say so
     helper = "lesion Dice (scored by the training helper, circular)"
     assert (f"Larger than the spread over seeds: switching off the lesion guidance (row E) worsened {helper} "
-            "from 0.500 ± 0.100 to 0.200 ± 0.100." in html)
+            "from 0.500 ± 0.100 to 0.200 ± 0.100 (paired difference -0.3, 95 % interval -0.3 to -0.3, 3 seeds)." in html)
     assert (f"Within the spread (possibly chance): switching off the registration loss (row D) worsened {helper} "
             "from 0.500 ± 0.100 to 0.450 ± 0.100" in html)
     assert "worsened lesion Dice from" not in html
     assert "did not show their value" not in html  # row E made things clearly worse
+    # every paired test counted (rows D, E; every compared measure the summary holds), as the Quality page says it
+    assert "comparisons were tested at the 5 % level and 1 exceed the spread" in html
 
 
 def test_usability_section_names_each_rows_generator_and_the_stopping_rule(tmp_path):
