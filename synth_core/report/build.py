@@ -426,7 +426,7 @@ class _Report:
             self._ablation_findings(name, agg, paired_ablation(summary))
         return "".join(out)
 
-    def _ablation_findings(self, name: str, summary: pd.DataFrame, paired: pd.DataFrame | None = None) -> None:
+    def _ablation_findings(self, name: str, summary: pd.DataFrame, paired: pd.DataFrame) -> None:
         """Plain-words comparison of each row with the full model; ``summary`` is the per-row mean
         (and ``*_sd``, ``seeds``) of :func:`~synth_core.experiments.ablation.aggregate_ablation`,
         ``paired`` the tests of :func:`~synth_core.experiments.ablation.paired_ablation`. With several
@@ -439,7 +439,7 @@ class _Report:
             return
         full = summary[summary["row"] == "F"].iloc[0]
         several = bool((summary["seeds"] > 1).any())
-        tests = {(str(t["row"]), str(t["metric"])): t for _, t in paired.iterrows()} if paired is not None else {}
+        tests = {(str(t["row"]), str(t["metric"])): t for _, t in paired.iterrows()}
         clear, unclear = [], []  # with several seeds: paired difference beyond the spread over seeds, or not
         worse_any = False
         for key, label, lower, d in (("lesion_dice", "lesion Dice", False, 3),

@@ -64,15 +64,12 @@ multimodal field added since whose default is what the saved runs did
 
 Default sizes (the demo: 128 px, four modalities, cpu-demo preset, 2 CPU cores): ``pretrain_steps=100``
 + ``steps=120`` adversarial steps, ``n=64`` samples, FRD on ``n_frd=16`` slices per side, the other
-metrics on at most ``n_max=96`` slices per side. Measured on this machine with 2 threads: training
-0.19 s per pre-training step and 0.61 s per adversarial step, plus ~25 s per run for loading the
-helpers and the lesion bank, validation, checkpoints and sample grids (~2 min per row);
-synthesis ~0.6 CPU s per sample (~35 s for 64); evaluation 112 s (60 s of it FRD; measured on a
-16-sample set, the synthetic side adds a few seconds at 64). About 3-5 minutes per row, 19-28
-minutes for the six rows (measured on the demo: 19 minutes for a seed on an otherwise idle
-machine, 24 with light other work; other jobs on the two cores make it several times slower);
-``--seeds 3`` triples that. That is a smoke-scale ablation that shows the direction of
-large effects, not the thesis's numbers; on a GPU use ``--preset paper`` and raise ``--steps``,
+metrics on at most ``n_max=96`` slices per side. Measured on this machine with 2 threads (3 seeds of
+``ablation-demo``, 2026-12-03, the recipe with the local texture discriminator and the reconstruction
+anchor): 9-11 minutes per row on an otherwise idle machine (6-8 min training, under 1 min synthesis of
+64 samples, ~2 min evaluation), about 1 hour for the six rows of a seed, plus ~20 minutes the first
+time for the two judges; other jobs on the two cores make it several times slower; ``--seeds 3``
+triples that. That is a smoke-scale ablation that shows the direction of large effects, not the thesis's numbers; on a GPU use ``--preset paper`` and raise ``--steps``,
 ``--pretrain-steps`` and ``--n``.
 
 This module runs the experiment (preparation, the three phases of a row, the summary rows, resume)
