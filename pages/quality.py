@@ -12,7 +12,7 @@ import streamlit as st
 
 from synth_core.errors import SynthCoreError, warnings_to
 from synth_core.evaluation.judges import scored_by  # no torch
-from synth_core.experiments.results import PAIRED_COLUMNS  # no torch
+from synth_core.experiments.results import PAIRED_COLUMNS, signed  # no torch
 from synth_core.evaluation.table import (METRIC_HELP, better, load_evaluations, realism_table,  # no torch
                                          stale_notes)
 from synth_core.review import REASONS
@@ -30,7 +30,7 @@ def _marked(paired: pd.DataFrame, line: pd.Series, metric: str, keys: tuple[str,
     if not sel.any():
         return ""
     t = paired[sel].iloc[0]
-    return f"{float(t['mean_diff']):+.4g}" + (" ◆" if bool(t["exceeds_spread"]) else "")
+    return signed(float(t["mean_diff"])) + (" ◆" if bool(t["exceeds_spread"]) else "")
 
 
 def _paired_expander(paired: pd.DataFrame, labels, against: str, key: str) -> None:

@@ -225,6 +225,17 @@ def mean_sd(mean: float, sd: float, digits: int, *, no_sd: str = " ± -") -> str
     return f"{s} ± {sd:.{digits}f}" if math.isfinite(sd) else f"{s}{no_sd}"
 
 
+def signed(x: float, significant: int = 3) -> str:
+    """A difference with its sign, in fixed-point notation with at least ``significant`` significant
+    digits (``-0.0000657``, ``+0.00260``, ``+12.3``; never ``-6.57e-05``); ``"-"`` when not finite."""
+    if not math.isfinite(x):
+        return "-"
+    if x == 0:
+        return "+0"
+    digits = max(0, significant - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:+.{digits}f}"
+
+
 #: How tables name the generator of a row.
 GENERATOR_LABELS = {"": "-", "fraction": "this fraction only", "oracle": "all train (oracle)"}
 

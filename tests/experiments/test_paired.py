@@ -12,7 +12,7 @@ import pytest
 from synth_core.experiments.ablation import ROW_OFF, aggregate_ablation, paired_ablation, summary_frame
 from synth_core.experiments.conclusions import (ablation_conclusions, needed_multiple, seed_words,
                                                 usability_conclusions)
-from synth_core.experiments.results import PAIRED_COLUMNS, paired_test, paired_usability, summarise
+from synth_core.experiments.results import PAIRED_COLUMNS, paired_test, paired_usability, signed, summarise
 
 
 def _p_t2(t: float) -> float:
@@ -182,3 +182,10 @@ def test_wilcoxon_counts_only_nonzero_differences():
     assert math.isnan(r["p_wilcoxon"])  # a rounding difference counts as zero: 5 non-zero
     tests = pd.DataFrame([{"n_pairs": 6, "p_wilcoxon": math.nan}, {"n_pairs": 6, "p_wilcoxon": 0.03}])
     assert "so 1 of the 2 test(s) have only the paired t-test" in " ".join(seed_words(tests))
+
+
+@pytest.mark.parametrize("x, text", [(-6.571e-05, "-0.0000657"), (0.0026, "+0.00260"), (0.052, "+0.0520"),
+                                     (-0.3, "-0.300"), (12.345, "+12.3"), (1234.5, "+1234"), (0.0, "+0"),
+                                     (float("nan"), "-")])
+def test_signed_differences_in_fixed_point(x, text):
+    assert signed(x) == text

@@ -120,7 +120,7 @@ def test_quality_page_ablation_mean_and_spread_over_seeds(workspace):
     assert three["lesion_dice"].tolist() == ["0.3033 ± 0.1050", "0.6000 ± 0.1000"]
     assert three["seeds"].tolist() == [3, 3] and three["scored_by"].tolist() == ["judge", "judge"]
     # E - F per seed: -0.3, -0.3, -0.29: far beyond its spread (marked); registration identical (not marked)
-    assert three["Δ lesion_dice vs F"].tolist() == ["-0.2967 ◆", ""]
+    assert three["Δ lesion_dice vs F"].tolist() == ["-0.297 ◆", ""]
     assert three["Δ registration_error vs F"].tolist() == ["+0", ""]
     cols = list(three.columns)  # each Δ right after its measure, in view without scrolling
     assert cols[cols.index("lesion_dice") + 1] == "Δ lesion_dice vs F"
@@ -164,7 +164,7 @@ def test_quality_page_usability_spread_paired_tests_and_conclusions(workspace):
     assert table["generator"].tolist() == ["-", "this fraction only", "this fraction only"]  # words, not codes
     assert table["dice"].tolist() == ["0.433 ± 0.058", "0.533 ± 0.404", "0.600 ± 0.100"]
     # synthetic-first: +0.1, +0.2, +0.2 per seed (t = 5, p = 0.038): marked; random: -0.3, +0.5, +0.1: not
-    assert table["Δ dice vs real-only"].tolist() == ["", "+0.1", "+0.1667 ◆"]
+    assert table["Δ dice vs real-only"].tolist() == ["", "+0.100", "+0.167 ◆"]
     words = " ".join(m.value for m in at.markdown if m.value.startswith("- "))  # the conclusions
     assert ("10% real + synthetic x1 (synthetic-first, generator: this fraction only): dice higher than real-only "
             "at the same real fraction" in words)
