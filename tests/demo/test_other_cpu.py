@@ -15,6 +15,7 @@ said once as a warning and recorded in the set's provenance.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,11 @@ def test_demo_chain_on_another_cpu(other_cpu, capsys, monkeypatch):
     rc, out, err = _cli(synth, ws, capsys, "evaluate", "--set", "demo-set", "--real", "demo", "--no-frd",
                         "--n-max", 16, "--n-pairs", 8, "--no-progress")
     assert rc == 0 and "error" not in err, err
-    assert len([line for line in err.splitlines() if line.startswith("warning:")]) <= 1, err
+    # the set's runs may have been trained on builds from different machines (the shipped image generator
+    # was retrained on another machine than its helpers): each recorded build is said once
+    recorded = [re.search(r"byte hashes (\w+) \(recorded\)", line).group(1)
+                for line in err.splitlines() if line.startswith("warning:")]
+    assert len(recorded) == len(set(recorded)), err
     ev = pd.read_parquet(ws / "synthetic" / "demo-set" / "evaluation.parquet")
     skipped = ev.loc[ev["note"].str.contains("trained on|predates", na=False), "note"]
     assert skipped.empty, skipped.tolist()  # the shipped segmenter and pix2pix runs are used, not skipped
