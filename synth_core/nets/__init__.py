@@ -5,7 +5,7 @@ shapes. Sizes are free: the same classes build the narrow 64–128 px CPU demo a
 paper configuration.
 """
 
-from synth_core.nets.discriminators import LatentDiscriminator, PatchGANDiscriminator, VGGDiscriminator
+from synth_core.nets.discriminators import LatentDiscriminator, PatchGANDiscriminator, VGGDiscriminator, spectral_normed
 from synth_core.nets.unet import UNet
 from synth_core.nets.vae import StructureDecoder, StructureEncoder, reparameterize
 
@@ -17,4 +17,5 @@ __all__ = [
     "UNet",
     "VGGDiscriminator",
     "reparameterize",
+    "spectral_normed",
 ]

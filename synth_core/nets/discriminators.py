@@ -132,3 +132,14 @@ class LatentDiscriminator(nn.Module):
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"expected latent (B, {self.latent_dim}), got {tuple(z.shape)}")
         return self.net(z)
+
+
+def spectral_normed(net: nn.Module) -> nn.Module:
+    """``net`` with spectral normalisation (Miyato et al. 2018) on the weight of every convolution and
+    linear layer (torch's parametrization: one power iteration per training forward, the estimate
+    kept as buffers, so a checkpoint restores it). Returns ``net``, changed in place."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.utils.parametrizations.spectral_norm(m)
+    return net
+

@@ -215,6 +215,9 @@ class MultimodalConfig(CommonConfig):
                                         "Instance norm rescales every feature map of every image to the same "
                                         "mean and spread, so D_p cannot see that a generated image's tissue "
                                         "intensities are squeezed towards their mean; with none (or batch) it can")
+    patch_spectral_norm: bool = param(False, "spectral normalisation (Miyato et al.) of every D_p layer: bounds how "
+                                             "sharply D_p can react to a pattern, a common cure for the periodic "
+                                             "texture a local discriminator can teach G (off = as before)")
     pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
     pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
     d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
@@ -354,7 +357,7 @@ class Pix2PixConfig(CommonConfig):
 #: multimodal fields added after runs and experiments were made whose default is exactly what those
 #: runs did, so a saved config without the field reads as this value. ``zero_background`` is not
 #: here: its default ``auto`` can change what an older run's synthesis made.
-MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance"}
+MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False}
 
 #: stage name -> its settings class
 CONFIGS: dict[str, type[CommonConfig]] = {

@@ -100,7 +100,7 @@ def test_real_subset_is_the_same_for_every_seed(usab_ws, monkeypatch):
 
 def test_scaled_config_multiplies_every_step_count():
     cfg = scaled_config("multimodal", "cpu-demo", 0.1, {"dataset": "x"})
-    assert (cfg.pretrain_steps, cfg.steps, cfg.dataset) == (100, 70, "x")
+    assert (cfg.pretrain_steps, cfg.steps, cfg.dataset) == (100, 150, "x")
     cfg = scaled_config("structure", "cpu-demo", 0.001, {})
     assert (cfg.mask_steps, cfg.steps) == (1, 2)  # at least one step each; 2000 x 0.001 = 2
 

@@ -13,6 +13,7 @@ from synth_core.nets import (
     UNet,
     VGGDiscriminator,
     reparameterize,
+    spectral_normed,
 )
 
 UNET_CASES = [
@@ -188,3 +189,24 @@ def test_one_pixel_instance_norm_keeps_values_and_gets_gradients():
     assert torch.equal(y, x)  # identity at initialisation (weight 1, bias 0)
     y.sum().backward()
     assert norm.weight.grad is not None and norm.bias.grad is not None
+
+
+def test_spectral_normed_patch_discriminator_bounds_every_layer_and_round_trips():
+    torch.manual_seed(0)
+    d = spectral_normed(PatchGANDiscriminator(in_channels=2, base_channels=8, n_layers=2, norm="none"))
+    raw = {n: p.detach().clone() for n, p in d.named_parameters()}
+    with torch.no_grad():
+        for _ in range(30):  # each training forward runs one power iteration
+            d(torch.randn(2, 2, 32, 32))
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4
+    for m in convs:  # the effective weight's largest singular value is 1 (the raw one's is not)
+        sigma = torch.linalg.matrix_norm(m.weight.reshape(m.weight.shape[0], -1), ord=2)
+        raw_sigma = torch.linalg.matrix_norm(m.parametrizations.weight.original.reshape(m.weight.shape[0], -1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=0.02) and abs(raw_sigma.item() - 1.0) > 0.05
+    assert all(torch.equal(p, raw[n]) for n, p in d.named_parameters())  # forwards change no parameter
+    copy = spectral_normed(PatchGANDiscriminator(in_channels=2, base_channels=8, n_layers=2, norm="none"))
+    copy.load_state_dict(d.state_dict())  # strict: the power-iteration estimate is saved and restored
+    d.eval(), copy.eval()
+    x = torch.randn(1, 2, 32, 32)
+    assert torch.equal(d(x), copy(x))

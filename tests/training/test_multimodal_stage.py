@@ -438,6 +438,12 @@ def test_patch_discriminator_for_local_texture(ws):
     kinds = {type(m) for m in bare.D_p.modules()}
     assert not kinds & {torch.nn.InstanceNorm2d, torch.nn.BatchNorm2d, torch.nn.GroupNorm}
     assert set(bare._adversarial_step(batch, np.random.default_rng(0))) >= {"g_patch", "d_patch"}
+    sn = _stage(ws, patch_weight=2.0, patch_layers=2, patch_norm="none", patch_spectral_norm=True, pretrain_steps=0,
+                batch_size=2)
+    convs = [m for m in sn.D_p.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4 and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in convs)
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in bare.D_p.modules())
+    assert set(sn._adversarial_step(batch, np.random.default_rng(0))) >= {"g_patch", "d_patch"}
     for bad in ({"patch_weight": -1.0}, {"patch_layers": 0}, {"patch_layers": 5}, {"patch_base_channels": -1},
                 {"patch_norm": "layer"}):
         with pytest.raises(ConfigError, match=next(iter(bad))):

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from synth_core.nets import PatchGANDiscriminator, UNet, VGGDiscriminator
+from synth_core.nets import PatchGANDiscriminator, UNet, VGGDiscriminator, spectral_normed
 from synth_core.runs.stage_configs import MultimodalConfig
 
 
@@ -23,10 +23,11 @@ def build_discriminator(cfg: MultimodalConfig, n_modalities: int) -> VGGDiscrimi
 
 def build_patch_discriminator(cfg: MultimodalConfig, n_modalities: int) -> PatchGANDiscriminator:
     """``D_p`` (``patch_weight > 0``): a PatchGAN on one image plus its modality one-hot as constant
-    planes (none for one modality)."""
-    return PatchGANDiscriminator(in_channels=1 + (n_modalities if n_modalities > 1 else 0),
-                                 base_channels=cfg.patch_base_channels or cfg.d_base_channels or cfg.base_channels,
-                                 n_layers=cfg.patch_layers, norm=cfg.patch_norm)
+    planes (none for one modality); spectrally normalised with ``patch_spectral_norm``."""
+    d_p = PatchGANDiscriminator(in_channels=1 + (n_modalities if n_modalities > 1 else 0),
+                                base_channels=cfg.patch_base_channels or cfg.d_base_channels or cfg.base_channels,
+                                n_layers=cfg.patch_layers, norm=cfg.patch_norm)
+    return spectral_normed(d_p) if cfg.patch_spectral_norm else d_p
 
 
 def build_networks(cfg: MultimodalConfig, meta: dict[str, Any]) -> dict[str, nn.Module]:
