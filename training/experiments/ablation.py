@@ -69,8 +69,8 @@ metrics on at most ``n_max=96`` slices per side. Measured on this machine with 2
 anchor): 9-11 minutes per row on an otherwise idle machine (6-8 min training, under 1 min synthesis of
 64 samples, ~2 min evaluation), about 1 hour for the six rows of a seed, plus ~20 minutes the first
 time for the two judges; other jobs on the two cores make it several times slower; ``--seeds 3``
-triples that. That is a smoke-scale ablation that shows the direction of large effects, not the thesis's numbers; on a GPU use ``--preset paper`` and raise ``--steps``,
-``--pretrain-steps`` and ``--n``.
+triples that. That is a smoke-scale ablation that shows the direction of large effects, not the
+thesis's numbers; on a GPU use ``--preset paper`` and raise ``--steps``, ``--pretrain-steps`` and ``--n``.
 
 This module runs the experiment (preparation, the three phases of a row, the summary rows, resume)
 and imports torch only inside the functions that train, synthesise and evaluate. The settings,
