@@ -20,7 +20,7 @@ from synth_core.review.analysis import rejection_signals, review_counts
 from ui.state import open_synthetic_set, synthetic_sets, workspace_selector
 
 def _marked(paired: pd.DataFrame, line: pd.Series, metric: str, keys: tuple[str, ...] = ()) -> str:
-    """The paired difference of ``line`` on ``metric`` (``+0.052 ◆`` when it exceeds the spread), ``""``
+    """The paired difference of ``line`` on ``metric`` (``+0.0520 ◆`` when it exceeds the spread; :func:`signed`), ``""``
     when it was not tested (the reference itself, or fewer than 2 seeds)."""
     if paired.empty:
         return ""

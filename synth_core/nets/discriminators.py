@@ -142,4 +142,3 @@ def spectral_normed(net: nn.Module) -> nn.Module:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.utils.parametrizations.spectral_norm(m)
     return net
-
