@@ -11,7 +11,8 @@ maps) and precision/recall/density/coverage, each with its control. FID (in the 
 feature space) and FRD (whole image, ``--n-frd`` slices per side) are computed here against the
 same real slices of held-out subjects, and again for real slices of training subjects (the control);
 so is the fine texture (:mod:`synth_core.evaluation.texture`: Laplacian spread over the head, as a
-multiple of the held-out real slices').
+multiple of the held-out real slices') and its grain (orientation coherence of that detail, as a
+multiple of real: above 1 = streakier than real, the ripple a local discriminator can teach G).
 
 Rows: ``value`` = synthetic vs real, ``reference`` = real vs real (training vs held-out subjects,
 same counts), no ratio. Targets (issue 12): C2ST AUC <= 0.85 for every modality and <= 0.80 for
@@ -26,7 +27,7 @@ Time: with ``--n 64 --n-frd 8`` on runs from ``python -m training demo --set ste
 copy of the same dataset, and prints FID and FRD of both against the same held-out real slices in
 one feature space — FID with the *candidate's* segmenter as the common extractor for both sets (each
 run's own extractor would make the numbers incomparable), FRD on radiomics features that no model
-shaped, and the fine texture of both sets — with ``ratio = candidate / baseline`` (issue 12's target: at most 0.5), and the baseline's
+shaped, and the fine texture and grain of both sets — with ``ratio = candidate / baseline`` (issue 12's target: at most 0.5), and the baseline's
 hand-made C2ST beside the candidate's.
 
     python -m benchmarks quality [--quick]
@@ -85,7 +86,7 @@ def measure(ws_root: Path, n: int, n_frd: int, seed: int) -> list[Row]:
     from synth_core.evaluation.features import EncoderFeatures
     from synth_core.evaluation.frd import frd
     from synth_core.evaluation.realism import CONTROL_SPLIT, HELD_OUT_SPLITS, real_slices
-    from synth_core.evaluation.texture import texture_ratio
+    from synth_core.evaluation.texture import coherence_ratio, texture_ratio
     from synth_core.synthesis.setstore import SyntheticSet
     from synth_core.workspace import Workspace
     from synth_core.runs.loading import load_run
@@ -147,6 +148,10 @@ def measure(ws_root: Path, n: int, n_frd: int, seed: int) -> list[Row]:
         rows.append(Row("quality", f"texture {m} [laplacian]", texture_ratio(syn_img[:, c], held.images[:, c]),
                         "x real", texture_ratio(train.images[:, c], held.images[:, c]), None, "", None,
                         f"median over {len(syn_img)} synthetic / {len(train)} train real, / {held.describe()}"))
+    for c, m in enumerate(mods):  # is that detail noise-like, or a streaky ripple? 1 = as real
+        rows.append(Row("quality", f"grain {m} [coherence]", coherence_ratio(syn_img[:, c], held.images[:, c]),
+                        "x real", coherence_ratio(train.images[:, c], held.images[:, c]), None, "", None,
+                        f"median over {len(syn_img)} synthetic / {len(train)} train real, / {held.describe()}"))
     for m in mods:
         for k in ("precision", "recall", "density", "coverage"):
             view = own[0] if own else "own"
@@ -166,7 +171,7 @@ def baseline_rows(ws_root: Path, base_root: Path, n: int, n_frd: int, seed: int)
     from synth_core.evaluation.features import EncoderFeatures
     from synth_core.evaluation.frd import frd
     from synth_core.evaluation.realism import HELD_OUT_SPLITS, real_slices
-    from synth_core.evaluation.texture import texture_ratio
+    from synth_core.evaluation.texture import coherence_ratio, texture_ratio
     from synth_core.synthesis.setstore import SyntheticSet
     from synth_core.workspace import Workspace
     from synth_core.runs.loading import find_runs, load_run
@@ -200,6 +205,9 @@ def baseline_rows(ws_root: Path, base_root: Path, n: int, n_frd: int, seed: int)
         tex = {k: texture_ratio(v[:, c], held.images[:, c]) for k, v in imgs.items()}
         rows.append(Row("quality", f"texture {m} vs baseline [laplacian]", tex["candidate"], "x real",
                         tex["baseline"], None, "", None, "candidate beside baseline, / the same held-out real slices"))
+        coh = {k: coherence_ratio(v[:, c], held.images[:, c]) for k, v in imgs.items()}
+        rows.append(Row("quality", f"grain {m} vs baseline [coherence]", coh["candidate"], "x real",
+                        coh["baseline"], None, "", None, "candidate beside baseline, / the same held-out real slices"))
     for c, m in enumerate(mods):
         fh = handmade_features(held.images[:, c])
         auc = {k: c2st(fh, handmade_features(v[:, c]), held.groups, seed=seed).auc for k, v in imgs.items()}

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from synth_core.evaluation.texture import texture, texture_ratio
+from synth_core.evaluation.texture import coherence, coherence_ratio, texture, texture_ratio
 
 
 def _disc(n: int = 64, value: float = 0.5) -> np.ndarray:
@@ -51,3 +51,44 @@ def test_texture_scales_linearly_with_contrast(scale, seed):
     a = texture(img, floor=0.0)[0]
     b = texture(img * scale, floor=0.0)[0]
     assert b == pytest.approx(a * scale, rel=1e-9)
+
+
+def _stripes(n: int, angle: float, period: float = 6.0, amp: float = 0.05) -> np.ndarray:
+    yy, xx = np.mgrid[:n, :n]
+    along = yy * np.cos(angle) + xx * np.sin(angle)
+    return (0.5 + amp * np.sin(2 * np.pi * along / period)) * (_disc(n) > 0)
+
+
+def test_coherence_tells_stripes_from_noise_of_the_same_texture():
+    rng = np.random.default_rng(2)
+    noise = (0.5 + rng.normal(0, 0.03, (96, 96))) * (_disc(96) > 0)
+    stripes = _stripes(96, 0.0)
+    coh = coherence(np.stack([stripes, noise]))
+    assert coh[0] > 0.95 and coh[1] < 0.2
+    assert coherence_ratio(stripes[None], noise[None]) > 5
+    assert coherence_ratio(noise[None], noise[None]) == pytest.approx(1.0)
+
+
+def test_coherence_does_not_take_the_head_outline_for_detail():
+    # a flat head and a head of pure noise: the outline would be perfectly coherent if it counted
+    assert np.isnan(coherence(_disc(96)[None]))[0]
+    rng = np.random.default_rng(3)
+    noisy = (0.5 + rng.normal(0, 0.01, (96, 96))) * (_disc(96) > 0)
+    assert coherence(noisy[None], erode=0)[0] < 0.25
+
+
+def test_coherence_refuses_bad_arguments_and_is_nan_without_foreground():
+    assert np.isnan(coherence(np.zeros((1, 32, 32))))[0]
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        coherence(np.zeros((32, 32)))
+    with pytest.raises(ValueError, match="window"):
+        coherence(_disc(32)[None], window=0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(angle=st.floats(0.0, np.pi), scale=st.floats(0.2, 5.0))
+def test_stripes_are_coherent_at_any_angle_and_contrast_does_not_matter(angle, scale):
+    img = _stripes(96, angle)
+    a = coherence(img[None])[0]
+    assert a > 0.9
+    assert coherence((img * scale)[None])[0] == pytest.approx(a, rel=1e-6)
