@@ -13,7 +13,9 @@ with the dataset's channel of the same name.
 
 Samples. Real slices come from one split of the dataset (default ``test``: held out from every
 training stage); at most ``n_max`` real and ``n_max`` synthetic slices are used (seeded sample),
-FRD uses at most ``n_frd`` per side, diversity ``n_pairs`` random pairs. The ``n`` column gives the
+FRD uses at most ``n_frd`` per side, diversity ``n_pairs`` random pairs. Fine texture and grain
+(``texture``, ``grain`` beside ``texture_real``, ``grain_real``: :mod:`synth_core.evaluation.texture`)
+are medians over the same slices. The ``n`` column gives the
 count behind each value (synthetic slices, pairs, or real slices for real-only metrics); ``note``
 gives the other side's count or why a metric was skipped.
 
@@ -342,6 +344,24 @@ def diversity_rows(real_img: np.ndarray, syn_img: np.ndarray, mods: list[str], *
     return rows
 
 
+def texture_rows(real_img: np.ndarray, syn_img: np.ndarray, mods: list[str], *, split: str) -> list[Row]:
+    """Per modality, the median fine texture and grain (:mod:`synth_core.evaluation.texture`) of the
+    synthetic slices (``texture``, ``grain``) and of the real ones (``texture_real``, ``grain_real``);
+    ``(N, M, H, W)``. NaN with the reason when no slice has a head to measure."""
+    from synth_core.evaluation.texture import coherence, texture
+
+    rows = []
+    for c, m in enumerate(mods):
+        for metric, fn, extractor in (("texture", texture, "laplacian"), ("grain", coherence, "coherence")):
+            for name, imgs, what in ((metric, syn_img, "synthetic"), (f"{metric}_real", real_img, f"real ({split})")):
+                v = fn(imgs[:, c])
+                k = int(np.isfinite(v).sum())
+                rows.append(metric_row(name, m, "image", float(np.nanmedian(v)) if k else float("nan"), k, extractor,
+                                       f"median over {k} of {len(v)} {what} slices" if k else
+                                       f"none of {len(v)} {what} slices has a head with fine detail to measure"))
+    return rows
+
+
 def lesion_validity_rows(nets: dict[str, Any], real_img: np.ndarray, real_lab: np.ndarray, syn_img: np.ndarray,
                          syn_lab: np.ndarray, mods: list[str], extractor: str) -> list[Row]:
     """Thesis Table 4: Dice and lesion-probability MSE of the frozen segmenter of each modality
@@ -584,8 +604,9 @@ def evaluate_set(
         table.skip(["c2st_auc", "c2st_auc_control"], [*mods, "structure"], "image", "handmade", why)
 
     # -- diversity --------------------------------------------------------------------------------
-    step("diversity (pairwise MS-SSIM)")
+    step("diversity (pairwise MS-SSIM), texture and grain")
     table.add_rows(diversity_rows(real_img, syn_img, mods, n_pairs=n_pairs, seed=seed, split=split))
+    table.add_rows(texture_rows(real_img, syn_img, mods, split=split))
 
     # -- lesion validity (Table 4) ----------------------------------------------------------------
     step("lesion validity (frozen segmenters)")

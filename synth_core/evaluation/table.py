@@ -21,7 +21,8 @@ from synth_core.errors import InputError
 from synth_core.locks import item_lock
 from synth_core.workspace import Workspace
 
-__all__ = ["COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "REALISM_METRICS", "load_evaluations",
+__all__ = ["CLOSER_TO_REAL", "COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "REALISM_METRICS",
+           "load_evaluations",
            "merge_evaluations", "realism_table", "save_evaluation", "stale_notes", "stale_rows", "stamp_set_size"]
 
 EVALUATION_FILE = "evaluation.parquet"
@@ -46,6 +47,15 @@ METRIC_HELP: dict[str, str] = {
                          "each other. Lower = more diverse; much higher than the real data's value means the "
                          "generator repeats itself.",
     "diversity_ms_ssim_real": "The same pairwise MS-SSIM for the real images, the reference for diversity.",
+    "texture": "Fine texture: how much pixel-scale detail (acquisition noise, grey/white-matter edges) the synthetic "
+               "images carry, as the median spread of the Laplacian over the head. Closer to texture_real is "
+               "better; well below it = images smoother than scans.",
+    "texture_real": "The same fine texture for the real images, the reference for texture.",
+    "grain": "Grain: what kind of fine detail it is. 0 = no preferred direction (scanner noise, tissue), 1 = parallel "
+             "stripes; the median over the head of the detail's orientation coherence. Closer to grain_real is "
+             "better; clearly above it = a streaky ripple that no scanner makes, which can pass for texture in the "
+             "texture row and in FID.",
+    "grain_real": "The same grain for the real images, the reference for grain.",
     "seg_dice_real": "Dice of the frozen lesion segmenter on real test slices (trained on real data). Higher is "
                      "better; the reference for seg_dice_synthetic.",
     "seg_dice_synthetic": "Dice of the same segmenter on synthetic images against their placed labels: do the "
@@ -104,6 +114,10 @@ METRIC_VERSIONS: dict[str, str] = {
     "kid_std": "kid/1 unbiased MMD^2, cubic kernel, 100 subsets",
     "diversity_ms_ssim": "diversity/1 mean MS-SSIM of random pairs",
     "diversity_ms_ssim_real": "diversity/1 mean MS-SSIM of random pairs",
+    **{k: "texture/1 median std of scipy laplace over the head (> 0.02) eroded 2 px" for k in
+       ("texture", "texture_real")},
+    **{k: "grain/1 median structure-tensor coherence (window 4 px) of image minus 2-px blur normalised in the head, "
+          "head eroded 4 px" for k in ("grain", "grain_real")},
     **{f"seg_{k}_{s}": f"seg/1 lesion slices; dice argmax>0; mse (1-p_bg) vs label>0"
        for k in ("dice", "mse") for s in ("real", "synthetic")},
     "reg_err": "reg/1 mean over synthetic slices of MSE(modality, translator(other modality)), averaged over sources",
@@ -126,14 +140,21 @@ LOWER_BETTER = frozenset({"frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "
                           "rec_mse", "fill_mse", "reg_err"})
 
 
+#: metrics that are best at their real data's value, the ``<metric>_real`` row beside them
+CLOSER_TO_REAL = frozenset({"texture", "grain"})
+
+
 def better(metric: str) -> str:
     """Which way ``metric`` is better: ``"reference (real data)"`` for real data's own value
-    (``*_real``, ``*_control``), ``"closer to 0.5"`` for the C2ST AUC, ``"lower"`` for
-    :data:`LOWER_BETTER`, else ``"higher"``. The Quality page and the report both show this."""
+    (``*_real``, ``*_control``), ``"closer to 0.5"`` for the C2ST AUC, ``"closer to real"`` for
+    :data:`CLOSER_TO_REAL`, ``"lower"`` for :data:`LOWER_BETTER`, else ``"higher"``. The Quality page
+    and the report both show this."""
     if metric.endswith(("_real", "_control")):
         return "reference (real data)"
     if metric.startswith("c2st_auc"):
         return "closer to 0.5"
+    if metric in CLOSER_TO_REAL:
+        return "closer to real"
     return "lower" if metric in LOWER_BETTER else "higher"
 
 

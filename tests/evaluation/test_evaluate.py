@@ -63,6 +63,9 @@ def test_without_runs_only_run_free_metrics_are_computed_and_the_rest_say_why(ws
     d = _row(df, "diversity_ms_ssim", "t1")
     assert 0 < d.value < 1 and d.n == 10 and d.extractor == "ms-ssim"
     assert 0 < _row(df, "diversity_ms_ssim_real", "t2").value < 1
+    for metric in ("texture", "texture_real", "grain", "grain_real"):  # run-free: always computed
+        assert {_row(df, metric, m).value >= 0 for m in ("t1", "t2")} == {True}, metric
+    assert _row(df, "grain", "t1").value <= 1 and _row(df, "texture", "t2").extractor == "laplacian"
     assert _row(df, "frd", "t1", "lesion").note == "FRD switched off"
     assert "own features need a segmenter run" in _row(df, "fid", "t2").note
     assert "no segmenter run on dataset 'tiny'" in _row(df, "seg_dice_real", "t1", "lesion").note

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from synth_core.evaluation.evaluate import (FILL_METRICS, REC_METRICS, diversity_rows, fid_kid_rows, fill_rows,
-                                            frd_rows, lesion_validity_rows, reconstruction_rows, skip_rows)
+                                            frd_rows, lesion_validity_rows, reconstruction_rows, skip_rows,
+                                            texture_rows)
 from tests.evaluation.test_frd import _slices
 
 KEYS = {"metric", "modality", "region", "value", "n", "extractor", "note"}
@@ -69,6 +70,26 @@ def test_fid_kid_rows_known_answers():
     # one synthetic slice: KID cannot be computed, its rows say why
     one, _ = fid_kid_rows(_MeanStd(), real, real[:1], "t1", seed=0, counts="")
     assert math.isnan(_by(one, "kid", "t1")["value"]) and "at least 2" in _by(one, "kid_std", "t1")["note"]
+
+
+def test_texture_rows_measure_both_sides_and_tell_stripes_from_noise():
+    n = 64
+    yy, xx = np.mgrid[:n, :n]
+    head = ((yy - n / 2) ** 2 + (xx - n / 2) ** 2 < (0.4 * n) ** 2).astype(np.float32)
+    rng = np.random.default_rng(4)
+    noisy = np.stack([(0.5 + rng.normal(0, 0.03, (2, n, n))) * head for _ in range(3)]).astype(np.float32)
+    stripes = np.stack([np.stack([(0.5 + 0.05 * np.sin(2 * np.pi * yy / 5)) * head] * 2)] * 3).astype(np.float32)
+    rows = texture_rows(noisy, stripes, ["t1", "t2"], split="test")
+    assert sorted({r["metric"] for r in rows}) == ["grain", "grain_real", "texture", "texture_real"]
+    for m in ("t1", "t2"):
+        assert _by(rows, "grain", m)["value"] > 0.95 and _by(rows, "grain_real", m)["value"] < 0.3
+        assert _by(rows, "texture_real", m)["value"] == pytest.approx(np.sqrt(20) * 0.03, rel=0.1)
+        assert _by(rows, "grain", m)["extractor"] == "coherence" and _by(rows, "texture", m)["extractor"] == "laplacian"
+        assert _by(rows, "texture", m)["note"] == "median over 3 of 3 synthetic slices"
+        assert _by(rows, "grain_real", m)["note"] == "median over 3 of 3 real (test) slices"
+    empty = texture_rows(noisy, np.zeros_like(stripes), ["t1", "t2"], split="test")
+    assert math.isnan(_by(empty, "grain", "t1")["value"]) and _by(empty, "grain", "t1")["n"] == 0
+    assert "none of 3 synthetic slices" in _by(empty, "texture", "t2")["note"]
 
 
 def test_diversity_rows_known_answers():

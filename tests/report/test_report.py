@@ -228,6 +228,26 @@ def test_an_evaluation_older_than_added_samples_is_called_stale(workspace):
     assert "evaluate it again" not in build_report(workspace, sets=["fake"])
 
 
+@pytest.mark.parametrize("texture, grain, says", [
+    (0.9, 0.55, "has a streaky grain</span>: its fine detail runs in one direction"),  # 0.55 vs 0.32 real
+    (0.3, 0.33, "is smoother than the real scans</span>: it carries 0.30 × their fine detail"),
+    (0.9, 0.34, "has fine detail like real scans: 0.90 × their amount, grain 0.34 vs 0.32"),
+])
+def test_the_kind_of_fine_detail_gets_one_finding(workspace, texture, grain, says):
+    make_tiny_dataset(workspace)
+    path = make_fake_set(workspace, n=4)
+    base = {"set": "fake", "dataset": "tiny", "run": "fake-run", "region": "image", "n": 4, "set_n": 4,
+            "metric_version": "test", "created": "2026-01-01T00:00:00+00:00", "note": ""}
+    rows = [{**base, "modality": m, "metric": metric, "value": v, "extractor": ext}
+            for m in ("t1", "t2") for metric, v, ext in (("texture", texture * 0.1, "laplacian"),
+                                                         ("texture_real", 0.1, "laplacian"),
+                                                         ("grain", grain, "coherence"), ("grain_real", 0.32, "coherence"))]
+    save_evaluation(path, pd.DataFrame(rows, columns=COLUMNS))
+    html = build_report(workspace, sets=["fake"])
+    assert says in html
+    assert sum(k in html for k in ("streaky grain", "smoother than the real scans", "fine detail like real")) == 1
+
+
 def test_sample_sheet_leaves_out_rejected_samples_and_says_how_many(workspace):
     import numpy as np
 
