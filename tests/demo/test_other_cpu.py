@@ -91,9 +91,9 @@ def test_demo_chain_on_another_cpu(other_cpu, capsys, monkeypatch):
     assert rc == 0 and "error" not in err, err
     # the set's runs may have been trained on builds from different machines (the shipped image generator
     # was retrained on another machine than its helpers): each recorded build is said once
-    recorded = [re.search(r"byte hashes (\w+) \(recorded\)", line).group(1)
-                for line in err.splitlines() if line.startswith("warning:")]
-    assert len(recorded) == len(set(recorded)), err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    recorded = [m.group(1) for m in (re.search(r"byte hashes (\w+) \(recorded\)", w) for w in warnings) if m]
+    assert len(recorded) == len(warnings) and len(recorded) == len(set(recorded)), err
     ev = pd.read_parquet(ws / "synthetic" / "demo-set" / "evaluation.parquet")
     skipped = ev.loc[ev["note"].str.contains("trained on|predates", na=False), "note"]
     assert skipped.empty, skipped.tolist()  # the shipped segmenter and pix2pix runs are used, not skipped
