@@ -52,6 +52,11 @@ class StructureConfig(CommonConfig):
                              "short CPU runs need it so that maps decoded from N(0, I) look like real ones")
     w_d_z: float = param(10.0, "weight of the D_z loss (D_z(z)-1)^2 + D_z(f)^2, eq. 8")
     w_d_s: float = param(25.0, "weight of the D_s loss (D_s(s)-1)^2 + D_s(s_g)^2, eq. 10")
+    d_spectral_norm: bool = param(False, "spectral normalisation (Miyato et al.) of every D_s convolution and of its "
+                                         "head: on short runs D_s separates real from generated maps completely "
+                                         "(d_s ~ 0.005 at the end of the shipped demo run), so eq. 11 gives G_s "
+                                         "little to follow; bounding D_s keeps that gradient informative (off = "
+                                         "thesis)")
     threshold: float = param(0.5, "binarisation threshold of generated maps and masks (samples and validation)")
     val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
 

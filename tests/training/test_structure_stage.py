@@ -104,6 +104,25 @@ def test_structure_runs_both_phases_and_rebuilds(tiny_ws):
     assert structure_realness(loaded.nets["D_s"], s).shape == (3,)
 
 
+def test_spectrally_normalised_structure_discriminator_trains_and_reloads_with_its_estimate(tiny_ws):
+    rc = main(["structure", "--dataset", "tiny", "--steps", "2", "--run-name", "sn", "--set", "mask_steps=1",
+               "--set", "d_spectral_norm=true", *TINY_ARGS])
+    assert rc == 0
+    ws = Workspace.open(tiny_ws)
+    d_s = load_run(ws, "sn").nets["D_s"]
+    layers = [m for m in d_s.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert layers and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    saved = load_checkpoint(RunDir.open(ws, "sn").checkpoint_path("last"))["models"]["D_s"]
+    u = [k for k in saved if k.endswith("weight.0._u")]
+    assert len(u) == len(layers)  # the power-iteration estimate is saved and restored, not recomputed
+    for k in u:
+        assert torch.equal(d_s.state_dict()[k].float(), saved[k].float())
+    s = Dataset(tiny_ws / "datasets" / "tiny").structure[:3]
+    assert np.isfinite(structure_realness(d_s, s)).all()
+    plain = _stage(tiny_ws).nets["D_s"]
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in plain.modules())
+
+
 def test_structure_refuses_an_indivisible_image_size(workspace, capsys):
     make_tiny_dataset(workspace, name="odd", size=36)
     rc = main(["structure", "--dataset", "odd", "--steps", "2", *TINY_ARGS, "--set", "n_down=3"])
