@@ -12,7 +12,7 @@ feature space) and FRD (whole image, ``--n-frd`` slices per side) are computed h
 same real slices of held-out subjects, and again for real slices of training subjects (the control);
 so is the fine texture (:mod:`synth_core.evaluation.texture`: Laplacian spread over the head, as a
 multiple of the held-out real slices') and its grain (orientation coherence of that detail, as a
-multiple of real: above 1 = streakier than real, the ripple a local discriminator can teach G).
+multiple of real: above 1 = detail running in lines, edges or a ripple, where scans have noise).
 
 Rows: ``value`` = synthetic vs real, ``reference`` = real vs real (training vs held-out subjects,
 same counts), no ratio. Targets (issue 12): C2ST AUC <= 0.85 for every modality and <= 0.80 for
@@ -148,7 +148,7 @@ def measure(ws_root: Path, n: int, n_frd: int, seed: int) -> list[Row]:
         rows.append(Row("quality", f"texture {m} [laplacian]", texture_ratio(syn_img[:, c], held.images[:, c]),
                         "x real", texture_ratio(train.images[:, c], held.images[:, c]), None, "", None,
                         f"median over {len(syn_img)} synthetic / {len(train)} train real, / {held.describe()}"))
-    for c, m in enumerate(mods):  # is that detail noise-like, or a streaky ripple? 1 = as real
+    for c, m in enumerate(mods):  # is that detail noise-like, as in scans? 1 = as real
         rows.append(Row("quality", f"grain {m} [coherence]", coherence_ratio(syn_img[:, c], held.images[:, c]),
                         "x real", coherence_ratio(train.images[:, c], held.images[:, c]), None, "", None,
                         f"median over {len(syn_img)} synthetic / {len(train)} train real, / {held.describe()}"))

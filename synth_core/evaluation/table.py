@@ -51,10 +51,11 @@ METRIC_HELP: dict[str, str] = {
                "images carry, as the median spread of the Laplacian over the head. Closer to texture_real is "
                "better; well below it = images smoother than scans.",
     "texture_real": "The same fine texture for the real images, the reference for texture.",
-    "grain": "Grain: what kind of fine detail it is. 0 = no preferred direction (scanner noise, tissue), 1 = parallel "
-             "stripes; the median over the head of the detail's orientation coherence. Closer to grain_real is "
-             "better; clearly above it = a streaky ripple that no scanner makes, which can pass for texture in the "
-             "texture row and in FID.",
+    "grain": "Grain: what kind of fine detail it is, the median over the head of the detail's orientation "
+             "coherence: 0 = no preferred direction (scanner noise, fine tissue), 1 = running in lines. Closer to "
+             "grain_real is better; clearly above it = detail that is not the real kind (sharp edges on smooth "
+             "tissue, or a streaky ripple that no scanner makes, which the texture row alone would take for "
+             "realism); look at the pictures to see which.",
     "grain_real": "The same grain for the real images, the reference for grain.",
     "seg_dice_real": "Dice of the frozen lesion segmenter on real test slices (trained on real data). Higher is "
                      "better; the reference for seg_dice_synthetic.",

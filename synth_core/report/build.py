@@ -273,29 +273,28 @@ class _Report:
                     f"<b>{esc(best)}</b> ({num(vals[best], 2)}; the others: "
                     + ", ".join(f"{esc(n)} {num(v, 2)}" for n, v in vals.items() if n != best) + ").")
 
-    #: grain above this multiple of real's reads as a ripple; texture below this fraction of real, as smooth
-    GRAIN_RIPPLE, TEXTURE_SMOOTH = 1.25, 0.5
+    #: texture below this fraction of real's reads as smooth; grain above this multiple of real's, as lines
+    TEXTURE_SMOOTH, GRAIN_LINES = 0.5, 1.25
 
     def _texture_finding(self, n: str, sub: pd.DataFrame) -> None:
-        """One finding on the kind of fine detail of set ``n`` (means over its modalities)."""
+        """One finding on the amount and kind of fine detail of set ``n`` (means over its modalities)."""
         val = {k: _mean(sub.loc[sub["metric"] == k, "value"]) for k in ("texture", "texture_real", "grain", "grain_real")}
         if not all(math.isfinite(v) for v in val.values()) or val["texture_real"] <= 0 or val["grain_real"] <= 0:
             return
         tex, grain = val["texture"] / val["texture_real"], val["grain"] / val["grain_real"]
-        if grain > self.GRAIN_RIPPLE:
-            self.findings.append(
-                f'<span class="bad">Set <b>{esc(n)}</b> has a streaky grain</span>: its fine detail runs in one '
-                f"direction far more than in real scans (grain {num(val['grain'], 2)} vs {num(val['grain_real'], 2)}; "
-                f"0 = no direction, 1 = stripes). That is a ripple no scanner makes, even where the amount of detail "
-                f"({num(tex, 2)} × real) looks right. Look at the pictures before using them.")
-        elif tex < self.TEXTURE_SMOOTH:
+        grains = f"grain {num(val['grain'], 2)} vs {num(val['grain_real'], 2)}; 0 = noise-like, 1 = lines"
+        if tex < self.TEXTURE_SMOOTH:
             self.findings.append(
                 f'<span class="bad">Set <b>{esc(n)}</b> is smoother than the real scans</span>: it carries '
-                f"{num(tex, 2)} × their fine detail (noise, grey/white edges).")
-        else:
+                f"{num(tex, 2)} × their fine detail (acquisition noise, fine tissue; {grains}).")
+        elif grain > self.GRAIN_LINES:
             self.findings.append(
-                f"Set <b>{esc(n)}</b> has fine detail like real scans: {num(tex, 2)} × their amount, grain "
-                f"{num(val['grain'], 2)} vs {num(val['grain_real'], 2)} (0 = no direction, 1 = stripes).")
+                f'<span class="bad">Set <b>{esc(n)}</b> has the wrong kind of fine detail</span>: about as much as '
+                f"real scans ({num(tex, 2)} ×), but it runs in lines far more ({grains}): sharp edges or a streaky "
+                "ripple where scans show noise-like tissue. Look at the pictures before using them.")
+        else:
+            self.findings.append(f"Set <b>{esc(n)}</b> has fine detail like real scans: {num(tex, 2)} × their amount, "
+                                 f"{grains}.")
 
     def realism(self) -> str:
         from synth_core.evaluation.table import realism_table
