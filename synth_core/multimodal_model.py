@@ -24,10 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synth_core.nets.noise import NoisyGenerator
+
 __all__ = [
     "fuse_noise_torch",
     "generate_modalities",
     "generator_input",
+    "has_output_noise",
     "modality_conditions",
     "noise_input",
 ]
@@ -92,10 +95,23 @@ def modality_conditions(n_modalities: int, batch: int, device: torch.device | st
     return F.one_hot(idx, n_modalities).to(dtype)
 
 
-def generate_modalities(G: nn.Module, inputs: torch.Tensor, n_modalities: int) -> torch.Tensor:
+def has_output_noise(G: nn.Module) -> bool:
+    """Whether ``G`` (or the network a DDP wrapper holds) adds learned output noise
+    (:class:`~synth_core.nets.NoisyGenerator`) and so takes a noise field per modality."""
+    return isinstance(getattr(G, "module", G), NoisyGenerator)
+
+
+def generate_modalities(G: nn.Module, inputs: torch.Tensor, n_modalities: int, *, noise: torch.Tensor | None = None,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
     """Every modality of a batch in one call of ``G``: ``inputs (B, C, H, W)`` (from
     :func:`generator_input`) -> ``(B, M, H, W)``, channel ``i`` generated with condition
     ``one_hot(i)``. With ``M = 1`` ``G`` runs without a condition.
+
+    A ``G`` with learned output noise (:func:`has_output_noise`) takes one Gaussian field per
+    sample and modality: ``noise (B, M, H, W)`` when given (the synthesis pipeline draws each
+    sample's from that sample's own generator, so batching changes nothing), else drawn here from
+    ``generator`` (on its own device, then moved; torch's global one without it). A plain U-Net ignores
+    both and draws nothing.
 
     ``G`` may be wrapped (DistributedDataParallel); its condition size must equal ``M`` when
     ``M > 1``. Gradients flow; wrap in ``torch.no_grad()`` for inference.
@@ -105,12 +121,21 @@ def generate_modalities(G: nn.Module, inputs: torch.Tensor, n_modalities: int) -
     net = getattr(G, "module", G)
     cond_dim = int(getattr(net, "condition_dim", 0))
     b, _, h, w = inputs.shape
+    extra = {}
+    if has_output_noise(G):
+        dtype = inputs.dtype if inputs.is_floating_point() else torch.float32
+        if noise is None:
+            where = generator.device if generator is not None else inputs.device
+            noise = torch.randn((b, n_modalities, h, w), generator=generator, device=where, dtype=dtype)
+        elif noise.shape != (b, n_modalities, h, w):
+            raise ValueError(f"expected noise {(b, n_modalities, h, w)}, got {tuple(noise.shape)}")
+        extra["noise"] = noise.to(inputs.device, dtype).transpose(0, 1).reshape(n_modalities * b, 1, h, w)
     if n_modalities == 1:
         if cond_dim:
             raise ValueError(f"G is conditioned on {cond_dim} modalities; cannot generate a single unconditioned one")
-        return G(inputs)[:, :1].reshape(b, 1, h, w)
+        return G(inputs, None, **extra)[:, :1].reshape(b, 1, h, w)
     if cond_dim != n_modalities:
         raise ValueError(f"G is conditioned on {cond_dim} modalities, not {n_modalities}")
     cond = modality_conditions(n_modalities, b, inputs.device, inputs.dtype)
-    out = G(inputs.repeat(n_modalities, 1, 1, 1), cond)  # (M * B, 1, H, W), modality-major
+    out = G(inputs.repeat(n_modalities, 1, 1, 1), cond, **extra)  # (M * B, 1, H, W), modality-major
     return out[:, 0].reshape(n_modalities, b, h, w).transpose(0, 1)

@@ -80,7 +80,7 @@ def reconstruct_multimodal(G: nn.Module, structure: Any, masks: Any, labels: Any
             else:
                 first = sb
             x = generator_input(first, lb, n_classes).to(device)
-            out.append(generate_modalities(G, x, n_modalities).float().cpu())
+            out.append(generate_modalities(G, x, n_modalities, generator=gen).float().cpu())
     finally:
         G.train(was_training)
     if not out:

@@ -6,11 +6,14 @@ paper configuration.
 """
 
 from synth_core.nets.discriminators import LatentDiscriminator, PatchGANDiscriminator, VGGDiscriminator, spectral_normed
+from synth_core.nets.noise import NoisyGenerator, OutputNoise
 from synth_core.nets.unet import UNet
 from synth_core.nets.vae import StructureDecoder, StructureEncoder, reparameterize
 
 __all__ = [
     "LatentDiscriminator",
+    "NoisyGenerator",
+    "OutputNoise",
     "PatchGANDiscriminator",
     "StructureDecoder",
     "StructureEncoder",

@@ -223,6 +223,11 @@ class MultimodalConfig(CommonConfig):
     patch_spectral_norm: bool = param(False, "spectral normalisation (Miyato et al.) of every D_p layer: bounds how "
                                              "sharply D_p can react to a pattern, a common cure for the periodic "
                                              "texture a local discriminator can teach G (off = as before)")
+    output_noise: int = param(0, "G adds learned acquisition noise to its output: per modality a k x k filter "
+                                 "(k = this, odd) of fresh Gaussian noise, inside the organ, starting at 0 and "
+                                 "set by the adversarial terms (StyleGAN's noise inputs; synth_core.nets.noise). "
+                                 "0 = none (thesis). Without it G's only randomness is eq. 12's fused noise, which "
+                                 "it turns into smooth, oriented patterns instead of the scans' pixel noise")
     pre_mse_weight: float = param(5.0, "pre-training weight of ||x_g - x||^2 (eq. 18; thesis code 5)")
     pre_masked_weight: float = param(5.0, "pre-training weight of ||x_g*m - x*m||^2 (eq. 18; thesis code 5)")
     d_real_weight: float = param(5.0, "weight of D's real term (eq. 13; thesis code 5)")
@@ -270,6 +275,8 @@ class MultimodalConfig(CommonConfig):
             raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
         if self.patch_layers > 4:
             raise ConfigError(f"patch_layers must be at most 4 (receptive field 142 px), not {self.patch_layers}")
+        if self.output_noise < 0 or (self.output_noise and self.output_noise % 2 == 0) or self.output_noise > 15:
+            raise ConfigError(f"output_noise must be 0 (none) or an odd filter size from 1 to 15, not {self.output_noise}")
         for name in ("d_base_channels", "patch_base_channels", "pretrain_steps", "val_slices", "reg_pairs", "pretrain_lr"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
@@ -362,7 +369,7 @@ class Pix2PixConfig(CommonConfig):
 #: multimodal fields added after runs and experiments were made whose default is exactly what those
 #: runs did, so a saved config without the field reads as this value. ``zero_background`` is not
 #: here: its default ``auto`` can change what an older run's synthesis made.
-MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False}
+MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False, "output_noise": 0}
 
 #: stage name -> its settings class
 CONFIGS: dict[str, type[CommonConfig]] = {

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from synth_core.errors import ConfigError
-from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
+from synth_core.multimodal_model import (fuse_noise_torch, generate_modalities, generator_input, has_output_noise,
+                                         noise_input)
 from synth_core.structure_model import generate_structures
 from synth_core.synthesis.acceptance import accepted_latents
 from synth_core.synthesis.figures import RealReference, sample_figures
@@ -93,8 +94,9 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     noise_seeds = np.array([stream_seed(seed, int(i), STREAM_NOISE) for i in idx], np.int64)
     s = torch.from_numpy(maps).float()[:, None]
     m = torch.from_numpy(masks).float()[:, None]
-    firsts = []
-    for r in range(b):
+    firsts, noises = [], []
+    n_mod = len(models.modalities)
+    for r in range(b):  # every draw of a sample comes from its own generator: batching changes nothing
         g = torch.Generator().manual_seed(int(noise_seeds[r]))
         if not cfg.use_structure:
             firsts.append(noise_input(s[r : r + 1].shape, generator=g))
@@ -102,9 +104,12 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
             firsts.append(fuse_noise_torch(s[r : r + 1], m[r : r + 1], cfg.noise_low, cfg.noise_high, generator=g))
         else:
             firsts.append(s[r : r + 1])
+        if has_output_noise(models.G):  # then the learned output noise of each modality (output_noise)
+            noises.append(torch.randn((1, n_mod, h, w), generator=g))
     first = torch.cat(firsts).to(dev)
     inp = generator_input(first, torch.from_numpy(labels).long().to(dev), models.n_classes)
-    images = generate_modalities(models.G, inp, len(models.modalities)).float().clamp(0, 1).cpu().numpy()
+    noise = torch.cat(noises).to(dev) if noises else None
+    images = generate_modalities(models.G, inp, n_mod, noise=noise).float().clamp(0, 1).cpu().numpy()
     if cfg.zero_background:  # like the real scans: nothing outside the organ (METHOD.md: skull-stripped data)
         images = images * (masks > 0)[:, None]
     return Batch(idx, images.astype(np.float32), masks, labels, maps, lesion_index, params, noise_seeds,

@@ -214,3 +214,24 @@ def test_synthesize_writes_a_complete_set_atomically(tmp_path):
         synthesize(_models(), lesions, tmp_path / "t", dataset="d", fingerprint="f", n=6, batch_size=2,
                    progress=explode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no half-written set
+
+
+def test_learned_output_noise_is_drawn_per_sample_so_batching_changes_nothing():
+    from synth_core.nets import NoisyGenerator
+
+    G = NoisyGenerator(Copy(), kernel=1)
+    with torch.no_grad():
+        G.noise.weight.fill_(0.05)
+    models = SynthesisModels(G_s=DiscMaps(), G_m=FilledDisc(), G=G, modalities=("t1", "t2"),
+                             label_names={0: "bg", 1: "core", 2: "edema"}, size=SIZE, settings=GenerationSettings())
+    lesions = LesionSource("augmented", _bank())
+    many = generate_batch(models, lesions, seed=4, indices=range(6))
+    one = generate_batch(models, lesions, seed=4, indices=[3])
+    assert np.array_equal(one.images[0], many.images[3])
+    clean = generate_batch(_models(), lesions, seed=4, indices=range(6))
+    added = many.images - clean.images  # the noise, where the clamp to [0, 1] left it alone
+    inside = (many.masks > 0) & (clean.images[:, 0] > 0.1) & (clean.images[:, 0] < 0.9)
+    assert 0.03 < added[:, 0][inside].std() < 0.07  # 0.05 x unit Gaussian noise
+    assert not np.allclose(added[:, 0][inside], added[:, 1][inside])  # each modality its own field
+    outside = (many.masks == 0) & (many.structure == 0)  # G sees the organ as its input's nonzero pixels
+    assert outside.any() and np.count_nonzero(added[:, 0][outside]) == 0

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from synth_core.dataset import Dataset, DatasetSpec, DatasetWriter
 from synth_core.errors import ConfigError
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input
-from synth_core.nets import UNet
+from synth_core.nets import NoisyGenerator, UNet
 from synth_core.structure import fuse_noise
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
@@ -462,3 +462,27 @@ def test_patch_discriminator_run_checkpoints_and_resumes(ws):
 
     nets = build_networks(make_config(MultimodalConfig, ck["config"]), ck["meta"])
     nets["D_p"].load_state_dict({k: v.float() for k, v in ck["models"]["D_p"].items()})
+
+
+def test_output_noise_trains_its_filters_adversarially_and_reloads(ws):
+    """``output_noise`` wraps G in a NoisyGenerator whose filters start at 0 (the plain U-Net) and
+    move in the adversarial phase; a saved run rebuilds and loads them; bad sizes are refused."""
+    torch.manual_seed(0)
+    stage = _stage(ws, output_noise=3, patch_weight=1.0, patch_layers=1, pretrain_steps=0, batch_size=2)
+    assert isinstance(stage.G, NoisyGenerator) and stage.G.noise.weight.shape == (stage.n_mod, 1, 3, 3)
+    assert torch.count_nonzero(stage.G.noise.weight) == 0
+    batch = load_rows(stage.ds, stage.val_rows[:2], stage.device)
+    stage._adversarial_step(batch, np.random.default_rng(0))
+    assert torch.count_nonzero(stage.G.noise.weight) > 0  # the adversarial terms reach the filters
+    assert not isinstance(_stage(ws).G, NoisyGenerator)  # off by default (thesis)
+    for bad in (2, -1, 17):
+        with pytest.raises(ConfigError, match="output_noise"):
+            _stage(ws, output_noise=bad)
+    assert _cli(ws, "multimodal", "--dataset", "tiny", "--steps", "1", "--run-name", "mm-noise", *MM,
+                "--set", "pretrain_steps=1", "--set", "output_noise=3") == 0
+    from synth_core.runs.loading import load_run
+
+    G = load_run(Workspace.open(ws), "mm-noise", names=["G"]).nets["G"]
+    ck = load_checkpoint(RunDir.open(Workspace.open(ws), "mm-noise").checkpoint_path("last"))
+    assert isinstance(G, NoisyGenerator)
+    assert torch.equal(G.noise.weight.float(), ck["models"]["G"]["noise.weight"].float())

@@ -494,7 +494,8 @@ class MultimodalStage(Stage):
         reg_sum = 0.0
         for start in range(0, len(self.val_rows), 16):
             b = load_rows(self.ds, self.val_rows[start : start + 16], self.device)
-            fake = generate_modalities(G, self.g_input(b["structure"], b["mask"], b["label"], gen), self.n_mod).float()
+            fake = generate_modalities(G, self.g_input(b["structure"], b["mask"], b["label"], gen), self.n_mod,
+                                       generator=gen).float()
             sq += float(((fake - b["image"]) ** 2).mean(dim=(1, 2, 3)).sum())
             count += fake.shape[0]
             labels.append(b["label"].cpu())
@@ -525,7 +526,7 @@ class MultimodalStage(Stage):
         latent_gen = torch.Generator().manual_seed(int(self.cfg.seed) * 1000 + 3)
         s_g, m_g, lab = self.generated_structures(3, np.random.default_rng(self.cfg.seed), latent_gen)
         inp = self.g_input(s_g, m_g, lab, gen)
-        fake = generate_modalities(G, inp, self.n_mod).float()
+        fake = generate_modalities(G, inp, self.n_mod, generator=gen).float()
         blank = np.zeros((*fake.shape[-2:], 3), np.uint8)
         tiles: list[np.ndarray] = []
         for k in range(fake.shape[0]):
@@ -533,7 +534,7 @@ class MultimodalStage(Stage):
             tiles += [tile(fake[k, i]) for i in range(self.n_mod)] + [blank] * self.n_mod
         b = load_rows(self.ds, self.sample_rows, self.device)
         inp = self.g_input(b["structure"], b["mask"], b["label"], gen)
-        fake = generate_modalities(G, inp, self.n_mod).float()
+        fake = generate_modalities(G, inp, self.n_mod, generator=gen).float()
         for k in range(fake.shape[0]):
             tiles += [tile(inp[k, 0]), self._label_tile(b["structure"][k, 0], b["mask"][k, 0], b["label"][k])]
             tiles += [tile(fake[k, i]) for i in range(self.n_mod)]
