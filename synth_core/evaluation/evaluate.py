@@ -101,6 +101,7 @@ from synth_core.evaluation.table import (
     merge_evaluations,
     save_evaluation,
 )
+from synth_core.evaluation.texture import coherence, texture
 from synth_core.synthesis.realness import write_realness
 from synth_core.synthesis.setstore import SyntheticSet
 from synth_core.workspace import Workspace
@@ -348,8 +349,6 @@ def texture_rows(real_img: np.ndarray, syn_img: np.ndarray, mods: list[str], *, 
     """Per modality, the median fine texture and grain (:mod:`synth_core.evaluation.texture`) of the
     synthetic slices (``texture``, ``grain``) and of the real ones (``texture_real``, ``grain_real``);
     ``(N, M, H, W)``. NaN with the reason when no slice has a head to measure."""
-    from synth_core.evaluation.texture import coherence, texture
-
     rows = []
     for c, m in enumerate(mods):
         for metric, fn, extractor in (("texture", texture, "laplacian"), ("grain", coherence, "coherence")):

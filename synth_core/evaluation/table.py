@@ -22,8 +22,7 @@ from synth_core.locks import item_lock
 from synth_core.workspace import Workspace
 
 __all__ = ["CLOSER_TO_REAL", "COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "REALISM_METRICS",
-           "load_evaluations",
-           "merge_evaluations", "realism_table", "save_evaluation", "stale_notes", "stale_rows", "stamp_set_size"]
+           "load_evaluations", "merge_evaluations", "realism_table", "save_evaluation", "stale_notes", "stale_rows", "stamp_set_size"]
 
 EVALUATION_FILE = "evaluation.parquet"
 COLUMNS = ["set", "dataset", "run", "modality", "metric", "region", "value", "n", "set_n", "extractor",

@@ -275,8 +275,9 @@ class MultimodalConfig(CommonConfig):
             raise ConfigError(f"d_n_down must be at most 5 (VGG11 has 5 stages), not {self.d_n_down}")
         if self.patch_layers > 4:
             raise ConfigError(f"patch_layers must be at most 4 (receptive field 142 px), not {self.patch_layers}")
-        if self.output_noise < 0 or (self.output_noise and self.output_noise % 2 == 0) or self.output_noise > 15:
-            raise ConfigError(f"output_noise must be 0 (none) or an odd filter size from 1 to 15, not {self.output_noise}")
+        if self.output_noise not in (0, *range(1, 16, 2)):
+            raise ConfigError(f"output_noise must be 0 (none) or an odd filter size from 1 to 15, "
+                              f"not {self.output_noise}")
         for name in ("d_base_channels", "patch_base_channels", "pretrain_steps", "val_slices", "reg_pairs", "pretrain_lr"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")

@@ -95,7 +95,7 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     s = torch.from_numpy(maps).float()[:, None]
     m = torch.from_numpy(masks).float()[:, None]
     firsts, noises = [], []
-    n_mod = len(models.modalities)
+    n_mod, noisy = len(models.modalities), has_output_noise(models.G)
     for r in range(b):  # every draw of a sample comes from its own generator: batching changes nothing
         g = torch.Generator().manual_seed(int(noise_seeds[r]))
         if not cfg.use_structure:
@@ -104,7 +104,7 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
             firsts.append(fuse_noise_torch(s[r : r + 1], m[r : r + 1], cfg.noise_low, cfg.noise_high, generator=g))
         else:
             firsts.append(s[r : r + 1])
-        if has_output_noise(models.G):  # then the learned output noise of each modality (output_noise)
+        if noisy:  # then the learned output noise of each modality (output_noise)
             noises.append(torch.randn((1, n_mod, h, w), generator=g))
     first = torch.cat(firsts).to(dev)
     inp = generator_input(first, torch.from_numpy(labels).long().to(dev), models.n_classes)

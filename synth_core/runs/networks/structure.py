@@ -6,7 +6,8 @@ from typing import Any
 
 from torch import nn
 
-from synth_core.nets import LatentDiscriminator, StructureDecoder, StructureEncoder, UNet, VGGDiscriminator, spectral_normed
+from synth_core.nets import (LatentDiscriminator, StructureDecoder, StructureEncoder, UNet, VGGDiscriminator,
+                             spectral_normed)
 from synth_core.runs.stage_configs import StructureConfig
 
 
