@@ -68,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             for screen in (False, True):
                 maps, tries = _maps(run.nets["G_s"], run.nets["D_s"] if screen else None, a.n, a.seed, thr,
                                     a.min_realness)
-                auc = c2st(f_held, handmade_features(maps), held.groups, None, seed=a.seed).auc
+                res = c2st(f_held, handmade_features(maps), held.groups, None, seed=a.seed)
                 d = float(maps.mean())
                 print(f"{rid:<14} {'EMA' if use_ema else 'live':<8} {('>= %.2f' % a.min_realness) if screen else 'none':<11} "
-                      f"{auc:>9.3f} {control:>8.3f} {d:>8.4f} {d / density:>8.2f} {tries:>6.1f}", flush=True)
+                      f"{res.auc:>9.3f} {control:>8.3f} {d:>8.4f} {d / density:>8.2f} {tries:>6.1f}  "
+                      f"(AUC sd {res.auc_sd:.3f} over fold splits)", flush=True)
     return 0
 
 

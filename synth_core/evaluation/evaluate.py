@@ -21,7 +21,7 @@ gives the other side's count or why a metric was skipped.
 
 Realism (:mod:`synth_core.evaluation.realism`, ``realism=True``). The classifier two-sample test
 (``c2st_auc``, extractor ``handmade`` and the FID extractor; modality ``structure`` for the
-structure maps) and precision/recall/density/coverage (``prd_*``, FID extractor, ``k = 5``) compare
+structure maps; the mean over five fold splits, their spread in ``c2st_auc_sd``) and precision/recall/density/coverage (``prd_*``, FID extractor, ``k = 5``) compare
 the same synthetic samples with real slices of the held-out subjects (``val`` + ``test``, at most
 ``n_max``, whatever ``split`` says), each beside its real-vs-real control (``*_control``: real
 slices of training subjects against the same held-out slices). The hand-made view's per-sample
@@ -83,6 +83,7 @@ from synth_core.evaluation.judges import JUDGE, check_judge, role, role_note, tr
 from synth_core.evaluation.lesion_validity import segmenter_scores
 from synth_core.evaluation.paired import fill_real_lesions, paired_scores, paper_scores, reconstruct_multimodal
 from synth_core.evaluation.realism import (
+    C2ST_METRICS,
     CONTROL_SPLIT,
     HELD_OUT_SPLITS,
     ViewFeatures,
@@ -232,7 +233,7 @@ def _realism(table: _Table, syn: SyntheticSet, ds: Dataset, syn_idx: np.ndarray,
             table.add_rows(prdc_rows(network[m], m, held, train))
         else:
             ext_name, why = fid_skips.get(m, ("own", "no FID features"))
-            table.skip(["c2st_auc", "c2st_auc_control", *PRDC_METRICS], [m], "image", ext_name, why)
+            table.skip([*C2ST_METRICS, *PRDC_METRICS], [m], "image", ext_name, why)
     if tests:
         say("per-sample realness")
         frame = realness_frame(syn, syn_idx, tests, mods)
@@ -600,7 +601,7 @@ def evaluate_set(
                  created=created, say=lambda message: report((done - 1) / steps, message), chans=chans)
     else:
         why = "realism metrics switched off"
-        table.skip(["c2st_auc", "c2st_auc_control"], [*mods, "structure"], "image", "handmade", why)
+        table.skip(list(C2ST_METRICS), [*mods, "structure"], "image", "handmade", why)
 
     # -- diversity --------------------------------------------------------------------------------
     step("diversity (pairwise MS-SSIM), texture and grain")

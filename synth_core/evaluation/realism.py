@@ -7,7 +7,9 @@ evaluation table, each a function usable on its own:
   modality and for the structure maps, in the hand-made view (``extractor = "handmade"``) and, for
   the modalities, in the FID feature space (``extractor`` = the FID extractor's name): rows
   ``c2st_auc`` (held-out real slices vs synthetic samples) and ``c2st_auc_control`` (held-out real
-  slices vs real slices of training subjects, computed the same way).
+  slices vs real slices of training subjects, computed the same way), each the mean over
+  :data:`~synth_core.evaluation.c2st.REPEATS` fold splits, with their spread over the splits in
+  ``c2st_auc_sd`` and ``c2st_auc_sd_control`` (:data:`C2ST_METRICS`).
 - :func:`prdc_rows` — precision, recall, density, coverage (:mod:`synth_core.evaluation.precision_recall`)
   in the FID feature space: rows ``prd_<name>`` and ``prd_<name>_control``.
 
@@ -39,15 +41,17 @@ import numpy as np
 import pandas as pd
 
 from synth_core.errors import SynthCoreError
-from synth_core.evaluation.c2st import HAND_VIEW, C2STResult, c2st, handmade_features
+from synth_core.evaluation.c2st import HAND_VIEW, REPEATS, C2STResult, c2st, handmade_features
 from synth_core.evaluation.precision_recall import NEAREST_K, PRDC_KEYS, prdc
 
-__all__ = ["CONTROL_SPLIT", "HELD_OUT_SPLITS", "STRUCTURE", "RealSlices", "ViewFeatures", "c2st_rows", "prdc_rows",
+__all__ = ["C2ST_METRICS", "CONTROL_SPLIT", "HELD_OUT_SPLITS", "STRUCTURE", "RealSlices", "ViewFeatures", "c2st_rows", "prdc_rows",
            "real_slices", "realness_frame"]
 
 HELD_OUT_SPLITS = ("val", "test")
 CONTROL_SPLIT = "train"
 STRUCTURE = "structure"  # the "modality" of the structure-map rows
+#: the rows of one C2ST view: the AUC and the control's, then their spreads over fold splits
+C2ST_METRICS = ("c2st_auc", "c2st_auc_control", "c2st_auc_sd", "c2st_auc_sd_control")
 
 
 @dataclass
@@ -98,28 +102,31 @@ def _row(metric: str, modality: str, value: float, n: int, extractor: str, note:
 
 def _test_pair(rows: list[dict[str, Any]], modality: str, extractor: str, held: RealSlices, train: RealSlices,
                f_held: np.ndarray, f_train: np.ndarray, f_syn: np.ndarray, seed: int,
-               n_splits: int) -> C2STResult | None:
-    """Append the ``c2st_auc`` and ``c2st_auc_control`` rows of one view; returns the synthetic test."""
+               n_splits: int, repeats: int) -> C2STResult | None:
+    """Append the :data:`C2ST_METRICS` rows of one view; returns the synthetic test."""
     out = None
-    for metric, other, groups, what in (
-        ("c2st_auc", f_syn, None, f"{len(f_syn)} synthetic samples"),
-        ("c2st_auc_control", f_train, train.groups, train.describe()),
+    for suffix, other, groups, what in (
+        ("", f_syn, None, f"{len(f_syn)} synthetic samples"),
+        ("_control", f_train, train.groups, train.describe()),
     ):
         try:
-            res = c2st(f_held, other, held.groups, groups, n_splits=n_splits, seed=seed)
+            res = c2st(f_held, other, held.groups, groups, n_splits=n_splits, seed=seed, repeats=repeats)
         except (SynthCoreError, ValueError) as err:
-            rows.append(_row(metric, modality, float("nan"), 0, extractor, str(err)))
+            rows.extend(_row(f"{metric}{suffix}", modality, float("nan"), 0, extractor, str(err))
+                        for metric in ("c2st_auc", "c2st_auc_sd"))
             continue
-        rows.append(_row(metric, modality, res.auc, len(other), extractor,
-                         f"{held.describe()} vs {what}; {res.note()}, seed {seed}"))
-        if metric == "c2st_auc":
+        note = f"{held.describe()} vs {what}; {res.note()}, seed {seed}"
+        rows.append(_row(f"c2st_auc{suffix}", modality, res.auc, len(other), extractor, note))
+        rows.append(_row(f"c2st_auc_sd{suffix}", modality, res.auc_sd, len(other), extractor,
+                         f"{note}; split AUCs {', '.join(f'{a:.3f}' for a in res.aucs)}"))
+        if not suffix:
             out = res
     return out
 
 
 def c2st_rows(held: RealSlices, train: RealSlices, syn_images: np.ndarray, syn_structure: np.ndarray,
               modalities: list[str] | tuple[str, ...], *, network: dict[str, ViewFeatures] | None = None,
-              seed: int = 0, n_splits: int = 5,
+              seed: int = 0, n_splits: int = 5, repeats: int = REPEATS,
               progress: Callable[[str], None] | None = None) -> tuple[list[dict[str, Any]], dict[str, C2STResult]]:
     """The C2ST rows (module docstring) and the hand-made view's synthetic tests by modality
     (``"structure"`` for the maps; for :func:`realness_frame`).
@@ -135,15 +142,16 @@ def c2st_rows(held: RealSlices, train: RealSlices, syn_images: np.ndarray, syn_s
     for c, m in enumerate(modalities):
         say(f"C2ST {m}")
         res = _test_pair(rows, m, HAND_VIEW, held, train, handmade_features(held.images[:, c]),
-                         handmade_features(train.images[:, c]), handmade_features(syn_images[:, c]), seed, n_splits)
+                         handmade_features(train.images[:, c]), handmade_features(syn_images[:, c]), seed, n_splits,
+                         repeats)
         if res is not None:
             tests[m] = res
         v = (network or {}).get(m)
         if v is not None:
-            _test_pair(rows, m, v.extractor, held, train, v.held, v.train, v.synthetic, seed, n_splits)
+            _test_pair(rows, m, v.extractor, held, train, v.held, v.train, v.synthetic, seed, n_splits, repeats)
     say("C2ST structure maps")
     res = _test_pair(rows, STRUCTURE, HAND_VIEW, held, train, handmade_features(held.structure),
-                     handmade_features(train.structure), handmade_features(syn_structure), seed, n_splits)
+                     handmade_features(train.structure), handmade_features(syn_structure), seed, n_splits, repeats)
     if res is not None:
         tests[STRUCTURE] = res
     return rows, tests

@@ -93,6 +93,11 @@ METRIC_HELP: dict[str, str] = {
                         "is expected (with a dozen patients per side it scatters by up to about 0.15, more often "
                         "below 0.5 than above, as cross-validated AUCs do); clearly above 0.5 means the view itself "
                         "recognises the training patients.",
+    "c2st_auc_sd": "How much c2st_auc moves when the samples are dealt into the classifier's training and test "
+                   "folds differently: the standard deviation over the fold splits it averages (the note lists "
+                   "each split's value). Smaller = steadier. With few samples it is large and the AUC is a rough "
+                   "figure: evaluate at least 100 samples to compare models.",
+    "c2st_auc_sd_control": "The same spread for the real-vs-real control.",
     "prd_precision": "Precision (Naeem et al. 2020): fraction of synthetic images that fall where real images lie "
                      "(in the FID feature space). Higher = more realistic; compare with prd_precision_control.",
     "prd_recall": "Recall: fraction of real images that the synthetic ones reach, i.e. how much of the real variety "
@@ -127,8 +132,11 @@ METRIC_VERSIONS: dict[str, str] = {
        ("psnr", "ssim", "ms_ssim", "mse")},
     **{f"fill_{k}_paper": "paired/1 pix2pix raw fill of whitened real lesions; skimage, data_range 255 on [0, 1] "
                           "images (liver paper convention)" for k in ("psnr", "ssim")},
-    **{f"c2st_auc{s}": "c2st/1 logistic regression C=0.01 balanced, standardised; 5-fold subject-grouped; pooled "
-                       "out-of-fold ROC AUC; held-out = val+test subjects" for s in ("", "_control")},
+    **{f"c2st_auc{s}": "c2st/2 logistic regression C=0.01 balanced, standardised; 5-fold subject-grouped; pooled "
+                       "out-of-fold ROC AUC, mean over 5 fold splits; held-out = val+test subjects"
+       for s in ("", "_control")},
+    **{f"c2st_auc_sd{s}": "c2st/2 sd (ddof 1) over 5 subject-grouped fold splits of the pooled out-of-fold ROC AUC"
+       for s in ("", "_control")},
     **{f"prd_{k}{s}": "prdc/1 prdc 0.2 compute_prdc, k=5; held-out = val+test subjects" for k in
        ("precision", "recall", "density", "coverage") for s in ("", "_control")},
 }
@@ -137,7 +145,7 @@ METRIC_VERSIONS: dict[str, str] = {
 #: metrics where a lower value is better; every other metric is better higher, except the references
 #: and the C2ST AUC (:func:`better`)
 LOWER_BETTER = frozenset({"frd", "fid", "kid", "kid_std", "diversity_ms_ssim", "seg_mse_real", "seg_mse_synthetic",
-                          "rec_mse", "fill_mse", "reg_err"})
+                          "rec_mse", "fill_mse", "reg_err", "c2st_auc_sd"})
 
 
 #: metrics that are best at their real data's value, the ``<metric>_real`` row beside them
@@ -151,7 +159,7 @@ def better(metric: str) -> str:
     and the report both show this."""
     if metric.endswith(("_real", "_control")):
         return "reference (real data)"
-    if metric.startswith("c2st_auc"):
+    if metric.startswith("c2st_auc") and metric not in LOWER_BETTER:
         return "closer to 0.5"
     if metric in CLOSER_TO_REAL:
         return "closer to real"
@@ -164,23 +172,34 @@ REALISM_METRICS = ("c2st_auc", "prd_precision", "prd_recall", "prd_density", "pr
 
 def realism_table(ev: pd.DataFrame) -> pd.DataFrame:
     """The realism rows of an evaluation table side by side with their controls: one row per
-    ``(set, modality, view, measure)`` with ``synthetic vs real``, ``real vs real (control)`` and
-    the synthetic sample count ``n``; measures in :data:`REALISM_METRICS` order, modalities as
-    stored (``structure`` last). Empty when there are none."""
-    cols = ["set", "modality", "view", "measure", "synthetic vs real", "real vs real (control)", "n"]
+    ``(set, modality, view, measure)`` with ``synthetic vs real``, ``real vs real (control)``, their
+    spreads over fold splits ``sd`` and ``control sd`` (the C2ST's ``c2st_auc_sd[_control]`` rows;
+    NaN for other measures and for tables evaluated before), and the synthetic sample count ``n``;
+    measures in :data:`REALISM_METRICS` order, modalities as stored (``structure`` last). Empty when
+    there are none."""
+    cols = ["set", "modality", "view", "measure", "synthetic vs real", "sd", "real vs real (control)", "control sd",
+            "n"]
     if ev.empty:
         return pd.DataFrame(columns=cols)
-    base = ev["metric"].astype(str).str.removesuffix("_control")
-    sel = ev[base.isin(REALISM_METRICS)].assign(measure=base, control=ev["metric"].astype(str).str.endswith("_control"))
+    name = ev["metric"].astype(str)
+    base = name.str.removesuffix("_control")
+    spread = base.str.endswith("_sd")
+    base = base.where(~spread, base.str.removesuffix("_sd"))
+    sel = ev[base.isin(REALISM_METRICS)].assign(measure=base, control=name.str.endswith("_control"), spread=spread)
     sel = sel[sel["value"].notna()]
     if sel.empty:
         return pd.DataFrame(columns=cols)
     keys = ["set", "modality", "extractor", "measure"]
-    syn = sel[~sel["control"]].drop_duplicates(keys, keep="last").set_index(keys)
-    ctl = sel[sel["control"]].drop_duplicates(keys, keep="last").set_index(keys)
+
+    def part(control: bool, sd: bool) -> pd.DataFrame:
+        return sel[(sel["control"] == control) & (sel["spread"] == sd)].drop_duplicates(keys, keep="last").set_index(keys)
+
+    syn, ctl = part(False, False), part(True, False)
     out = pd.DataFrame(index=syn.index.union(ctl.index))
     out["synthetic vs real"] = syn["value"]
+    out["sd"] = part(False, True)["value"]
     out["real vs real (control)"] = ctl["value"]
+    out["control sd"] = part(True, True)["value"]
     out["n"] = syn["n"]
     out = out.reset_index().rename(columns={"extractor": "view"})
     order = {m: i for i, m in enumerate(REALISM_METRICS)}

@@ -30,6 +30,7 @@ import pandas as pd
 from synth_core import __version__
 from synth_core.atomic import atomic_write_text
 from synth_core.errors import ConfigError
+from synth_core.evaluation.c2st import FEW_SAMPLES as C2ST_FEW_SAMPLES
 from synth_core.evaluation.table import better, stale_notes
 from synth_core.report import gather
 from synth_core.experiments.results import GENERATOR_LABELS
@@ -98,6 +99,12 @@ def table(head: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
 
 def cell(v: Any, digits: int = 3, best: bool = False) -> str:
     return f'<td class="n{" best" if best else ""}">{num(v, digits)}</td>'
+
+
+def spread_cell(v: Any, sd: Any, digits: int = 3) -> str:
+    """A number with its spread, ``0.912 ± 0.008`` (the number alone when the spread is missing)."""
+    spread = num(sd, digits)
+    return f'<td class="n">{num(v, digits)}{"" if spread == "–" else " ± " + spread}</td>'
 
 
 def missing(what: str, command: str | None = None) -> str:
@@ -315,10 +322,18 @@ class _Report:
                "other view is the FID feature network. <i>structure</i>: the generated structure maps.</p>"]
         for n in [s for s in self.set_names if s in set(t["set"])]:
             sub = t[t["set"] == n]
-            rows = [[esc(r.modality), esc(r.view), esc(r.measure), cell(r[4]), cell(r[5]),
+            rows = [[esc(r.modality), esc(r.view), esc(r.measure), spread_cell(r[4], r[5]), spread_cell(r[6], r[7]),
                      f'<td class="n">{"–" if pd.isna(r.n) else int(r.n)}</td>'] for r in sub.itertuples(index=False)]
             out.append(f"<h3>Set {esc(n)}</h3>" + table(["modality", "view", "measure", "synthetic vs real",
                                                          "real vs real (control)", "synthetic samples"], rows))
+            if (sub["measure"] == "c2st_auc").any():
+                out.append("<p>C2ST AUCs are the mean over five ways of dealing the samples into the classifier's "
+                           "folds, ± their standard deviation.</p>")
+            few = sub[(sub["measure"] == "c2st_auc") & (sub["n"] < C2ST_FEW_SAMPLES)]
+            if len(few):
+                out.append(f'<p class="missing">Set {esc(n)}: the C2ST rests on fewer than {C2ST_FEW_SAMPLES} '
+                           f"synthetic samples ({int(few['n'].min())}), so its AUC is a rough figure; another draw of "
+                           "samples can differ by a few hundredths. Compare models on at least 100.</p>")
             self._realism_findings(n, sub)
         return "".join(out)
 

@@ -95,3 +95,40 @@ def test_handmade_view_shape_and_parts():
     assert np.allclose(_block_means(odd, 16), ref)
     maps = (rng.random((2, 1, 32, 32)) > 0.8).astype(np.uint8)
     assert handmade_features(maps).shape == (2, HAND_VIEW_DIM)
+
+
+# ---- repeated fold splits ------------------------------------------------------------------------
+def _few_synthetic(seed: int = 5, n_other: int = 24):
+    rng = np.random.default_rng(seed)
+    return handmade_features(_discs(rng, 200)), handmade_features(_discs(rng, n_other, level=0.505))
+
+
+def test_repeats_average_the_split_aucs_and_report_their_spread():
+    a, b = _few_synthetic()
+    res = c2st(a, b, SUBJECTS, seed=3, repeats=4)
+    assert len(res.aucs) == 4 == res.repeats
+    assert res.auc == pytest.approx(np.mean(res.aucs))
+    assert res.auc_sd == pytest.approx(np.std(res.aucs, ddof=1))
+    assert len(set(res.aucs)) > 1 and res.auc_sd > 0  # 24 samples: the split matters
+    # the first split is the single-split test of the same seed; its realness is one of the averaged ones
+    one = c2st(a, b, SUBJECTS, seed=3, repeats=1)
+    assert one.aucs == (res.aucs[0],) and np.isnan(one.auc_sd) and one.auc == res.aucs[0]
+    assert np.array_equal(one.folds, res.folds)
+    assert res.p_real.shape == (24,) and np.all((res.p_real >= 0) & (res.p_real <= 1))
+    assert "mean of 4 fold splits" in res.note() and "sd " in res.note() and one.note() == "5-fold, subject-grouped"
+    assert res.few and not c2st(a, a[:150], SUBJECTS, SUBJECTS[:150], repeats=2).few
+
+
+def test_the_mean_over_splits_moves_less_with_the_seed_than_one_split():
+    """What the repeats are for: with 24 samples one split's AUC depends on the fold seed much more
+    than the mean over five splits does (seeds 10 apart, so no split is shared)."""
+    a, b = _few_synthetic()
+    single = [c2st(a, b, SUBJECTS, seed=s, repeats=1).auc for s in range(0, 120, 10)]
+    mean5 = [c2st(a, b, SUBJECTS, seed=s, repeats=5).auc for s in range(0, 120, 10)]
+    assert np.std(mean5) < 0.6 * np.std(single), (np.std(mean5), np.std(single))
+
+
+def test_repeats_must_be_positive():
+    a, b = _few_synthetic()
+    with pytest.raises(ValueError, match="repeats"):
+        c2st(a, b, SUBJECTS, repeats=0)

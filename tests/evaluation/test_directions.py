@@ -14,7 +14,7 @@ from synth_core.evaluation.table import LOWER_BETTER, METRIC_HELP, METRIC_VERSIO
     ("rec_psnr", "higher"), ("fill_ssim_paper", "higher"), ("seg_dice_synthetic", "higher"), ("prd_coverage", "higher"),
     ("c2st_auc", "closer to 0.5"), ("texture", "closer to real"), ("grain", "closer to real"),
     ("texture_real", "reference (real data)"), ("grain_real", "reference (real data)"),
-    ("c2st_auc_control", "reference (real data)"), ("diversity_ms_ssim_real", "reference (real data)"),
+    ("c2st_auc_control", "reference (real data)"), ("c2st_auc_sd", "lower"), ("c2st_auc_sd_control", "reference (real data)"), ("diversity_ms_ssim_real", "reference (real data)"),
     ("seg_mse_real", "reference (real data)"), ("prd_recall_control", "reference (real data)"),
 ])
 def test_known_directions(metric, direction):

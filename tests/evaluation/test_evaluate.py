@@ -73,7 +73,8 @@ def test_without_runs_only_run_free_metrics_are_computed_and_the_rest_say_why(ws
     assert "no pix2pix run" in _row(df, "fill_ssim", "t1").note
     # realism: the hand-made view needs no network; the FID view says why it is missing
     hand = df[(df.extractor == "handmade") & df.metric.str.startswith("c2st")]
-    assert hand.value.between(0, 1).all() and set(hand.modality) == {"t1", "t2", "structure"} and len(hand) == 6
+    assert hand.value.between(0, 1).all() and set(hand.modality) == {"t1", "t2", "structure"} and len(hand) == 12
+    assert sorted(set(hand.metric)) == ["c2st_auc", "c2st_auc_control", "c2st_auc_sd", "c2st_auc_sd_control"]
     assert "own features need a segmenter run" in df[(df.metric == "prd_coverage") & (df.modality == "t1")].note.iloc[0]
     skipped = df[df.value.isna()]
     assert (skipped.n == 0).all() and (skipped.note != "").all()

@@ -64,7 +64,21 @@ def test_c2st_rows_in_two_views_with_controls_and_prdc_rows(tiny):
     own = df[(df.metric == "c2st_auc") & (df.extractor == "own:seg")].iloc[0]
     assert own.value == 1.0 and own.n == 12  # features shifted by 5: always told apart
     note = df[(df.metric == "c2st_auc") & (df.modality == "t1")].note.iloc[0]
-    assert note == "8 real val+test slices of 2 subjects vs 12 synthetic samples; 2-fold, subject-grouped, seed 3"
+    assert note.startswith("8 real val+test slices of 2 subjects vs 12 synthetic samples; 2-fold, subject-grouped, "
+                           "mean of 5 fold splits (sd ") and note.endswith(", seed 3")
+    # each AUC row has its spread over the five fold splits beside it, with the split AUCs in the note
+    for metric in ("c2st_auc", "c2st_auc_control"):
+        auc = df[(df.metric == metric) & (df.modality == "t2") & (df.extractor == "handmade")].iloc[0]
+        sd = df[(df.metric == metric.replace("c2st_auc", "c2st_auc_sd")) & (df.modality == "t2")
+                & (df.extractor == "handmade")].iloc[0]
+        splits = [float(v) for v in sd.note.split("split AUCs ")[1].split(", ")]
+        assert len(splits) == 5 and auc.value == pytest.approx(np.mean(splits), abs=1e-3)
+        assert sd.value == pytest.approx(np.std(splits, ddof=1), abs=1e-3) and sd.n == auc.n
+    one, _ = c2st_rows(held, train, np.asarray(syn.images), np.asarray(syn.structure), ["t1"], seed=3, repeats=1)
+    one = pd.DataFrame(one)
+    assert one[one.metric == "c2st_auc_sd"].value.isna().all()  # one split: no spread
+    assert one[(one.metric == "c2st_auc") & (one.modality == "t1")].note.iloc[0] == (
+        "8 real val+test slices of 2 subjects vs 12 synthetic samples; 2-fold, subject-grouped, seed 3")
     assert set(tests) == {"t1", "t2", "structure"} and all(len(t.p_real) == 12 for t in tests.values())
 
     p = pd.DataFrame(prdc_rows(net["t1"], "t1", held, train))

@@ -51,7 +51,8 @@ def _evaluation(ws: Path) -> None:
                   "extractor": "radiomics", "note": f"could not read {SECRET_PATH}"}]
     for m, auc, ctl in (("t1", 0.97, 0.52), ("t2", 0.99, 0.50), ("structure", 0.91, 0.55)):
         rows += [{**base, "modality": m, "metric": metric, "region": "image", "value": v, "n": 12,
-                  "extractor": "handmade"} for metric, v in (("c2st_auc", auc), ("c2st_auc_control", ctl))]
+                  "extractor": "handmade"} for metric, v in (("c2st_auc", auc), ("c2st_auc_control", ctl),
+                                                             ("c2st_auc_sd", 0.0125), ("c2st_auc_sd_control", 0.0375))]
     rows += [{**base, "modality": "t1", "metric": metric, "region": "image", "value": v, "n": 12, "extractor": "own:sg"}
              for metric, v in (("prd_coverage", 0.123), ("prd_coverage_control", 0.876))]
     save_evaluation(ws / "synthetic" / "fake", pd.DataFrame(rows, columns=COLUMNS))
@@ -191,6 +192,9 @@ def test_shows_the_injected_numbers_with_their_meaning(report):
     assert ("separated them from real slices of unseen patients with an AUC of 0.98 (0.5 = cannot tell, 1 = always; "
             "between two groups of real patients: 0.51)") in report
     assert "(structure maps): a classifier separated them" in report and "almost every time" in report
+    # each AUC with its spread over fold splits; 12 samples: a rough figure, said once per set
+    assert "0.970 ± 0.013" in report and "0.520 ± 0.037" in report and "0.123</td>" in report
+    assert report.count("fewer than 100 synthetic samples (12)") == 1
 
 
 def test_contains_no_patient_identifiers(full_ws, report):

@@ -184,7 +184,8 @@ def test_quality_page_shows_the_realism_table_with_controls(workspace):
     base = {"set": "a", "dataset": "tiny", "run": "r", "region": "image", "n": 8, "metric_version": "c2st/1",
             "created": "2026-11-23T00:00:00Z", "note": ""}
     rows = [{**base, "modality": m, "metric": metric, "extractor": "handmade", "value": v}
-            for m in ("t1", "structure") for metric, v in (("c2st_auc", 0.97), ("c2st_auc_control", 0.52))]
+            for m in ("t1", "structure") for metric, v in (("c2st_auc", 0.97), ("c2st_auc_control", 0.52),
+                                                          ("c2st_auc_sd", 0.02), ("c2st_auc_sd_control", 0.05))]
     rows += [{**base, "modality": "t1", "metric": metric, "extractor": "own:sg", "value": v}
              for metric, v in (("prd_precision", 0.4), ("prd_precision_control", 0.8), ("fid", 3.0))]
     save_evaluation(path, pd.DataFrame(rows))
@@ -196,6 +197,10 @@ def test_quality_page_shows_the_realism_table_with_controls(workspace):
     assert list(t.measure) == ["c2st_auc", "c2st_auc", "prd_precision"]
     assert list(t.modality) == ["t1", "structure", "t1"] and list(t.view) == ["handmade", "handmade", "own:sg"]
     assert list(t["synthetic vs real"]) == [0.97, 0.97, 0.4] and list(t["real vs real (control)"]) == [0.52, 0.52, 0.8]
+    assert list(t["sd"])[:2] == [0.02, 0.02] and list(t["control sd"])[:2] == [0.05, 0.05]
+    assert t["sd"].isna().iloc[2]  # PRDC has no fold splits
+    # 8 synthetic samples: the page says the AUC is a rough figure
+    assert any("fewer than 100 synthetic samples (8)" in w.value and "Set(s) a" in w.value for w in at.warning)
     main = at.dataframe[0].value
     assert main.loc[main.metric == "c2st_auc", "better"].iloc[0] == "closer to 0.5"
     assert main.loc[main.metric == "c2st_auc_control", "better"].iloc[0] == "reference (real data)"
@@ -250,3 +255,29 @@ def _sha(ws, run_id: str) -> str:
     from synth_core.runs.checkpoint import file_sha256
 
     return file_sha256(ws.runs / run_id / "checkpoints" / "last.pt")
+
+
+def test_quality_page_grain_chart_marks_the_real_scans_value(workspace):
+    """A 'closer to real' metric is drawn with its real-scan value as a marker on the same chart;
+    a plain metric (FID) has no such marker. Enough samples: no rough-figure warning."""
+    import json
+
+    make_tiny_dataset(workspace, cases=6)
+    path = make_fake_set(workspace, n=8, name="a")
+    base = {"set": "a", "dataset": "tiny", "run": "r", "region": "image", "n": 200, "extractor": "coherence",
+            "metric_version": "grain/1", "created": "2026-11-23T00:00:00Z", "note": ""}
+    rows = [{**base, "modality": m, "metric": metric, "value": v}
+            for m, g in (("t1", 0.5), ("t2", 0.6)) for metric, v in (("grain", g), ("grain_real", 0.31))]
+    rows += [{**base, "modality": "t1", "metric": metric, "extractor": "handmade", "value": v}
+             for metric, v in (("c2st_auc", 0.9), ("c2st_auc_control", 0.5))]
+    save_evaluation(path, pd.DataFrame(rows))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert not any("rough figure" in w.value for w in at.warning)
+    at.selectbox(key="quality_plot_metric").set_value("grain").run()
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    marker = [tr for tr in fig["data"] if tr.get("mode") == "markers"]
+    assert len(marker) == 1 and marker[0]["y"] == [0.31, 0.31] and marker[0]["x"] == ["t1", "t2"]
+    at.selectbox(key="quality_plot_metric").set_value("c2st_auc").run()
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert not [tr for tr in fig["data"] if tr.get("mode") == "markers"]
