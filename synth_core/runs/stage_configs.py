@@ -57,6 +57,10 @@ class StructureConfig(CommonConfig):
                                          "(d_s ~ 0.005 at the end of the shipped demo run), so eq. 11 gives G_s "
                                          "little to follow; bounding D_s keeps that gradient informative (off = "
                                          "thesis)")
+    ds_hard: bool = param(False, "D_s sees generated maps binarised at `threshold`, as real maps are and as "
+                                 "synthesis screens them, with the straight-through gradient (forward the binary "
+                                 "map, backward the sigmoid's): a soft map's grey values alone tell it from a real "
+                                 "one, which lets D_s win without looking at anatomy (off = thesis: the sigmoid map)")
     threshold: float = param(0.5, "binarisation threshold of generated maps and masks (samples and validation)")
     val_slices: int = param(64, "validation slices scored at each checkpoint (0 = all)")
 

@@ -264,3 +264,30 @@ def test_torchrun_two_cpu_processes(tiny_ws):
     assert ck["step"] == 3 and set(ck["models"]) == set(NET_NAMES)
     assert not any(k.startswith("module.") for k in ck["models"]["G_s"])
     assert run.read_status()["state"] == "finished"
+
+
+def test_straight_through_binary_forwards_the_binary_map_and_passes_the_gradient():
+    from training.stages.structure import straight_through_binary
+
+    s = torch.tensor([0.1, 0.49, 0.51, 0.9], requires_grad=True)
+    out = straight_through_binary(s, 0.5)
+    assert torch.equal(out.detach(), torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    (out * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    assert torch.equal(s.grad, torch.tensor([1.0, 2.0, 3.0, 4.0]))  # identity gradient
+    assert torch.equal(straight_through_binary(s.detach(), 0.3), torch.tensor([0.0, 1.0, 1.0, 1.0]))
+
+
+def test_ds_hard_shows_the_discriminator_binary_generated_maps(tiny_ws):
+    """With ``ds_hard`` every map D_s sees in a step is binary (real ones are; generated ones are
+    binarised); without it the generated half is the soft sigmoid map."""
+    seen: list[torch.Tensor] = []
+    for hard in (True, False):
+        stage = _stage(tiny_ws, ds_hard=hard, mask_steps=0)
+        hook = stage.nets["D_s"].register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+        out = stage.train_step(0, SliceBatches(stage.ds, batch_size=2, seed=0).batch(0), None)
+        hook.remove()
+        assert len(seen) == 2 and np.isfinite(out["d_s"]) and np.isfinite(out["g_ds"])  # D step, then G step
+        both = torch.cat(seen)
+        binary = bool(((both == 0) | (both == 1)).all())
+        assert binary == hard, (hard, both.unique()[:10])
+        seen.clear()

@@ -30,7 +30,9 @@ Departures from the thesis code, on purpose: structure maps are one sigmoid chan
 2-channel one-hot; ``G_m`` trains in its own phase and is frozen afterwards (the thesis code
 optimises it together with ``E_s``/``G_s``, so the outside-organ term on generated maps also
 pulled ``G_m`` towards empty masks); ``D_z`` is an MLP on the latent vector (the thesis reshapes a
-4096-vector to 64×64 for a CNN).
+4096-vector to 64×64 for a CNN). Optional (``ds_hard``, off by default and in the presets): ``D_s``
+judges the generated map binarised at ``threshold`` (:func:`straight_through_binary`) instead of
+the sigmoid map, since real maps are binary and a soft map's grey values alone give it away.
 
 The metrics log holds the *unweighted* loss terms (so their sizes can be read directly) and
 ``g_total``, the weighted sum that ``E_s`` + ``G_s`` minimise; ``d_z`` and ``d_s`` are the
@@ -118,6 +120,24 @@ def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     (``0.5 * (mean² + exp(logvar) - 1 - logvar)``; zero for the prior itself). Not in the thesis."""
     mean, logvar = mean.float(), logvar.float()
     return 0.5 * (mean**2 + logvar.exp() - 1.0 - logvar).mean()
+
+
+class _StraightThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, threshold: float) -> torch.Tensor:  # noqa: ARG004
+        return (s > threshold).to(s.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ARG004
+        return grad, None
+
+
+def straight_through_binary(s: torch.Tensor, threshold: float) -> torch.Tensor:
+    """``s > threshold`` as exact 0/1 in the forward pass, with the gradient of ``s`` itself
+    (identity) in the backward pass (the straight-through estimator, Bengio et al. 2013):
+    ``ds_hard`` shows ``D_s`` binary generated maps, like the real ones, and still trains ``G_s``
+    through it."""
+    return _StraightThrough.apply(s, float(threshold))
 
 
 def discriminator_loss(pred: torch.Tensor, n_real: int) -> torch.Tensor:
@@ -263,12 +283,13 @@ class StructureStage(Stage):
         decoded = nets["G_s"](torch.cat([f, z]))  # one call: reconstruction and generation
         s_r, s_g = decoded[:b], decoded[b:]
         m_g = g_m(s_g)
+        s_d = straight_through_binary(s_g, cfg.threshold) if cfg.ds_hard else s_g  # what D_s judges
 
         # discriminators on detached fakes (real and fake batched in one call each)
         opts["D_z"].zero_grad(set_to_none=True)
         opts["D_s"].zero_grad(set_to_none=True)
         d_z = discriminator_loss(nets["D_z"](torch.cat([z, f.detach()])), b)
-        d_s = discriminator_loss(nets["D_s"](torch.cat([s, s_g.detach()]))[0], b)
+        d_s = discriminator_loss(nets["D_s"](torch.cat([s, s_d.detach()]))[0], b)
         (cfg.w_d_z * d_z + cfg.w_d_s * d_s).backward()
         opts["D_z"].step()
         opts["D_s"].step()
@@ -278,7 +299,7 @@ class StructureStage(Stage):
         opts["G"].zero_grad(set_to_none=True)
         with self._no_sync("D_z"), self._no_sync("D_s"):
             dz_f = nets["D_z"](f)
-            ds_g = nets["D_s"](s_g)[0]
+            ds_g = nets["D_s"](s_d)[0]
             terms = generator_terms(s=s, m=m, s_r=s_r, s_g=s_g, m_g=m_g, mean=mean, logvar=logvar, dz_f=dz_f, ds_g=ds_g)
             g_total = weighted_total(terms, cfg)
             g_total.backward()
