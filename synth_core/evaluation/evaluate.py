@@ -21,9 +21,10 @@ gives the other side's count or why a metric was skipped.
 
 Realism (:mod:`synth_core.evaluation.realism`, ``realism=True``). The classifier two-sample test
 (``c2st_auc``, extractor ``handmade`` and the FID extractor; modality ``structure`` for the
-structure maps; the mean over five fold splits, their spread in ``c2st_auc_sd``) and precision/recall/density/coverage (``prd_*``, FID extractor, ``k = 5``) compare
-the same synthetic samples with real slices of the held-out subjects (``val`` + ``test``, at most
-``n_max``, whatever ``split`` says), each beside its real-vs-real control (``*_control``: real
+structure maps; the mean over five fold splits, their spread in ``c2st_auc_sd``) and
+precision/recall/density/coverage (``prd_*``, FID extractor, ``k = 5``) compare the same
+synthetic samples with real slices of the held-out subjects (``val`` + ``test``, at most ``n_max``,
+whatever ``split`` says), each beside its real-vs-real control (``*_control``: real
 slices of training subjects against the same held-out slices). The hand-made view's per-sample
 probability of "real" is written to ``SET/realness.parquet`` (:mod:`synth_core.synthesis.realness`),
 which the catalog joins as ``realness``, ``realness_<modality>`` and ``realness_structure``.

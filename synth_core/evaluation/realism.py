@@ -44,8 +44,8 @@ from synth_core.errors import SynthCoreError
 from synth_core.evaluation.c2st import HAND_VIEW, REPEATS, C2STResult, c2st, handmade_features
 from synth_core.evaluation.precision_recall import NEAREST_K, PRDC_KEYS, prdc
 
-__all__ = ["C2ST_METRICS", "CONTROL_SPLIT", "HELD_OUT_SPLITS", "STRUCTURE", "RealSlices", "ViewFeatures", "c2st_rows", "prdc_rows",
-           "real_slices", "realness_frame"]
+__all__ = ["C2ST_METRICS", "CONTROL_SPLIT", "HELD_OUT_SPLITS", "STRUCTURE", "RealSlices", "ViewFeatures", "c2st_rows",
+           "prdc_rows", "real_slices", "realness_frame"]
 
 HELD_OUT_SPLITS = ("val", "test")
 CONTROL_SPLIT = "train"
