@@ -4,6 +4,7 @@ mask generator, rebuilding a run, and the inference helpers of ``synth_core.stru
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -291,3 +292,32 @@ def test_ds_hard_shows_the_discriminator_binary_generated_maps(tiny_ws):
         binary = bool(((both == 0) | (both == 1)).all())
         assert binary == hard, (hard, both.unique()[:10])
         seen.clear()
+
+
+def test_a_saturated_sigmoid_map_gives_finite_gradients_weighted_or_not():
+    """Regression: a generated map with pixels at exactly 0 and 1 (float32 sigmoid of logits beyond
+    about ±17) made the BCE's backward 0 · inf = NaN, which reached G_s even with w_rec_bce = 0 and
+    ended a cpu-demo structure run at step 731."""
+    from training.stages.structure import binary_cross_entropy
+
+    logits = torch.tensor([[-120.0, -120.0, 0.0, 120.0, 120.0]], requires_grad=True)
+    target = torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0]])  # both saturated ends, right and wrong
+    p = torch.sigmoid(logits)
+    assert p[0, 0] == 0.0 and p[0, 4] == 1.0
+    loss = binary_cross_entropy(p, target)
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+    # the wrong saturated pixels cost the floor's log, the right ones nothing
+    assert loss.item() == pytest.approx((2 * 27.631 + math.log(2)) / 5, rel=1e-3)
+    # a whole generator loss with the BCE switched off: finite gradients, and the term is still logged
+    s = torch.zeros(1, 1, 4, 4)
+    s[..., 1, :] = 1.0
+    raw = torch.full((1, 1, 4, 4), -40.0, requires_grad=True)
+    raw.data[..., 1, :] = 40.0
+    one = torch.ones(1, 1, 4, 4)
+    mean, logvar = torch.zeros(1, 8, requires_grad=True), torch.zeros(1, 8, requires_grad=True)
+    terms = generator_terms(s=s, m=one, s_r=torch.sigmoid(raw), s_g=torch.sigmoid(raw), m_g=one, mean=mean,
+                            logvar=logvar, dz_f=torch.ones(1, 1), ds_g=torch.ones(1, 1))
+    weighted_total(terms, StructureConfig(w_rec_bce=0.0)).backward()
+    assert torch.isfinite(raw.grad).all() and torch.isfinite(terms["rec_bce"])

@@ -98,11 +98,17 @@ def soft_dice_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -
     return (1.0 - (2.0 * inter + eps) / (p.sum(1) + t.sum(1) + eps)).mean()
 
 
+BCE_FLOOR = 1e-12  # smallest probability the BCE takes the log of (log: -27.6)
+
+
 def binary_cross_entropy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean BCE of probabilities, logs clamped at -100 as ``F.binary_cross_entropy`` does (written out:
-    that function refuses CUDA autocast); exactly 0 for a perfect binary prediction."""
+    """Mean BCE of probabilities (written out: ``F.binary_cross_entropy`` refuses CUDA autocast);
+    exactly 0 for a perfect binary prediction. ``p`` and ``1 - p`` are floored at :data:`BCE_FLOOR`
+    *before* the log, so a sigmoid saturated at exactly 0 or 1 (float32: logits beyond about ±17)
+    gets a finite gradient: clamping the log afterwards gave ``0 · inf = NaN``, which reached the
+    weights even with the term weighted 0 and ended a structure run at step 731."""
     p, t = pred.float(), target.float()
-    return -(t * p.log().clamp(min=-100.0) + (1.0 - t) * torch.log1p(-p).clamp(min=-100.0)).mean()
+    return -(t * p.clamp(min=BCE_FLOOR).log() + (1.0 - t) * (1.0 - p).clamp(min=BCE_FLOOR).log()).mean()
 
 
 def mean_reg(mean: torch.Tensor) -> torch.Tensor:
@@ -166,8 +172,10 @@ def generator_terms(*, s: torch.Tensor, m: torch.Tensor, s_r: torch.Tensor, s_g:
 
 
 def weighted_total(terms: dict[str, torch.Tensor], cfg: StructureConfig) -> torch.Tensor:
-    """``sum_k w_k * term_k`` over :data:`GEN_LOSSES` with the config's ``w_<name>`` weights."""
-    return sum(getattr(cfg, f"w_{k}") * terms[k] for k in GEN_LOSSES)
+    """``sum_k w_k * term_k`` over :data:`GEN_LOSSES` with the config's ``w_<name>`` weights; terms
+    weighted 0 are left out (they are still logged), so nothing of a switched-off term, not even a
+    non-finite gradient, reaches the networks."""
+    return sum(getattr(cfg, f"w_{k}") * terms[k] for k in GEN_LOSSES if getattr(cfg, f"w_{k}") != 0)
 
 
 def _dice(pred: torch.Tensor, target: torch.Tensor) -> float:
