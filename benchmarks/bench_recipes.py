@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'vs real':>8} {'tries':>6}")
     for rid in a.runs:
         ck = load_checkpoint(ws.runs / rid / "checkpoints" / "last.pt")
-        for use_ema in (False, True) if ema_name("G_s") in ck["models"] else (False,):
+        # live and averaged weights, as present (a slim demo copy keeps only the averaged ones)
+        for use_ema in [e for e, key in ((False, "G_s"), (True, ema_name("G_s"))) if key in ck["models"]]:
             run = load_run(ws, rid, names=["G_s", "D_s"], use_ema=use_ema)
             thr = float(run.config.threshold)
             for screen in (False, True):
