@@ -11,11 +11,10 @@ import plotly.express as px
 import streamlit as st
 
 from synth_core.errors import SynthCoreError, warnings_to
-from synth_core.evaluation.c2st import FEW_SAMPLES as C2ST_FEW_SAMPLES  # no torch
 from synth_core.evaluation.judges import scored_by  # no torch
 from synth_core.experiments.results import PAIRED_COLUMNS, signed  # no torch
-from synth_core.evaluation.table import (METRIC_HELP, better, load_evaluations, realism_table,  # no torch
-                                         stale_notes)
+from synth_core.evaluation.table import (C2ST_FEW_SAMPLES, METRIC_HELP, better, few_c2st_samples,  # no torch
+                                         load_evaluations, realism_table, stale_notes)
 from synth_core.review import REASONS
 from synth_core.review.analysis import rejection_signals, review_counts
 from ui.state import open_synthetic_set, synthetic_sets, workspace_selector
@@ -106,8 +105,8 @@ else:
                      title=f"{m} ({better(m)} is better)")
         ref = view[view["metric"] == f"{m}_real"].drop_duplicates(["modality"], keep="last")
         if better(m) == "closer to real" and len(ref):  # the real slices' value, the target, on the same chart
-            fig.add_scatter(x=ref["modality"].tolist(), y=ref["value"].tolist(), mode="markers", name=f"{m}_real (real scans)",
-                            marker={"symbol": "line-ew-open", "size": 36, "color": "black", "line": {"width": 3}})
+            fig.add_scatter(x=ref["modality"].tolist(), y=ref["value"].tolist(), mode="markers",
+                            name=f"{m}_real (real scans)", marker={"symbol": "line-ew-open", "size": 36, "color": "black", "line": {"width": 3}})
         st.plotly_chart(fig, key="quality_bar")
         st.caption(METRIC_HELP.get(m, ""))
     st.download_button("Download the metric table (CSV)", view.to_csv(index=False).encode(), "quality-metrics.csv",
@@ -131,10 +130,10 @@ else:
     fmt = {c: st.column_config.NumberColumn(c, format="%.3f")
            for c in ("synthetic vs real", "sd", "real vs real (control)", "control sd")}
     st.dataframe(realism, hide_index=True, width="stretch", key="quality_realism", column_config=fmt)
-    few = realism[(realism["measure"] == "c2st_auc") & (realism["n"] < C2ST_FEW_SAMPLES)]
-    if len(few):
-        st.warning(f"Set(s) {', '.join(sorted(set(few['set'])))}: the C2ST AUC rests on fewer than "
-                   f"{C2ST_FEW_SAMPLES} synthetic samples ({int(few['n'].min())}), so it is a rough figure: it is "
+    few = few_c2st_samples(realism)
+    if few:
+        st.warning(f"Set(s) {', '.join(sorted(few))}: the C2ST AUC rests on fewer than "
+                   f"{C2ST_FEW_SAMPLES} synthetic samples ({min(few.values())}), so it is a rough figure: it is "
                    "the mean over five ways of dealing the samples into folds ('sd': how much they differ), and "
                    "another draw of samples can still differ by a few hundredths. Compare models on sets of at "
                    "least 100 samples (the benchmark uses 256).")

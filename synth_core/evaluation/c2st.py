@@ -220,10 +220,11 @@ def c2st(real: np.ndarray, other: np.ndarray, real_groups: Any, other_groups: An
     y = np.concatenate([np.ones(len(real), np.int64), np.zeros(len(other), np.int64)])
     groups = np.concatenate([g1, g0])
     p_sum = np.zeros(len(x), np.float64)
-    aucs, first = [], None
+    aucs, first = [], np.empty(0, np.int64)
     for r in range(int(repeats)):
         folds = assign_folds(y, groups, k, seed + 2 * r)
-        first = folds if first is None else first
+        if r == 0:
+            first = folds
         p = np.zeros(len(x), np.float64)
         for f in range(k):
             test = folds == f

@@ -18,11 +18,12 @@ import pandas as pd
 
 from synth_core.atomic import atomic_write_bytes, pause_point
 from synth_core.errors import InputError
+from synth_core.evaluation.c2st import FEW_SAMPLES as C2ST_FEW_SAMPLES  # numpy only
 from synth_core.locks import item_lock
 from synth_core.workspace import Workspace
 
-__all__ = ["CLOSER_TO_REAL", "COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS", "REALISM_METRICS",
-           "load_evaluations", "merge_evaluations", "realism_table", "save_evaluation", "stale_notes", "stale_rows", "stamp_set_size"]
+__all__ = ["C2ST_FEW_SAMPLES", "CLOSER_TO_REAL", "COLUMNS", "EVALUATION_FILE", "KEY", "METRIC_HELP", "METRIC_VERSIONS",
+           "REALISM_METRICS", "few_c2st_samples", "load_evaluations", "merge_evaluations", "realism_table", "save_evaluation", "stale_notes", "stale_rows", "stamp_set_size"]
 
 EVALUATION_FILE = "evaluation.parquet"
 COLUMNS = ["set", "dataset", "run", "modality", "metric", "region", "value", "n", "set_n", "extractor",
@@ -168,6 +169,14 @@ def better(metric: str) -> str:
 
 #: the realism metrics (C2ST and PRDC), each with a ``<metric>_control`` real-vs-real twin
 REALISM_METRICS = ("c2st_auc", "prd_precision", "prd_recall", "prd_density", "prd_coverage")
+
+
+def few_c2st_samples(realism: pd.DataFrame) -> dict[str, int]:
+    """Sets of a :func:`realism_table` whose C2ST rests on fewer than
+    :data:`~synth_core.evaluation.c2st.FEW_SAMPLES` synthetic samples, each with its smallest count
+    (the Quality page and the report call those AUCs rough figures)."""
+    few = realism[(realism["measure"] == "c2st_auc") & (realism["n"] < C2ST_FEW_SAMPLES)]
+    return {str(k): int(v) for k, v in few.groupby("set")["n"].min().items()}
 
 
 def realism_table(ev: pd.DataFrame) -> pd.DataFrame:

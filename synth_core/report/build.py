@@ -30,8 +30,7 @@ import pandas as pd
 from synth_core import __version__
 from synth_core.atomic import atomic_write_text
 from synth_core.errors import ConfigError
-from synth_core.evaluation.c2st import FEW_SAMPLES as C2ST_FEW_SAMPLES
-from synth_core.evaluation.table import better, stale_notes
+from synth_core.evaluation.table import C2ST_FEW_SAMPLES, better, few_c2st_samples, stale_notes
 from synth_core.report import gather
 from synth_core.experiments.results import GENERATOR_LABELS
 from synth_core.report.charts import line_chart
@@ -329,10 +328,10 @@ class _Report:
             if (sub["measure"] == "c2st_auc").any():
                 out.append("<p>C2ST AUCs are the mean over five ways of dealing the samples into the classifier's "
                            "folds, ± their standard deviation.</p>")
-            few = sub[(sub["measure"] == "c2st_auc") & (sub["n"] < C2ST_FEW_SAMPLES)]
-            if len(few):
+            few = few_c2st_samples(sub)
+            if few:
                 out.append(f'<p class="missing">Set {esc(n)}: the C2ST rests on fewer than {C2ST_FEW_SAMPLES} '
-                           f"synthetic samples ({int(few['n'].min())}), so its AUC is a rough figure; another draw of "
+                           f"synthetic samples ({few[n]}), so its AUC is a rough figure; another draw of "
                            "samples can differ by a few hundredths. Compare models on at least 100.</p>")
             self._realism_findings(n, sub)
         return "".join(out)
