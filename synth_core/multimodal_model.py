@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synth_core.nets.blur import gaussian_blur, gaussian_kernel
 from synth_core.nets.noise import NoisyGenerator
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "has_output_noise",
     "modality_conditions",
     "noise_input",
+    "smooth_uniform",
 ]
 
 
@@ -42,7 +44,7 @@ def _check_range(low: float, high: float) -> None:
 
 
 def fuse_noise_torch(structure: torch.Tensor, mask: torch.Tensor, low: float = 0.5, high: float = 0.6, *,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None, blur: float = 0.0) -> torch.Tensor:
     """Eq. (12), the torch twin of :func:`synth_core.structure.fuse_noise`:
     ``s' = s + z' * m * (1 - s)`` with ``z' ~ U(low, high)`` per pixel.
 
@@ -50,13 +52,42 @@ def fuse_noise_torch(structure: torch.Tensor, mask: torch.Tensor, low: float = 0
     1 = inside the organ. Contours stay 1, the outside stays 0, the interior gets values in
     ``[low, high)``. ``generator`` (on the tensors' device) makes the noise reproducible; without
     it torch's global generator is used.
+
+    ``blur > 0`` (pixels) makes ``z'`` spatially smooth but keeps its law: Gaussian white noise is
+    blurred with that standard deviation, divided by the blurred noise's standard deviation and
+    sent through the normal CDF, so every pixel is still ``U(low, high)`` while neighbours within
+    about ``blur`` pixels are correlated (a Gaussian copula). ``blur = 0`` is the thesis's
+    independent noise, drawn exactly as before.
     """
     _check_range(low, high)
     if structure.shape != mask.shape:
         raise ValueError(f"structure shape {tuple(structure.shape)} does not match mask shape {tuple(mask.shape)}")
+    if not blur >= 0:
+        raise ValueError(f"noise blur must be >= 0 pixels, not {blur}")
     s = structure.float()
-    z = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype) * (high - low) + low
+    if blur == 0:
+        u = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype)
+    else:
+        u = smooth_uniform(s.shape, blur, generator=generator, device=s.device)
+    z = u * (high - low) + low
     return s + z * mask.to(s.dtype) * (1.0 - s)
+
+
+def smooth_uniform(shape: tuple[int, ...] | torch.Size, blur: float, *, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """Noise of ``shape`` (``(..., H, W)``) whose every value is ``U(0, 1)`` and whose neighbours are
+    correlated over about ``blur`` pixels: blurred Gaussian noise scaled to unit variance, through
+    the normal CDF. The variance of the blurred noise is the sum of the squared 2-D kernel weights,
+    exact away from the border (reflect padding changes it slightly within ``3 blur`` of an edge)."""
+    shape = tuple(shape)
+    if len(shape) < 2:
+        raise ValueError(f"expected (..., H, W), got {shape}")
+    n = torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
+    flat = n.reshape(-1, 1, *shape[-2:])
+    kernel = gaussian_kernel(blur, device=flat.device)
+    sd = float((kernel**2).sum())  # 2-D kernel = outer(k, k): sum of its squares = (sum k^2)^2; sd = sum k^2
+    smooth = gaussian_blur(flat, blur) / sd
+    return torch.special.ndtr(smooth).reshape(shape)
 
 
 def noise_input(shape: tuple[int, ...] | torch.Size, device: torch.device | str = "cpu", *,

@@ -16,29 +16,6 @@ def lsgan_fake(pred: torch.Tensor) -> torch.Tensor:
     return (pred**2).mean()
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(B, C, H, W)`` with standard deviation ``sigma`` pixels (kernel
-    radius ``ceil(3 sigma)``, reflect padding); ``sigma = 0`` returns ``x`` unchanged. The kernel is
-    normalised to sum 1, so constant images are unchanged."""
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, not {sigma}")
-    if sigma == 0:
-        return x
-    if x.ndim != 4:
-        raise ValueError(f"expected (B, C, H, W), got {tuple(x.shape)}")
-    radius = max(1, int(torch.tensor(3.0 * sigma).ceil()))
-    if radius >= min(x.shape[-2:]):
-        raise ValueError(f"sigma {sigma} is too large for an image of {tuple(x.shape[-2:])} pixels")
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum()).to(x.dtype)
-    c = x.shape[1]
-    y = F.pad(x, (radius, radius, 0, 0), mode="reflect")
-    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.pad(y, (0, 0, radius, radius), mode="reflect")
-    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
 def class_mse(logits: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
     """``||c(x) - one_hot(i)||^2`` (thesis eq. 13's class term, read with one-hot targets)."""
     return F.mse_loss(logits, F.one_hot(target, n_classes).to(logits.dtype))

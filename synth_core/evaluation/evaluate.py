@@ -649,7 +649,8 @@ def evaluate_set(
         rec = reconstruct_multimodal(
             mm_run.nets["G"], np.asarray(ds.structure[real_idx]), np.asarray(ds.masks[real_idx]), real_lab,
             n_modalities=len(ds.modalities), n_classes=max(ds.label_names) + 1,
-            noise=(float(cfg.noise_low), float(cfg.noise_high)), use_structure=bool(cfg.use_structure),
+            noise=(float(cfg.noise_low), float(cfg.noise_high)),
+            noise_blur=float(getattr(cfg, "noise_blur", 0.0)), use_structure=bool(cfg.use_structure),
             noise_fusion=bool(cfg.noise_fusion), seed=seed)
         table.add_rows(reconstruction_rows(rec[:, chans], real_img, real_lab, mods, f"multimodal:{mm_run.run_id}"))
 

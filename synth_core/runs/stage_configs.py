@@ -239,6 +239,10 @@ class MultimodalConfig(CommonConfig):
     d_cls_weight: float = param(5.0, "weight of D's modality-class term (eq. 13; thesis code 5)")
     noise_low: float = param(0.5, "noise fusion z' ~ U(noise_low, noise_high) inside the organ (eq. 12)")
     noise_high: float = param(0.6, "upper end of the noise fusion range (eq. 12)")
+    noise_blur: float = param(0.0, "spatial smoothness of eq. 12's noise (pixels): every pixel stays "
+                                   "U(noise_low, noise_high) but neighbours within about this many pixels are "
+                                   "correlated (blurred Gaussian noise through the normal CDF). 0 = independent "
+                                   "per-pixel noise (thesis), which G turns into a streaky ripple")
     structure_threshold: float = param(0.5, "binarisation threshold of G_s's maps and G_m's masks")
     lesion_fraction: float = param(1.0, "fraction of generated maps that get a lesion (thesis: every one)")
     lesion_scale: tuple[float, ...] = param((0.7, 1.3), "lesion augmentation: linear zoom range (low, high)")
@@ -287,7 +291,7 @@ class MultimodalConfig(CommonConfig):
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.condition_at not in ("bottleneck", "decoder"):
             raise ConfigError(f'condition_at must be "bottleneck" or "decoder", not "{self.condition_at}"')
-        for name in ("adv_rec_blur", "reg_blur"):
+        for name in ("adv_rec_blur", "reg_blur", "noise_blur"):
             if not (0.0 <= getattr(self, name) <= 8.0):
                 raise ConfigError(f"{name} must be in [0, 8] pixels, not {getattr(self, name)}")
         if self.zero_background not in ("auto", "on", "off"):
@@ -374,7 +378,8 @@ class Pix2PixConfig(CommonConfig):
 #: multimodal fields added after runs and experiments were made whose default is exactly what those
 #: runs did, so a saved config without the field reads as this value. ``zero_background`` is not
 #: here: its default ``auto`` can change what an older run's synthesis made.
-MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False, "output_noise": 0}
+MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False, "output_noise": 0,
+                                                "noise_blur": 0.0}
 
 #: stage name -> its settings class
 CONFIGS: dict[str, type[CommonConfig]] = {

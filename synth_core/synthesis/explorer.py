@@ -270,7 +270,8 @@ class LatentExplorer:
         s = torch.from_numpy(b.structure[:1]).float()[:, None]
         m = torch.from_numpy(b.masks[:1]).float()[:, None]
         if settings.noise_fusion:
-            fused = fuse_noise_torch(s, m, settings.noise_low, settings.noise_high, generator=g)[0, 0].numpy()
+            fused = fuse_noise_torch(s, m, settings.noise_low, settings.noise_high, generator=g,
+                                     blur=settings.noise_blur)[0, 0].numpy()
         else:
             fused = b.structure[0].astype(np.float32)
         return RenderedSample(b.structure[0], b.masks[0], fused, b.labels[0], b.images[0], models.modalities,

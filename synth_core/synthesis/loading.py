@@ -48,6 +48,7 @@ def check_helper(multimodal_run: str, stage: str, recorded: dict[str, Any], load
 
 def settings_from_config(cfg: Any) -> GenerationSettings:
     return GenerationSettings(noise_low=float(cfg.noise_low), noise_high=float(cfg.noise_high),
+                              noise_blur=float(getattr(cfg, "noise_blur", 0.0)),
                               structure_threshold=float(cfg.structure_threshold),
                               use_structure=bool(cfg.use_structure), noise_fusion=bool(cfg.noise_fusion),
                               mask_filter=bool(cfg.mask_filter), lesion_tries=int(cfg.lesion_tries),

@@ -21,6 +21,7 @@ class GenerationSettings:
 
     noise_low: float = 0.5  # eq. 12: z' ~ U(noise_low, noise_high) inside the organ
     noise_high: float = 0.6
+    noise_blur: float = 0.0  # smoothness of z' in pixels (0 = independent per pixel, thesis)
     structure_threshold: float = 0.5  # binarisation of G_s's maps and G_m's masks
     use_structure: bool = True  # False = ablation A: G sees uniform noise instead of s'
     noise_fusion: bool = True  # False = ablation C: s' = s
@@ -33,6 +34,8 @@ class GenerationSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.noise_low <= self.noise_high <= 1:
             raise ConfigError(f"noise range must satisfy 0 <= low <= high <= 1, not ({self.noise_low}, {self.noise_high})")
+        if not 0 <= self.noise_blur <= 8:
+            raise ConfigError(f"noise_blur must be in [0, 8] pixels, not {self.noise_blur}")
         if not 0 < self.structure_threshold < 1:
             raise ConfigError(f"structure_threshold must be in (0, 1), not {self.structure_threshold}")
         if self.lesion_tries < 1:

@@ -101,7 +101,8 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
         if not cfg.use_structure:
             firsts.append(noise_input(s[r : r + 1].shape, generator=g))
         elif cfg.noise_fusion:
-            firsts.append(fuse_noise_torch(s[r : r + 1], m[r : r + 1], cfg.noise_low, cfg.noise_high, generator=g))
+            firsts.append(fuse_noise_torch(s[r : r + 1], m[r : r + 1], cfg.noise_low, cfg.noise_high, generator=g,
+                                           blur=cfg.noise_blur))
         else:
             firsts.append(s[r : r + 1])
         if noisy:  # then the learned output noise of each modality (output_noise)

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from training.losses import class_mse, gaussian_blur, hard_dice, lsgan_fake, lsgan_real, mean_dice
+from synth_core.nets.blur import gaussian_blur
+from training.losses import class_mse, hard_dice, lsgan_fake, lsgan_real, mean_dice
 
 
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 1.5, 2.3])

@@ -24,12 +24,12 @@ from synth_core.dataset import Dataset, DatasetSpec, DatasetWriter
 from synth_core.errors import ConfigError
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input
 from synth_core.nets import NoisyGenerator, UNet
+from synth_core.nets.blur import gaussian_blur
 from synth_core.structure import fuse_noise
 from synth_core.workspace import Workspace
 from tests.conftest import ROOT
 from tests.training.conftest import make_tiny_dataset
 from synth_core.runs.checkpoint import file_sha256, load_checkpoint
-from training.losses import gaussian_blur
 from training.cli import main
 from synth_core.runs.config import make_config
 from training.data import load_rows

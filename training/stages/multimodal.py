@@ -96,13 +96,14 @@ from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError, NotFoundError
 from synth_core.lesions import AugmentRanges, LesionBank
 from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
+from synth_core.nets.blur import gaussian_blur
 from synth_core.render import grid, overlay
 from synth_core.structure_model import generate_structures
 from synth_core.synthesis.lesions import LesionSource
 from synth_core.runs.checkpoint import unwrap
 from training.data import load_rows
 from training.distributed import wrap
-from training.losses import class_mse, gaussian_blur, lsgan_fake, lsgan_real, mean_dice
+from training.losses import class_mse, lsgan_fake, lsgan_real, mean_dice
 from synth_core.runs.loading import LoadedRun, load_run, resolve_run
 from synth_core.runs.networks.multimodal import build_discriminator, build_generator, build_patch_discriminator
 from synth_core.runs.stage_configs import SWITCHES, MultimodalConfig
@@ -289,7 +290,8 @@ class MultimodalStage(Stage):
         if not cfg.use_structure:
             first = noise_input(structure.shape, structure.device, generator=generator)
         elif cfg.noise_fusion:
-            first = fuse_noise_torch(structure, mask, cfg.noise_low, cfg.noise_high, generator=generator)
+            first = fuse_noise_torch(structure, mask, cfg.noise_low, cfg.noise_high, generator=generator,
+                                     blur=cfg.noise_blur)
         else:
             first = structure.float()
         return generator_input(first, label, self.n_classes)
