@@ -16,6 +16,21 @@ def lsgan_fake(pred: torch.Tensor) -> torch.Tensor:
     return (pred**2).mean()
 
 
+def quantile_distance(a: torch.Tensor, b: torch.Tensor, levels: int = 64) -> torch.Tensor:
+    """The 1-D Wasserstein-1 distance between the values of ``a`` and ``b`` (any shapes, any
+    counts), read at ``levels`` evenly spaced quantiles (mid-points of ``levels`` equal-mass bins):
+    ``mean_k |Q_a(q_k) - Q_b(q_k)|``. Differentiable in both (through the sort); 0 for two samples
+    of one distribution as they grow, and ``|c|`` when ``b`` is ``a`` shifted by ``c``."""
+    if levels < 2:
+        raise ValueError(f"levels must be >= 2, not {levels}")
+    if a.numel() == 0 or b.numel() == 0:
+        raise ValueError("quantile_distance needs at least one value on each side")
+    q = (torch.arange(levels, device=a.device, dtype=torch.float32) + 0.5) / levels
+    qa = torch.quantile(a.float().flatten(), q)
+    qb = torch.quantile(b.float().flatten().to(a.device), q)
+    return (qa - qb).abs().mean()
+
+
 def class_mse(logits: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
     """``||c(x) - one_hot(i)||^2`` (thesis eq. 13's class term, read with one-hot targets)."""
     return F.mse_loss(logits, F.one_hot(target, n_classes).to(logits.dtype))

@@ -212,6 +212,12 @@ class MultimodalConfig(CommonConfig):
                                      "anatomy at coarse scale only and leaves fine texture (acquisition noise, "
                                      "grey/white detail that the structure map does not carry) to the adversarial "
                                      "terms; a pixel-exact anchor rewards the smooth average of that texture")
+    tissue_weight: float = param(0.0, "adversarial phase: weight of a tissue-intensity term (0 = thesis: none): per "
+                                      "modality, the 1-D Wasserstein distance between the intensities of the generated "
+                                      "images inside their organ masks and of the batch's real images inside theirs "
+                                      "(64 quantiles). The pixel anchor and eq. 18's pre-training teach G the mean "
+                                      "intensity, which squeezes grey/white matter and CSF towards it; this term "
+                                      "asks for the real spread")
     patch_weight: float = param(0.0, "adversarial phase: weight of a local texture term (0 = thesis: none). A "
                                      "second, PatchGAN discriminator D_p (Isola et al.) with a small receptive field "
                                      "(patch_layers) judges local patches of real and generated images, each with its "
@@ -301,7 +307,7 @@ class MultimodalConfig(CommonConfig):
         for name in ("norm", "d_norm", "patch_norm"):
             if getattr(self, name) not in ("instance", "batch", "group", "none"):
                 raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')
-        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight", "adv_rec_weight", "patch_weight",
+        for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight", "adv_rec_weight", "patch_weight", "tissue_weight",
                      "pre_mse_weight", "pre_masked_weight", "d_real_weight", "d_fake_weight", "d_cls_weight"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
@@ -379,7 +385,7 @@ class Pix2PixConfig(CommonConfig):
 #: runs did, so a saved config without the field reads as this value. ``zero_background`` is not
 #: here: its default ``auto`` can change what an older run's synthesis made.
 MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False, "output_noise": 0,
-                                                "noise_blur": 0.0}
+                                                "noise_blur": 0.0, "tissue_weight": 0.0}
 
 #: stage name -> its settings class
 CONFIGS: dict[str, type[CommonConfig]] = {

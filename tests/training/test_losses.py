@@ -80,3 +80,22 @@ def test_hard_dice_known_answer():
     # the mean over present classes: an absent class no longer lifts it towards 1
     assert mean_dice(pred, target, 4) == pytest.approx((2 / 3 + 0.0) / 2)
     assert mean_dice(torch.zeros(1, 2, 2, dtype=torch.long), torch.zeros(1, 2, 2, dtype=torch.long), 3) == 1.0
+
+
+def test_quantile_distance_known_answers():
+    from training.losses import quantile_distance
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(5000, generator=g)
+    assert float(quantile_distance(a, a)) == 0.0
+    assert float(quantile_distance(a, a + 0.3)) == pytest.approx(0.3, abs=1e-5)  # a shift by c costs |c|
+    # counts may differ; two large samples of one law are close, U(0,1) vs U(0.25,0.75) is W1 = 1/8
+    b = torch.rand(3000, generator=g)
+    assert float(quantile_distance(a, b)) < 0.02
+    assert float(quantile_distance(a, 0.25 + 0.5 * b)) == pytest.approx(0.125, abs=0.01)
+    # the gradient spreads a squeezed sample towards the target
+    x = (0.5 + 0.1 * (torch.rand(2000, generator=g) - 0.5)).requires_grad_()
+    quantile_distance(x, a).backward()
+    assert float(x.grad[x.detach() > 0.53].sum()) < 0 < float(x.grad[x.detach() < 0.47].sum())
+    with pytest.raises(ValueError, match="at least one value"):
+        quantile_distance(a, a[:0])
