@@ -484,7 +484,7 @@ def test_a_field_added_with_the_old_behaviour_does_not_refuse_an_older_experimen
     default can change behaviour (``zero_background``) still refuses."""
     identity = {"settings": {"steps": 120}, "multimodal": {"patch_weight": 5.0, "patch_norm": "instance",
                                                            "patch_spectral_norm": False, "output_noise": 0,
-                                                           "noise_blur": 0.0, "zero_background": "auto"},
+                                                           "noise_blur": 0.0, "tissue_weight": 0.0, "zero_background": "auto"},
                 "helpers": {"segmenter": "s"}, "dataset_fingerprint": "f", "dataset_sha256": "h"}
     old = {"kind": "ablation", "identity": {**identity, "multimodal": {"patch_weight": 5.0, "zero_background": "auto"}}}
     ablation._check_resumable(old, identity, "exp")  # patch_norm missing = instance: same experiment
@@ -500,6 +500,9 @@ def test_a_field_added_with_the_old_behaviour_does_not_refuse_an_older_experimen
     smooth = {**identity, "multimodal": {**identity["multimodal"], "noise_blur": 1.5}}
     with pytest.raises(ConfigError, match="noise_blur 0.0 -> 1.5"):
         ablation._check_resumable(old, smooth, "exp")
+    tissue = {**identity, "multimodal": {**identity["multimodal"], "tissue_weight": 50.0}}
+    with pytest.raises(ConfigError, match="tissue_weight 0.0 -> 50.0"):
+        ablation._check_resumable(old, tissue, "exp")
     older = {"kind": "ablation", "identity": {**identity, "multimodal": {"patch_weight": 5.0}}}
     with pytest.raises(ConfigError, match="zero_background None -> 'auto'"):
         ablation._check_resumable(older, identity, "exp")
