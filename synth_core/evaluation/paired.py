@@ -53,13 +53,14 @@ def _device_of(net: nn.Module) -> torch.device:
 @torch.no_grad()
 def reconstruct_multimodal(G: nn.Module, structure: Any, masks: Any, labels: Any, *, n_modalities: int,
                            n_classes: int, noise: tuple[float, float] = (0.5, 0.6), noise_blur: float = 0.0,
-                           use_structure: bool = True, noise_fusion: bool = True, seed: int = 0, batch_size: int = 16) -> np.ndarray:
+                           use_structure: bool = True, noise_fusion: bool = True, seed: int = 0,
+                           batch_size: int = 16) -> np.ndarray:
     """``G``'s reconstruction of real slices from their own structure maps ``(N, H, W)``, organ
     masks ``(N, H, W)`` and labels ``(N, H, W)`` -> ``(N, M, H, W)`` float32 in [0, 1].
 
     The input follows the multimodal stage's ``g_input`` under the run's switches: fused noise
-    ``U(noise)`` inside the organ (eq. 12; smooth over ``noise_blur`` pixels) — or ``s' = s`` without noise fusion, or pure noise for
-    ablation A — plus the label's one-hot lesion channels. Noise comes from a CPU generator seeded
+    ``U(noise)`` inside the organ (eq. 12; smooth over ``noise_blur`` pixels) — or ``s' = s`` without
+    noise fusion, or pure noise for ablation A — plus the label's one-hot lesion channels. Noise comes from a CPU generator seeded
     with ``seed``, so the result is reproducible. ``G`` runs in eval mode (its flag is restored).
     """
     s = torch.from_numpy(np.asarray(structure, dtype=np.float32))
