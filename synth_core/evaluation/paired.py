@@ -60,8 +60,8 @@ def reconstruct_multimodal(G: nn.Module, structure: Any, masks: Any, labels: Any
 
     The input follows the multimodal stage's ``g_input`` under the run's switches: fused noise
     ``U(noise)`` inside the organ (eq. 12; smooth over ``noise_blur`` pixels) — or ``s' = s`` without
-    noise fusion, or pure noise for ablation A — plus the label's one-hot lesion channels. Noise comes from a CPU generator seeded
-    with ``seed``, so the result is reproducible. ``G`` runs in eval mode (its flag is restored).
+    noise fusion, or pure noise for ablation A — plus the label's one-hot lesion channels. Noise
+    comes from a CPU generator seeded with ``seed``, so the result is reproducible. ``G`` runs in eval mode (its flag is restored).
     """
     s = torch.from_numpy(np.asarray(structure, dtype=np.float32))
     m = torch.from_numpy(np.asarray(masks, dtype=np.float32))
