@@ -168,7 +168,7 @@ def baseline_rows(ws_root: Path, base_root: Path, n: int, n_frd: int, seed: int)
     space (the candidate's segmenter) and FRD, both against the same held-out real slices, ratio =
     candidate / baseline; and the baseline's hand-made C2ST beside the candidate's."""
     from synth_core.dataset import Dataset
-    from synth_core.evaluation.c2st import c2st, handmade_features
+    from synth_core.evaluation.c2st import HAND_VIEW_GROUPS, c2st, handmade_features
     from synth_core.evaluation.distances import fid_from_features
     from synth_core.evaluation.features import EncoderFeatures
     from synth_core.evaluation.frd import frd
@@ -212,7 +212,8 @@ def baseline_rows(ws_root: Path, base_root: Path, n: int, n_frd: int, seed: int)
                         coh["baseline"], None, "", None, "candidate beside baseline, / the same held-out real slices"))
     for c, m in enumerate(mods):
         fh = handmade_features(held.images[:, c])
-        res = {k: c2st(fh, handmade_features(v[:, c]), held.groups, seed=seed) for k, v in imgs.items()}
+        res = {k: c2st(fh, handmade_features(v[:, c]), held.groups, seed=seed, feature_groups=HAND_VIEW_GROUPS)
+               for k, v in imgs.items()}
         rows.append(Row("quality", f"C2ST AUC {m} vs baseline [handmade]", res["candidate"].auc, "AUC",
                         res["baseline"].auc, None, "", None,
                         f"candidate beside baseline, same held-out real slices; sd over fold splits "

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from synth_core.dataset import Dataset
-    from synth_core.evaluation.c2st import c2st, handmade_features
+    from synth_core.evaluation.c2st import HAND_VIEW_GROUPS, c2st, handmade_features
     from synth_core.evaluation.realism import real_slices
     from synth_core.workspace import Workspace
     from synth_core.runs.checkpoint import load_checkpoint
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     train = real_slices(ds, ("train",), len(held), a.seed, 1)
     f_held = handmade_features(held.structure.astype(np.float32))
     control = c2st(f_held, handmade_features(train.structure.astype(np.float32)), held.groups, train.groups,
-                   seed=a.seed).auc
+                   seed=a.seed, feature_groups=HAND_VIEW_GROUPS).auc
     density = float(held.structure.mean())
     print(f"real held-out maps: {held.describe()}; contour density {density:.4f}")
     print(f"{'run':<14} {'weights':<8} {'D_s screen':<11} {'C2ST AUC':>9} {'control':>8} {'density':>8} "
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             for screen in (False, True):
                 maps, tries = _maps(run.nets["G_s"], run.nets["D_s"] if screen else None, a.n, a.seed, thr,
                                     a.min_realness)
-                res = c2st(f_held, handmade_features(maps), held.groups, None, seed=a.seed)
+                res = c2st(f_held, handmade_features(maps), held.groups, None, seed=a.seed, feature_groups=HAND_VIEW_GROUPS)
                 d = float(maps.mean())
                 print(f"{rid:<14} {'EMA' if use_ema else 'live':<8} {('>= %.2f' % a.min_realness) if screen else 'none':<11} "
                       f"{res.auc:>9.3f} {control:>8.3f} {d:>8.4f} {d / density:>8.2f} {tries:>6.1f}  "

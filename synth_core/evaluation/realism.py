@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from synth_core.errors import SynthCoreError
-from synth_core.evaluation.c2st import HAND_VIEW, REPEATS, C2STResult, c2st, handmade_features
+from synth_core.evaluation.c2st import HAND_VIEW, HAND_VIEW_GROUPS, REPEATS, C2STResult, c2st, handmade_features
 from synth_core.evaluation.precision_recall import NEAREST_K, PRDC_KEYS, prdc
 
 __all__ = ["C2ST_METRICS", "CONTROL_SPLIT", "HELD_OUT_SPLITS", "STRUCTURE", "RealSlices", "ViewFeatures", "c2st_rows",
@@ -110,7 +110,8 @@ def _test_pair(rows: list[dict[str, Any]], modality: str, extractor: str, held: 
         ("_control", f_train, train.groups, train.describe()),
     ):
         try:
-            res = c2st(f_held, other, held.groups, groups, n_splits=n_splits, seed=seed, repeats=repeats)
+            res = c2st(f_held, other, held.groups, groups, n_splits=n_splits, seed=seed, repeats=repeats,
+                       feature_groups=HAND_VIEW_GROUPS if extractor == HAND_VIEW else None)
         except (SynthCoreError, ValueError) as err:
             rows.extend(_row(f"{metric}{suffix}", modality, float("nan"), 0, extractor, str(err))
                         for metric in ("c2st_auc", "c2st_auc_sd"))
