@@ -164,6 +164,31 @@ def organ_mask(image: np.ndarray, params: MaskParams | None = None) -> np.ndarra
     return out[0] if single else out
 
 
+#: the default smallest region of a generated organ mask, as a fraction of the frame (the multimodal
+#: config's ``mask_min_area``; the Latent page uses it for a structure run without a multimodal run)
+MASK_MIN_AREA = 0.005
+
+
+def drop_small_regions(masks: np.ndarray, min_area: float) -> np.ndarray:
+    """Masks ((H,W) or (N,H,W), {0,1}) without the connected regions (8-connected) smaller than
+    ``min_area`` x H x W pixels, per image; ``min_area = 0`` returns them unchanged. For generated
+    organ masks: ``G_m`` leaves specks of a few pixels where a map has stray contour bits, where real
+    masks are one region, or two of hundreds of pixels (the demo: a second region in 7 % of slices,
+    median 450 px at 128 px). Returns uint8 {0,1} of the input's shape."""
+    if not 0 <= min_area < 1:
+        raise ValueError(f"min_area must be a fraction of the image in [0, 1), not {min_area!r}")
+    m, single = _as_batch(masks, "masks")
+    out = (m > 0).astype(np.uint8)
+    if min_area > 0:
+        from skimage.morphology import remove_small_objects
+
+        below = int(np.ceil(min_area * m.shape[1] * m.shape[2])) - 1  # regions of at most this many pixels go
+        if below >= 1:
+            out = np.stack([remove_small_objects(x.astype(bool), max_size=below, connectivity=2)
+                            for x in out]).astype(np.uint8)
+    return out[0] if single else out
+
+
 def structure_map(
     image: np.ndarray,
     params: StructureParams | None = None,

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from synth_core.structure import drop_small_regions
+
 __all__ = [
     "decode_structures",
     "encode_structures",
@@ -184,8 +186,9 @@ def decode_structures(G_s: nn.Module, z: torch.Tensor | np.ndarray, *, batch_siz
 
 
 def masks_from_structures(G_m: nn.Module, s: torch.Tensor | np.ndarray, threshold: float = 0.5, *,
-                          batch_size: int = 64) -> np.ndarray:
-    """Organ masks ``G_m(s) > threshold`` (eq. 6), ``(N, H, W)`` uint8, 1 = inside."""
+                          batch_size: int = 64, min_area: float = 0.0) -> np.ndarray:
+    """Organ masks ``G_m(s) > threshold`` (eq. 6), ``(N, H, W)`` uint8, 1 = inside; with ``min_area`` > 0
+    the regions smaller than that fraction of the frame are dropped (:func:`synth_core.structure.drop_small_regions`)."""
     _check_threshold(threshold)
     s = _as_maps(s)
     dev = _device(G_m)
@@ -193,20 +196,22 @@ def masks_from_structures(G_m: nn.Module, s: torch.Tensor | np.ndarray, threshol
     with _evaluating(G_m):
         for i in _chunks(len(s), batch_size):
             out.append((G_m(s[i : i + batch_size].to(dev)).float()[:, 0] > threshold).to(torch.uint8).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, *s.shape[-2:]), np.uint8)
+    masks = np.concatenate(out) if out else np.zeros((0, *s.shape[-2:]), np.uint8)
+    return drop_small_regions(masks, min_area) if min_area > 0 and len(masks) else masks
 
 
 def generate_structures(G_s: nn.Module, G_m: nn.Module, z: torch.Tensor | np.ndarray, threshold: float = 0.5,
-                        *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+                        *, batch_size: int = 64, min_area: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """New structure maps and their organ masks from latents ``z (N, latent_dim)``.
 
     Maps are ``G_s(z) > threshold``; masks are ``G_m(map) > threshold`` computed from the
-    *binarised* map (the input ``G_m`` was trained on in eq. 6). Returns
-    ``(maps, masks)``, each ``(N, H, W)`` uint8 in {0, 1}. Deterministic for a fixed ``z``.
+    *binarised* map (the input ``G_m`` was trained on in eq. 6), without regions smaller than
+    ``min_area`` of the frame (0 = every region, thesis). Returns ``(maps, masks)``, each
+    ``(N, H, W)`` uint8 in {0, 1}. Deterministic for a fixed ``z``.
     """
     _check_threshold(threshold)
     maps = (decode_structures(G_s, z, batch_size=batch_size) > threshold).astype(np.uint8)
-    masks = masks_from_structures(G_m, maps, threshold, batch_size=batch_size)
+    masks = masks_from_structures(G_m, maps, threshold, batch_size=batch_size, min_area=min_area)
     return maps, masks
 
 

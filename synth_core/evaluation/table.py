@@ -133,10 +133,11 @@ METRIC_VERSIONS: dict[str, str] = {
        ("psnr", "ssim", "ms_ssim", "mse")},
     **{f"fill_{k}_paper": "paired/1 pix2pix raw fill of whitened real lesions; skimage, data_range 255 on [0, 1] "
                           "images (liver paper convention)" for k in ("psnr", "ssim")},
-    **{f"c2st_auc{s}": "c2st/2 logistic regression C=0.01 balanced, standardised; 5-fold subject-grouped; pooled "
+    **{f"c2st_auc{s}": "c2st/3 logistic regression C=0.01 balanced, standardised with a scale floor of 0.1 x the "
+                       "feature group's RMS sd; 5-fold subject-grouped; pooled "
                        "out-of-fold ROC AUC, mean over 5 fold splits; held-out = val+test subjects"
        for s in ("", "_control")},
-    **{f"c2st_auc_sd{s}": "c2st/2 sd (ddof 1) over 5 subject-grouped fold splits of the pooled out-of-fold ROC AUC"
+    **{f"c2st_auc_sd{s}": "c2st/3 sd (ddof 1) over 5 subject-grouped fold splits of the pooled out-of-fold ROC AUC"
        for s in ("", "_control")},
     **{f"prd_{k}{s}": "prdc/1 prdc 0.2 compute_prdc, k=5; held-out = val+test subjects" for k in
        ("precision", "recall", "density", "coverage") for s in ("", "_control")},

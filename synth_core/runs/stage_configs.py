@@ -12,6 +12,7 @@ from typing import Any
 
 from synth_core.errors import ConfigError
 from synth_core.runs.config import CommonConfig, param
+from synth_core.structure import MASK_MIN_AREA
 
 #: normalisation layers every network accepts
 NORMS = ("instance", "batch", "group", "none")
@@ -258,6 +259,11 @@ class MultimodalConfig(CommonConfig):
                                                "discriminator D_s scores it at least this (thesis code: 0.55; 0 = "
                                                "every map); otherwise the best of structure_tries latents")
     structure_tries: int = param(50, "latents tried per synthetic sample for structure_min_realness (thesis: 50)")
+    mask_min_area: float = param(MASK_MIN_AREA, "generated organ masks (synthesis, the Latent page and this stage's "
+                                        "adversarial phase) drop regions smaller than this fraction of the frame "
+                                        "(0.005 = 82 px at 128 px): G_m leaves specks where a map has stray contour "
+                                        "bits, while real masks are one region, or two of hundreds of pixels. "
+                                        "0 = thesis: G_m(s) > threshold as it is")
     zero_background: str = param("auto", "synthesis sets every pixel outside the generated organ mask to 0: "
                                          "'auto' = when the training dataset's real images are 0 outside their "
                                          "organ masks (skull-stripped MRI), 'on', 'off' (thesis: no such step)")
@@ -301,6 +307,8 @@ class MultimodalConfig(CommonConfig):
         for name in ("adv_rec_blur", "reg_blur", "noise_blur"):
             if not (0.0 <= getattr(self, name) <= 8.0):
                 raise ConfigError(f"{name} must be in [0, 8] pixels, not {getattr(self, name)}")
+        if not 0 <= self.mask_min_area <= 0.5:
+            raise ConfigError(f"mask_min_area must be a fraction of the frame in [0, 0.5], not {self.mask_min_area}")
         if self.zero_background not in ("auto", "on", "off"):
             raise ConfigError(f"zero_background must be auto, on or off, not {self.zero_background!r}")
         if not (0.0 <= self.structure_min_realness < 1.5):
@@ -383,8 +391,9 @@ class Pix2PixConfig(CommonConfig):
 
 
 #: multimodal fields added after runs and experiments were made whose default is exactly what those
-#: runs did, so a saved config without the field reads as this value. ``zero_background`` is not
-#: here: its default ``auto`` can change what an older run's synthesis made.
+#: runs did, so a saved config without the field reads as this value. ``zero_background`` and
+#: ``mask_min_area`` are not here: they act at synthesis, so an older run's new sets get their
+#: defaults, and each set records the values it was made with (``synthesis.loading.as_set_made``).
 MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False, "output_noise": 0,
                                                 "noise_blur": 0.0, "tissue_weight": 0.0}
 

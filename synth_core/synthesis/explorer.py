@@ -27,6 +27,7 @@ import torch
 from synth_core.atomic import pause_point
 from synth_core.errors import ConfigError
 from synth_core.locks import item_lock
+from synth_core.structure import MASK_MIN_AREA
 from synth_core.structure_model import (
     decode_structures,
     encode_structures,
@@ -104,9 +105,10 @@ class LatentExplorer:
 
     def __init__(self, E_s: torch.nn.Module, G_s: torch.nn.Module, G_m: torch.nn.Module, *, threshold: float = 0.5,
                  models: SynthesisModels | None = None, structure_run: str = "", multimodal_run: str = "",
-                 D_s: torch.nn.Module | None = None):
+                 D_s: torch.nn.Module | None = None, min_area: float = MASK_MIN_AREA):
         self.E_s, self.G_s, self.G_m, self.D_s = E_s, G_s, G_m, D_s
         self.threshold = threshold
+        self.min_area = min_area
         self._latents: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.models = models
         self.structure_run, self.multimodal_run = structure_run, multimodal_run
@@ -131,7 +133,8 @@ class LatentExplorer:
         return cls(structure.nets["E_s"], structure.nets["G_s"], structure.nets["G_m"], models=models,
                    structure_run=structure_run, D_s=structure.nets.get("D_s"),
                    multimodal_run=multimodal_run,
-                   threshold=models.settings.structure_threshold if models else 0.5)
+                   threshold=models.settings.structure_threshold if models else 0.5,
+                   min_area=models.settings.mask_min_area if models else MASK_MIN_AREA)
 
     @property
     def latent_dim(self) -> int:
@@ -154,12 +157,13 @@ class LatentExplorer:
 
     def maps(self, z: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``(maps, masks)`` ``(N, H, W)`` uint8 (read-only) of latents ``z (N, latent_dim)``: the maps of
-        :meth:`structure_maps` and their organ masks ``G_m(map) > threshold``, as ``synthesize`` makes them."""
+        :meth:`structure_maps` and their organ masks ``G_m(map) > threshold`` without regions below
+        ``min_area`` of the frame, as ``synthesize`` makes them."""
         maps = self.structure_maps(z)
         key = _key(maps)
         masks = self._masks.get(key)
         if masks is None:
-            masks = _frozen(masks_from_structures(self.G_m, maps, self.threshold))
+            masks = _frozen(masks_from_structures(self.G_m, maps, self.threshold, min_area=self.min_area))
             self._masks.put(key, masks)
         return maps, masks
 

@@ -53,7 +53,8 @@ def settings_from_config(cfg: Any) -> GenerationSettings:
                               use_structure=bool(cfg.use_structure), noise_fusion=bool(cfg.noise_fusion),
                               mask_filter=bool(cfg.mask_filter), lesion_tries=int(cfg.lesion_tries),
                               structure_min_realness=float(getattr(cfg, "structure_min_realness", 0.0)),
-                              structure_tries=int(getattr(cfg, "structure_tries", 50)))
+                              structure_tries=int(getattr(cfg, "structure_tries", 50)),
+                              mask_min_area=float(getattr(cfg, "mask_min_area", 0.0)))
 
 
 def zero_background(ws: Workspace, setting: str, dataset: str) -> bool:
@@ -70,10 +71,12 @@ def zero_background(ws: Workspace, setting: str, dataset: str) -> bool:
 
 
 def as_set_made(models: SynthesisModels, set_meta: dict[str, Any]) -> SynthesisModels:
-    """``models`` with the ``zero_background`` a set recorded in its ``set.json`` (off for a set made
-    before the setting existed), so that regenerating or appending makes samples as the set's were."""
-    made = bool((set_meta["options"].get("settings") or {}).get("zero_background", False))
-    return replace(models, settings=replace(models.settings, zero_background=made))
+    """``models`` with the synthesis-time settings a set recorded in its ``set.json`` —
+    ``zero_background`` and ``mask_min_area``, each off (0) for a set made before the setting
+    existed — so that regenerating or appending makes samples as the set's were."""
+    made = set_meta["options"].get("settings") or {}
+    return replace(models, settings=replace(models.settings, zero_background=bool(made.get("zero_background", False)),
+                                            mask_min_area=float(made.get("mask_min_area", 0.0))))
 
 
 def load_models(ws: Workspace, run_id: str, *, which: str = "best", figures: bool = True,

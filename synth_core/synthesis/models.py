@@ -30,6 +30,7 @@ class GenerationSettings:
     structure_min_realness: float = 0.0  # keep a generated map when D_s scores it >= this (0 = every map)
     structure_tries: int = 50  # latents tried per sample before the best-scoring one is kept (thesis: 50)
     zero_background: bool = False  # set every pixel outside the generated organ mask to 0 (skull-stripped data)
+    mask_min_area: float = 0.0  # generated masks drop regions below this fraction of the frame (0 = thesis)
 
     def __post_init__(self) -> None:
         if not 0 <= self.noise_low <= self.noise_high <= 1:
@@ -38,6 +39,8 @@ class GenerationSettings:
             raise ConfigError(f"noise_blur must be in [0, 8] pixels, not {self.noise_blur}")
         if not 0 < self.structure_threshold < 1:
             raise ConfigError(f"structure_threshold must be in (0, 1), not {self.structure_threshold}")
+        if not 0 <= self.mask_min_area < 1:
+            raise ConfigError(f"mask_min_area must be a fraction of the frame in [0, 1), not {self.mask_min_area}")
         if self.lesion_tries < 1:
             raise ConfigError(f"lesion_tries must be >= 1, not {self.lesion_tries}")
         if self.structure_tries < 1:

@@ -83,7 +83,8 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     else:  # a latent the user picked is kept as it is
         z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(len(idx), models.latent_dim)
         realness, tries = np.full(len(idx), np.nan, np.float32), np.ones(len(idx), np.int64)
-    maps, masks = generate_structures(models.G_s, models.G_m, z, cfg.structure_threshold, batch_size=max(1, len(idx)))
+    maps, masks = generate_structures(models.G_s, models.G_m, z, cfg.structure_threshold, batch_size=max(1, len(idx)),
+                                      min_area=cfg.mask_min_area)
     b, (h, w) = len(idx), maps.shape[1:]
     labels = np.zeros((b, h, w), np.uint8)
     lesion_index = np.full(b, -1, np.int64)

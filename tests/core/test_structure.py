@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from synth_core.structure import (
     MaskParams,
+    drop_small_regions,
     StructureParams,
     fuse_noise,
     organ_mask,
@@ -136,3 +137,40 @@ def test_fuse_noise_range_property(seed, low, width):
     out = fuse_noise(s, m, rng, low, high)
     assert out.min() >= 0.0 and out.max() <= 1.0
     assert np.all(out[s == 1] == 1.0)
+
+
+def test_drop_small_regions_keeps_big_regions_and_drops_specks():
+    m = np.zeros((2, 20, 20), np.uint8)
+    m[0, 2:12, 2:12] = 1  # 100 px
+    m[0, 15:17, 15:17] = 1  # 4 px speck
+    m[0, 18, 2:6] = 1  # 4 px line
+    m[1, 0:4, 0:5] = 1  # 20 px: exactly 5 % of 400
+    m[1, 10, 10] = m[1, 11, 11] = 1  # two diagonal pixels: one 8-connected region of 2
+    out = drop_small_regions(m, 0.05)  # regions below 20 px go
+    assert out.dtype == np.uint8 and out.shape == m.shape
+    assert out[0].sum() == 100 and out[0, 2:12, 2:12].all()
+    assert out[1].sum() == 20 and out[1, 0:4, 0:5].all()
+    assert drop_small_regions(m, 0.005)[1, 10, 10] == 1  # 2 px: kept below 2 px
+    assert np.array_equal(drop_small_regions(m, 0.0), m)
+    assert np.array_equal(drop_small_regions(m[0], 0.05), out[0])  # (H, W) as one image
+    with pytest.raises(ValueError, match="min_area must be a fraction"):
+        drop_small_regions(m, 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), area=st.floats(0.0, 0.2))
+def test_drop_small_regions_only_removes_whole_small_regions(seed, area):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    m = (rng.random((2, 24, 24)) < 0.45).astype(np.uint8)
+    out = drop_small_regions(m, area)
+    assert np.all(out <= m)  # never adds
+    need = area * 24 * 24
+    for a, b in zip(m, out):
+        lab, n = ndimage.label(a, structure=np.ones((3, 3)))
+        for k in range(1, n + 1):
+            region = lab == k
+            kept = b[region]
+            assert kept.all() or not kept.any()  # a region stays whole or goes whole
+            assert kept.all() == (region.sum() >= need)

@@ -7,8 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from synth_core.cli import main
+from synth_core.structure import MASK_MIN_AREA
 from synth_core.synthesis.setstore import SyntheticSet
 
 
@@ -168,6 +170,7 @@ def test_zero_background_follows_the_dataset_and_sets_keep_their_own(made, tmp_p
     assert _cli(made, "synthesize", "--run", "mm", "--n", "5", "--batch", "3", "--name", "zb", "--seed", "5") == 0
     zb = SyntheticSet(made / "synthetic" / "zb")
     assert zb.meta["options"]["settings"]["zero_background"] is True
+    assert zb.meta["options"]["settings"]["mask_min_area"] == MASK_MIN_AREA  # the run's config default
     outside = np.asarray(zb.masks) == 0
     assert outside.any() and np.all(np.asarray(zb.images).transpose(1, 0, 2, 3)[:, outside] == 0)
     a = SyntheticSet(made / "synthetic" / "a")  # same seed, made without it: equal inside the masks
@@ -182,3 +185,17 @@ def test_zero_background_follows_the_dataset_and_sets_keep_their_own(made, tmp_p
         capsys.readouterr()
         assert _cli(made, "regenerate", "--set", name, "--sample", "4") == 0, name
         assert json.loads(capsys.readouterr().out)["identical"] is True, name
+
+
+def test_as_set_made_restores_the_synthesis_settings_a_set_recorded():
+    from synth_core.synthesis.loading import as_set_made
+    from synth_core.synthesis.models import GenerationSettings, SynthesisModels
+
+    models = SynthesisModels(G_s=torch.nn.Identity(), G_m=torch.nn.Identity(), G=torch.nn.Identity(), modalities=("t1",),
+                             label_names={0: "bg"}, size=32,
+                             settings=GenerationSettings(zero_background=True, mask_min_area=0.01))
+    made = as_set_made(models, {"options": {"settings": {"zero_background": False, "mask_min_area": 0.002}}})
+    assert made.settings.zero_background is False and made.settings.mask_min_area == 0.002
+    before = as_set_made(models, {"options": {"settings": {}}})  # a set from before both settings existed
+    assert before.settings.zero_background is False and before.settings.mask_min_area == 0.0
+    assert before.settings.noise_low == models.settings.noise_low  # the rest as the run says

@@ -152,6 +152,31 @@ def test_zero_background_blanks_only_what_lies_outside_the_generated_mask():
     np.testing.assert_array_equal(blank.masks, plain.masks)
 
 
+class DiscAndSpeck(FilledDisc):
+    """G_m: the filled disc plus a 2 x 2 speck in a corner, as a stray contour bit leaves it."""
+
+    def forward(self, s):
+        out = super().forward(s)
+        out[:, :, 1:3, 1:3] = 1
+        return out
+
+
+def test_mask_min_area_drops_specks_of_the_generated_mask_before_lesions_are_placed():
+    lesions = LesionSource("augmented", _bank(), AugmentRanges(), tries=50)
+    kw = dict(G_s=DiscMaps(), G=Copy(), modalities=("t1", "t2"), label_names={0: "bg", 1: "core", 2: "edema"},
+              size=SIZE)
+    raw = generate_batch(SynthesisModels(G_m=DiscAndSpeck(), settings=GenerationSettings(), **kw), lesions, 0, [0, 1, 2])
+    assert np.all(raw.masks[:, 1:3, 1:3] == 1)  # 0 = thesis: G_m's mask as it is
+    cfg = GenerationSettings(mask_min_area=0.005, zero_background=True)  # 0.005 of 32 x 32: regions below 6 px go
+    clean = generate_batch(SynthesisModels(G_m=DiscAndSpeck(), settings=cfg, **kw), lesions, 0, [0, 1, 2])
+    disc = generate_batch(SynthesisModels(G_m=FilledDisc(), settings=cfg, **kw), lesions, 0, [0, 1, 2])
+    np.testing.assert_array_equal(clean.masks, disc.masks)  # the speck is gone, the disc untouched
+    np.testing.assert_array_equal(clean.labels, disc.labels)  # lesions placed in the cleaned mask
+    assert np.all(clean.labels[clean.masks == 0] == 0) and np.all(clean.images[:, :, 1:3, 1:3] == 0)
+    with pytest.raises(ConfigError, match="mask_min_area"):
+        GenerationSettings(mask_min_area=1.0)
+
+
 def test_figures_known_answers():
     images = np.zeros((2, 2, SIZE, SIZE), np.float32)
     masks = np.zeros((2, SIZE, SIZE), np.uint8)
