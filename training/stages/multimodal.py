@@ -324,7 +324,7 @@ class MultimodalStage(Stage):
         run = self.helpers["structure"]
         G_s, G_m = run.nets["G_s"], run.nets["G_m"]
         z = torch.randn(n, int(G_s.latent_dim), generator=generator)  # on the CPU; moved by generate_structures
-        maps, masks = generate_structures(G_s, G_m, z, self.cfg.structure_threshold)
+        maps, masks = generate_structures(G_s, G_m, z, self.cfg.structure_threshold, min_area=self.cfg.mask_min_area)
         labels = self.place_labels(masks, rng)
         to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
         return to(maps).float()[:, None], to(masks).float()[:, None], to(labels).long()
