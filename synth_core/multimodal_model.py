@@ -28,6 +28,7 @@ from synth_core.nets.blur import gaussian_blur, gaussian_kernel
 from synth_core.nets.noise import NoisyGenerator
 
 __all__ = [
+    "first_channel",
     "fuse_noise_torch",
     "generate_modalities",
     "generator_input",
@@ -94,6 +95,21 @@ def noise_input(shape: tuple[int, ...] | torch.Size, device: torch.device | str 
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """The structure channel of ablation A ("noise only"): ``U(0, 1)`` per pixel, float32."""
     return torch.rand(tuple(shape), generator=generator, device=device)
+
+
+def first_channel(structure: torch.Tensor, mask: torch.Tensor, *, use_structure: bool = True, noise_fusion: bool = True,
+                  low: float = 0.5, high: float = 0.6, blur: float = 0.0,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """``G``'s first input channel from ``structure``/``mask (B, 1, H, W)`` under the ablation switches:
+    the fused map ``s'`` of eq. 12 (:func:`fuse_noise_torch` with ``low, high, blur``); ``s`` itself
+    without noise fusion (ablation C); or ``U(0, 1)`` noise alone without the structure (ablation A,
+    :func:`noise_input`). Training, synthesis and the paired evaluation all build it here, so the
+    three cannot drift apart; noise comes from ``generator`` (on the tensors' device)."""
+    if not use_structure:
+        return noise_input(structure.shape, structure.device, generator=generator)
+    if noise_fusion:
+        return fuse_noise_torch(structure, mask, low, high, generator=generator, blur=blur)
+    return structure.float()
 
 
 def generator_input(fused: torch.Tensor, label: torch.Tensor, n_classes: int) -> torch.Tensor:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from synth_core.metrics import ms_ssim, mse, psnr, ssim
-from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
+from synth_core.multimodal_model import first_channel, generate_modalities, generator_input
 from synth_core.whitening import fill_lesions, lesion_box
 
 __all__ = ["PAIRED_METRICS", "PAPER_PEAK", "fill_real_lesions", "paired_scores", "paper_scores",
@@ -74,12 +74,8 @@ def reconstruct_multimodal(G: nn.Module, structure: Any, masks: Any, labels: Any
     try:
         for start in range(0, len(s), batch_size):
             sb, mb, lb = s[start : start + batch_size, None], m[start : start + batch_size, None], lab[start : start + batch_size]
-            if not use_structure:
-                first = noise_input(sb.shape, generator=gen)
-            elif noise_fusion:
-                first = fuse_noise_torch(sb, mb, noise[0], noise[1], generator=gen, blur=noise_blur)
-            else:
-                first = sb
+            first = first_channel(sb, mb, use_structure=use_structure, noise_fusion=noise_fusion, low=noise[0],
+                                  high=noise[1], blur=noise_blur, generator=gen)
             x = generator_input(first, lb, n_classes).to(device)
             out.append(generate_modalities(G, x, n_modalities, generator=gen).float().cpu())
     finally:

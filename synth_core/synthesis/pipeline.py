@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 from synth_core.errors import ConfigError
-from synth_core.multimodal_model import (fuse_noise_torch, generate_modalities, generator_input, has_output_noise,
-                                         noise_input)
+from synth_core.multimodal_model import first_channel, generate_modalities, generator_input, has_output_noise
 from synth_core.structure_model import generate_structures
 from synth_core.synthesis.acceptance import accepted_latents
 from synth_core.synthesis.figures import RealReference, sample_figures
@@ -99,13 +98,9 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     n_mod, noisy = len(models.modalities), has_output_noise(models.G)
     for r in range(b):  # every draw of a sample comes from its own generator: batching changes nothing
         g = torch.Generator().manual_seed(int(noise_seeds[r]))
-        if not cfg.use_structure:
-            firsts.append(noise_input(s[r : r + 1].shape, generator=g))
-        elif cfg.noise_fusion:
-            firsts.append(fuse_noise_torch(s[r : r + 1], m[r : r + 1], cfg.noise_low, cfg.noise_high, generator=g,
-                                           blur=cfg.noise_blur))
-        else:
-            firsts.append(s[r : r + 1])
+        firsts.append(first_channel(s[r : r + 1], m[r : r + 1], use_structure=cfg.use_structure,
+                                    noise_fusion=cfg.noise_fusion, low=cfg.noise_low, high=cfg.noise_high,
+                                    blur=cfg.noise_blur, generator=g))
         if noisy:  # then the learned output noise of each modality (output_noise)
             noises.append(torch.randn((1, n_mod, h, w), generator=g))
     first = torch.cat(firsts).to(dev)

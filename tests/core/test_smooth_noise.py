@@ -89,3 +89,20 @@ def test_kernel_is_normalised_and_symmetric():
     k = gaussian_kernel(1.5)
     assert len(k) == 2 * 5 + 1 and float(k.sum()) == pytest.approx(1.0, abs=1e-6)
     assert torch.allclose(k, k.flip(0)) and int(k.argmax()) == 5
+
+
+def test_first_channel_is_the_fused_map_the_plain_map_or_noise_under_the_switches():
+    from synth_core.multimodal_model import first_channel, noise_input
+
+    s = torch.zeros(2, 1, 16, 16)
+    s[:, :, 4, 2:14] = 1
+    m = torch.zeros_like(s)
+    m[:, :, 2:14, 2:14] = 1
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    fused = first_channel(s, m, low=0.2, high=0.3, blur=1.0, generator=g())
+    assert torch.equal(fused, fuse_noise_torch(s, m, 0.2, 0.3, blur=1.0, generator=g()))
+    inside = (m > 0) & (s == 0)
+    assert fused[inside].min() >= 0.2 and fused[inside].max() < 0.3 and torch.all(fused[s > 0] == 1)
+    assert torch.equal(first_channel(s, m, noise_fusion=False, generator=g()), s)  # ablation C: s' = s
+    noise = first_channel(s, m, use_structure=False, generator=g())  # ablation A: noise only
+    assert torch.equal(noise, noise_input(s.shape, generator=g())) and noise[m == 0].std() > 0.2

@@ -101,7 +101,7 @@ from torch import nn
 from synth_core.dataset import Dataset
 from synth_core.errors import ConfigError, NotFoundError
 from synth_core.lesions import AugmentRanges, LesionBank
-from synth_core.multimodal_model import fuse_noise_torch, generate_modalities, generator_input, noise_input
+from synth_core.multimodal_model import first_channel, generate_modalities, generator_input
 from synth_core.nets.blur import gaussian_blur
 from synth_core.render import grid, overlay
 from synth_core.structure_model import generate_structures
@@ -294,13 +294,8 @@ class MultimodalStage(Stage):
         """``G``'s input from ``structure``/``mask (B, 1, H, W)`` and ``label (B, H, W)`` under the
         ablation switches (A: noise only; C: no noise fusion)."""
         cfg = self.cfg
-        if not cfg.use_structure:
-            first = noise_input(structure.shape, structure.device, generator=generator)
-        elif cfg.noise_fusion:
-            first = fuse_noise_torch(structure, mask, cfg.noise_low, cfg.noise_high, generator=generator,
-                                     blur=cfg.noise_blur)
-        else:
-            first = structure.float()
+        first = first_channel(structure, mask, use_structure=cfg.use_structure, noise_fusion=cfg.noise_fusion,
+                              low=cfg.noise_low, high=cfg.noise_high, blur=cfg.noise_blur, generator=generator)
         return generator_input(first, label, self.n_classes)
 
     def place_labels(self, masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
