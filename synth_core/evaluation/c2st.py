@@ -12,7 +12,9 @@ Classifier: logistic regression (L2, ``C = 0.01``, balanced class weights) on st
 (:func:`make_classifier`), each feature divided by its standard deviation but never by less than a
 tenth of its group's typical one (:mod:`synth_core.evaluation.scaling`: with plain standardisation a
 few stray pixels in an empty corner, a feature that is 0 in every real slice, became as loud as the
-strongest cue and *lowered* the AUC; the hand-made view's groups are :data:`HAND_VIEW_GROUPS`). Why not a gradient-boosting model: the samples are small (a few hundred
+strongest cue and swung the AUC; the hand-made view's groups are :data:`HAND_VIEW_GROUPS`).
+
+Why not a gradient-boosting model: the samples are small (a few hundred
 per side) and the features wide (300 hand-made, 240-2048 network features); a regularised linear
 model is stable there, fits in well under a second per fold on a CPU, and its AUC on identical
 distributions stays near 0.5, where boosting overfits and needs tuning per feature space. The

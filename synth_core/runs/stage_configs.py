@@ -259,11 +259,11 @@ class MultimodalConfig(CommonConfig):
                                                "discriminator D_s scores it at least this (thesis code: 0.55; 0 = "
                                                "every map); otherwise the best of structure_tries latents")
     structure_tries: int = param(50, "latents tried per synthetic sample for structure_min_realness (thesis: 50)")
-    mask_min_area: float = param(MASK_MIN_AREA, "generated organ masks (synthesis, the Latent page and this stage's "
-                                        "adversarial phase) drop regions smaller than this fraction of the frame "
-                                        "(0.005 = 82 px at 128 px): G_m leaves specks where a map has stray contour "
-                                        "bits, while real masks are one region, or two of hundreds of pixels. "
-                                        "0 = thesis: G_m(s) > threshold as it is")
+    mask_min_area: float = param(MASK_MIN_AREA, "generated organ masks (synthesis, the Latent page and this "
+                                                "stage's adversarial phase) drop regions smaller than this fraction "
+                                                "of the frame (0.005 = 82 px at 128 px): G_m leaves specks where a "
+                                                "map has stray contour bits, while real masks are one region, or two "
+                                                "of hundreds of pixels. 0 = thesis: G_m(s) > threshold as it is")
     zero_background: str = param("auto", "synthesis sets every pixel outside the generated organ mask to 0: "
                                          "'auto' = when the training dataset's real images are 0 outside their "
                                          "organ masks (skull-stripped MRI), 'on', 'off' (thesis: no such step)")
