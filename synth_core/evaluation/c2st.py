@@ -33,8 +33,8 @@ out-of-fold probabilities.
 Repeated splits (``repeats``, :data:`REPEATS` by default). With a few dozen samples per side, which
 samples share a fold moves the AUC a lot: on the demo's shipped models, 48 synthetic samples against
 256 held-out real slices gave 0.999 with one fold split and 0.96 with two others (256 samples:
-0.91-0.92 whatever the split). So the test is run over ``repeats`` fold splits (seeds ``seed``,
-``seed + 2``, ...; the two sides of a split use ``seed + 2r`` and ``seed + 2r + 1``), and reports the
+0.91-0.92 whatever the split; both with the plain standardisation of ``c2st/2``). So the test is
+run over ``repeats`` fold splits (seeds ``seed``, ``seed + 2``, ...; the two sides of a split use ``seed + 2r`` and ``seed + 2r + 1``), and reports the
 **mean** AUC, its standard deviation over the splits (``auc_sd``) and every split's AUC (``aucs``).
 The realness of a sample is the mean of its out-of-fold probabilities over the splits. ``repeats =
 1`` is the single split of before. What the repeats do not remove is the spread between different
@@ -71,7 +71,7 @@ N_SPLITS = 5
 C = 0.01  # inverse L2 strength of the logistic regression (strong: stable realness, best power in trials)
 REPEATS = 5  # fold splits averaged by default (module docstring)
 #: below this many samples on the smaller side the AUC is a rough figure: different draws of 48 synthetic
-#: samples of the demo's models gave 0.91-0.95, of 256 samples 0.91-0.92 (each the mean over splits)
+#: samples of the demo's models gave 0.91-0.95, of 256 samples 0.91-0.92 (each the mean over splits; c2st/2)
 FEW_SAMPLES = 100
 
 
