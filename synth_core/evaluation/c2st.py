@@ -34,8 +34,8 @@ Repeated splits (``repeats``, :data:`REPEATS` by default). With a few dozen samp
 samples share a fold moves the AUC a lot: on the demo's shipped models, 48 synthetic samples against
 256 held-out real slices gave 0.999 with one fold split and 0.96 with two others (256 samples:
 0.91-0.92 whatever the split; both with the plain standardisation of ``c2st/2``). So the test is
-run over ``repeats`` fold splits (seeds ``seed``, ``seed + 2``, ...; the two sides of a split use ``seed + 2r`` and ``seed + 2r + 1``), and reports the
-**mean** AUC, its standard deviation over the splits (``auc_sd``) and every split's AUC (``aucs``).
+run over ``repeats`` fold splits (seeds ``seed``, ``seed + 2``, ...; the two sides of a split use
+``seed + 2r`` and ``seed + 2r + 1``), and reports the **mean** AUC, its standard deviation over the splits (``auc_sd``) and every split's AUC (``aucs``).
 The realness of a sample is the mean of its out-of-fold probabilities over the splits. ``repeats =
 1`` is the single split of before. What the repeats do not remove is the spread between different
 draws of samples: few samples stay a rough figure (:data:`FEW_SAMPLES`).
