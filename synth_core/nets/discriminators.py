@@ -19,6 +19,12 @@ class VGGDiscriminator(nn.Module):
     n_classes) or None)``. The real/fake head is a 1×1 conv on the last feature map (least-squares
     GAN targets 1 real / 0 fake); the class head (ACGAN; ``n_classes > 0``) pools globally and
     predicts the modality. ``H`` and ``W`` must be divisible by ``2**n_down``.
+
+    ``minibatch_std`` (Karras et al. 2018, ProGAN's minibatch standard deviation): the real/fake head
+    also sees one more feature map, the standard deviation of the last features across a *group* of
+    images (``forward(x, group=k)``: consecutive groups of ``k``; default the whole batch), averaged
+    over channels and positions — so ``D`` can see when the images of a batch vary less than real
+    ones do, which no look at one image at a time can. Off: the thesis's ``D``.
     """
 
     def __init__(
@@ -30,6 +36,7 @@ class VGGDiscriminator(nn.Module):
         n_classes: int = 0,
         norm: str = "instance",
         max_channels: int = 512,
+        minibatch_std: bool = False,
     ):
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -52,18 +59,35 @@ class VGGDiscriminator(nn.Module):
                 ch = width
             layers.append(nn.AvgPool2d(2))
         self.trunk = nn.Sequential(*layers)
-        self.real_head = nn.Conv2d(ch, 1, 1)
+        self.minibatch_std = bool(minibatch_std)
+        self.real_head = nn.Conv2d(ch + int(self.minibatch_std), 1, 1)
         self.class_head = nn.Linear(ch, n_classes) if n_classes else None
         self.out_channels = ch
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, group: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if x.shape[-1] % 2**self.n_down or x.shape[-2] % 2**self.n_down:
             raise ValueError(f"H and W must be divisible by {2**self.n_down}, got {tuple(x.shape[-2:])}")
         f = self.trunk(x)
         cls = self.class_head(f.mean(dim=(2, 3))) if self.class_head is not None else None
+        if self.minibatch_std:
+            f = torch.cat([f, minibatch_std(f, group)], dim=1)
         return self.real_head(f), cls
+
+
+def minibatch_std(f: torch.Tensor, group: int | None = None) -> torch.Tensor:
+    """``(N, C, h, w)`` features -> ``(N, 1, h, w)``: for each consecutive group of ``group`` images
+    (``None`` = all ``N``), the standard deviation of every feature across the group's images,
+    averaged over channels and positions, as a constant map for each image of the group."""
+    n = f.shape[0]
+    g = n if group is None else int(group)
+    if g < 2 or n % g:
+        raise ValueError(f"minibatch standard deviation needs groups of at least 2 images that divide the batch; "
+                         f"got a batch of {n} in groups of {g}")
+    y = f.float().reshape(n // g, g, *f.shape[1:])
+    sd = (y.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // g,)
+    return sd.repeat_interleave(g).reshape(n, 1, 1, 1).expand(n, 1, *f.shape[2:]).to(f.dtype)
 
 
 class PatchGANDiscriminator(nn.Module):

@@ -231,6 +231,11 @@ class MultimodalConfig(CommonConfig):
                                         "Instance norm rescales every feature map of every image to the same "
                                         "mean and spread, so D_p cannot see that a generated image's tissue "
                                         "intensities are squeezed towards their mean; with none (or batch) it can")
+    d_minibatch_std: bool = param(False, "D's real/fake head also sees the standard deviation of its features "
+                                         "across the batch's images of one modality (ProGAN's minibatch standard "
+                                         "deviation), so it can tell when generated images vary less than real "
+                                         "ones: on the demo every generated sample has the same contrast, real "
+                                         "scans vary 3-5x more (docs/TRAINING_RECIPES.md). false = thesis")
     patch_spectral_norm: bool = param(False, "spectral normalisation (Miyato et al.) of every D_p layer: bounds how "
                                              "sharply D_p can react to a pattern, a common cure for the periodic "
                                              "texture a local discriminator can teach G (off = as before)")
@@ -307,6 +312,9 @@ class MultimodalConfig(CommonConfig):
         for name in ("adv_rec_blur", "reg_blur", "noise_blur"):
             if not (0.0 <= getattr(self, name) <= 8.0):
                 raise ConfigError(f"{name} must be in [0, 8] pixels, not {getattr(self, name)}")
+        if self.d_minibatch_std and self.batch_size < 2:
+            raise ConfigError(f"d_minibatch_std needs batch_size >= 2 (a standard deviation across images), "
+                              f"not {self.batch_size}")
         if not 0 <= self.mask_min_area <= 0.5:
             raise ConfigError(f"mask_min_area must be a fraction of the frame in [0, 0.5], not {self.mask_min_area}")
         if self.zero_background not in ("auto", "on", "off"):
@@ -395,7 +403,7 @@ class Pix2PixConfig(CommonConfig):
 #: ``mask_min_area`` are not here: they act at synthesis, so an older run's new sets get their
 #: defaults, and each set records the values it was made with (``synthesis.loading.as_set_made``).
 MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False, "output_noise": 0,
-                                                "noise_blur": 0.0, "tissue_weight": 0.0}
+                                                "noise_blur": 0.0, "tissue_weight": 0.0, "d_minibatch_std": False}
 
 #: stage name -> its settings class
 CONFIGS: dict[str, type[CommonConfig]] = {

@@ -482,9 +482,10 @@ def test_a_field_added_with_the_old_behaviour_does_not_refuse_an_older_experimen
     """An experiment saved before ``patch_norm`` existed ran D_p with instance norm, the field's
     default: it may be continued with the default, and is refused with another value. A field whose
     default can change behaviour (``zero_background``) still refuses."""
-    identity = {"settings": {"steps": 120}, "multimodal": {"patch_weight": 5.0, "patch_norm": "instance",
-                                                           "patch_spectral_norm": False, "output_noise": 0,
-                                                           "noise_blur": 0.0, "tissue_weight": 0.0, "zero_background": "auto"},
+    from synth_core.runs.stage_configs import MULTIMODAL_ADDED_AS_BEFORE
+
+    identity = {"settings": {"steps": 120}, "multimodal": {"patch_weight": 5.0, **MULTIMODAL_ADDED_AS_BEFORE,
+                                                           "zero_background": "auto"},
                 "helpers": {"segmenter": "s"}, "dataset_fingerprint": "f", "dataset_sha256": "h"}
     old = {"kind": "ablation", "identity": {**identity, "multimodal": {"patch_weight": 5.0, "zero_background": "auto"}}}
     ablation._check_resumable(old, identity, "exp")  # patch_norm missing = instance: same experiment
@@ -503,6 +504,9 @@ def test_a_field_added_with_the_old_behaviour_does_not_refuse_an_older_experimen
     tissue = {**identity, "multimodal": {**identity["multimodal"], "tissue_weight": 50.0}}
     with pytest.raises(ConfigError, match="tissue_weight 0.0 -> 50.0"):
         ablation._check_resumable(old, tissue, "exp")
+    mbstd = {**identity, "multimodal": {**identity["multimodal"], "d_minibatch_std": True}}
+    with pytest.raises(ConfigError, match="d_minibatch_std False -> True"):
+        ablation._check_resumable(old, mbstd, "exp")
     older = {"kind": "ablation", "identity": {**identity, "multimodal": {"patch_weight": 5.0}}}
     with pytest.raises(ConfigError, match="zero_background None -> 'auto'"):
         ablation._check_resumable(older, identity, "exp")

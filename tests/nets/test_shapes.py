@@ -210,3 +210,37 @@ def test_spectral_normed_patch_discriminator_bounds_every_layer_and_round_trips(
     d.eval(), copy.eval()
     x = torch.randn(1, 2, 32, 32)
     assert torch.equal(d(x), copy(x))
+
+
+def test_minibatch_std_known_answers():
+    from synth_core.nets.discriminators import minibatch_std
+
+    f = torch.zeros(4, 3, 2, 2)
+    f[1] = 2.0  # group (0, 1): every feature differs by 2 -> sd 1; group (2, 3): identical -> ~0
+    out = minibatch_std(f, group=2)
+    assert out.shape == (4, 1, 2, 2)
+    assert torch.allclose(out[:2], torch.ones(2, 1, 2, 2), atol=1e-6)
+    assert torch.all(out[2:] < 1e-3)
+    whole = minibatch_std(f)  # one group of 4: values 0, 2, 0, 0 -> sd sqrt(0.75)
+    assert torch.allclose(whole, torch.full((4, 1, 2, 2), 0.75 ** 0.5), atol=1e-6)
+    for bad in (1, 3):
+        with pytest.raises(ValueError, match="groups of at least 2 images that divide the batch"):
+            minibatch_std(f, group=bad)
+
+
+def test_vgg_discriminator_with_minibatch_std_sees_the_variety_of_a_group():
+    torch.manual_seed(0)
+    d = VGGDiscriminator(in_channels=1, base_channels=4, n_down=2, n_classes=2, minibatch_std=True)
+    assert d.real_head.in_channels == d.out_channels + 1
+    same = torch.rand(1, 1, 16, 16).expand(4, 1, 16, 16).clone()
+    varied = torch.rand(4, 1, 16, 16)
+    with torch.no_grad():
+        d.real_head.weight.zero_()
+        d.real_head.weight[0, -1] = 1.0  # read the minibatch-std map alone
+        d.real_head.bias.zero_()
+        r_same, cls = d(same, group=4)
+        r_varied, _ = d(varied, group=4)
+    assert cls.shape == (4, 2) and r_same.shape == (4, 1, 4, 4)
+    assert float(r_same.max()) < 1e-3 < float(r_varied.min())  # identical images: no spread
+    plain = VGGDiscriminator(in_channels=1, base_channels=4, n_down=2, n_classes=2)
+    assert plain.real_head.in_channels == plain.out_channels  # off: the thesis's D, checkpoints unchanged

@@ -509,3 +509,20 @@ def test_output_noise_trains_its_filters_adversarially_and_reloads(ws):
     ck = load_checkpoint(RunDir.open(Workspace.open(ws), "mm-noise").checkpoint_path("last"))
     assert isinstance(G, NoisyGenerator)
     assert torch.equal(G.noise.weight.float(), ck["models"]["G"]["noise.weight"].float())
+
+
+def test_minibatch_std_discriminator_trains_checkpoints_and_reloads(ws):
+    """``d_minibatch_std``: D's real/fake head gets one more input channel, the adversarial phase
+    runs with groups of one modality of the batch, and the checkpoint rebuilds; batch 1 is refused."""
+    assert _cli(ws, "multimodal", "--dataset", "tiny", "--steps", "2", "--run-name", "mm-mbstd", *MM,
+                "--set", "pretrain_steps=1", "--set", "d_minibatch_std=true", "--set", "checkpoint_every=2") == 0
+    rows = _metrics(ws, "mm-mbstd")
+    assert all(np.isfinite(r["d_total"]) and np.isfinite(r["g_adv"]) for r in rows[1:])
+    ck = load_checkpoint(RunDir.open(Workspace.open(ws), "mm-mbstd").checkpoint_path("last"))
+    from synth_core.runs.networks.multimodal import build_networks
+
+    nets = build_networks(make_config(MultimodalConfig, ck["config"]), ck["meta"])
+    nets["D"].load_state_dict({k: v.float() for k, v in ck["models"]["D"].items()})
+    assert nets["D"].minibatch_std and nets["D"].real_head.in_channels == nets["D"].out_channels + 1
+    with pytest.raises(ConfigError, match="d_minibatch_std needs batch_size >= 2"):
+        _stage(ws, d_minibatch_std=True, batch_size=1)

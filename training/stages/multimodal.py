@@ -420,7 +420,8 @@ class MultimodalStage(Stage):
         # D (eq. 13): real and generated in one call
         opt_d = self.opts["D"]
         opt_d.zero_grad(set_to_none=True)
-        d_map, d_logits = self.D(torch.cat([real_flat, fake_flat.detach().to(real_flat.dtype)]))
+        # groups of b: one modality of the real (or generated) batch each, for D's minibatch std
+        d_map, d_logits = self.D(torch.cat([real_flat, fake_flat.detach().to(real_flat.dtype)]), group=b)
         d_map = d_map.float()
         d_real = lsgan_real(d_map[:n]) * m_count
         d_fake = lsgan_fake(d_map[n:]) * m_count
@@ -447,7 +448,7 @@ class MultimodalStage(Stage):
         opt_g = self.opts["G"]
         opt_g.zero_grad(set_to_none=True)
         with self._d_no_sync():
-            g_map, g_logits = self.D(fake_flat)
+            g_map, g_logits = self.D(fake_flat, group=b)
             p_map = self.D_p(with_modality_planes(fake_flat, cls, m_count)) if self.D_p is not None else None
         g_adv = lsgan_real(g_map.float()) * m_count
         g_total = cfg.g_adv_weight * g_adv

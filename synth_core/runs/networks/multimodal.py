@@ -20,7 +20,8 @@ def build_generator(cfg: MultimodalConfig, n_modalities: int, n_classes: int) ->
 
 def build_discriminator(cfg: MultimodalConfig, n_modalities: int) -> VGGDiscriminator:
     return VGGDiscriminator(in_channels=1, base_channels=cfg.d_base_channels or cfg.base_channels,
-                            n_down=cfg.d_n_down, n_classes=n_modalities if n_modalities > 1 else 0, norm=cfg.d_norm)
+                            n_down=cfg.d_n_down, n_classes=n_modalities if n_modalities > 1 else 0, norm=cfg.d_norm,
+                            minibatch_std=cfg.d_minibatch_std)
 
 
 def build_patch_discriminator(cfg: MultimodalConfig, n_modalities: int) -> PatchGANDiscriminator:
