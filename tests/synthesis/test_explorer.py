@@ -20,6 +20,17 @@ def ex(synth_ws):
     return LatentExplorer.open(Workspace.open(synth_ws), "st", "mm")
 
 
+def test_the_page_drops_mask_regions_as_the_multimodal_run_says(synth_ws, monkeypatch):
+    from dataclasses import replace
+
+    import synth_core.synthesis.loading as loading
+
+    real_load = loading.load_models
+    monkeypatch.setattr(loading, "load_models", lambda *a, **k: (lambda m: replace(
+        m, settings=replace(m.settings, mask_min_area=0.02)))(real_load(*a, **k)))
+    assert LatentExplorer.open(Workspace.open(synth_ws), "st", "mm").min_area == 0.02
+
+
 def test_random_maps_use_the_synthesis_latents(ex, synth_ws):
     z = ex.random_latents(3, 4)
     maps, masks = ex.maps(z)
@@ -68,7 +79,10 @@ def test_maps_are_computed_once_in_two_steps_and_match_synthesis(synth_ws):
     assert calls == {"G_s": 1, "G_m": 0} and not ex.has_maps(z)
     maps, masks = ex.maps(z)
     assert calls == {"G_s": 1, "G_m": 1} and ex.has_maps(z)
-    want_maps, want_masks = generate_structures(ex.G_s, ex.G_m, z, ex.threshold)
+    from synth_core.structure import MASK_MIN_AREA
+
+    assert ex.min_area == MASK_MIN_AREA  # no multimodal run: the config's default, as synthesis would use
+    want_maps, want_masks = generate_structures(ex.G_s, ex.G_m, z, ex.threshold, min_area=ex.min_area)
     assert np.array_equal(first, want_maps) and np.array_equal(maps, want_maps) and np.array_equal(masks, want_masks)
     calls.update(G_s=0, G_m=0)
     again = ex.maps(z.copy())  # same values, another array: no network call
