@@ -184,8 +184,8 @@ def drop_small_regions(masks: np.ndarray, min_area: float) -> np.ndarray:
 
         below = int(np.ceil(min_area * m.shape[1] * m.shape[2])) - 1  # regions of at most this many pixels go
         if below >= 1:
-            out = np.stack([remove_small_objects(x.astype(bool), max_size=below, connectivity=2)
-                            for x in out]).astype(np.uint8)
+            for i, x in enumerate(out):  # in place: an empty batch stays empty
+                out[i] = remove_small_objects(x.astype(bool), max_size=below, connectivity=2)
     return out[0] if single else out
 
 

@@ -197,7 +197,7 @@ def masks_from_structures(G_m: nn.Module, s: torch.Tensor | np.ndarray, threshol
         for i in _chunks(len(s), batch_size):
             out.append((G_m(s[i : i + batch_size].to(dev)).float()[:, 0] > threshold).to(torch.uint8).cpu().numpy())
     masks = np.concatenate(out) if out else np.zeros((0, *s.shape[-2:]), np.uint8)
-    return drop_small_regions(masks, min_area) if min_area > 0 and len(masks) else masks
+    return drop_small_regions(masks, min_area)
 
 
 def generate_structures(G_s: nn.Module, G_m: nn.Module, z: torch.Tensor | np.ndarray, threshold: float = 0.5,
