@@ -26,6 +26,7 @@ from torch import nn
 
 from synth_core.nets.blur import gaussian_blur, gaussian_kernel
 from synth_core.nets.noise import NoisyGenerator
+from synth_core.nets.style import style_prior_of
 
 __all__ = [
     "first_channel",
@@ -149,7 +150,7 @@ def has_output_noise(G: nn.Module) -> bool:
 
 
 def generate_modalities(G: nn.Module, inputs: torch.Tensor, n_modalities: int, *, noise: torch.Tensor | None = None,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
+                        style: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Every modality of a batch in one call of ``G``: ``inputs (B, C, H, W)`` (from
     :func:`generator_input`) -> ``(B, M, H, W)``, channel ``i`` generated with condition
     ``one_hot(i)``. With ``M = 1`` ``G`` runs without a condition.
@@ -159,6 +160,11 @@ def generate_modalities(G: nn.Module, inputs: torch.Tensor, n_modalities: int, *
     sample's from that sample's own generator, so batching changes nothing), else drawn here from
     ``generator`` (on its own device, then moved; torch's global one without it). A plain U-Net ignores
     both and draws nothing.
+
+    A ``G`` with a style code (:func:`~synth_core.nets.style.style_prior_of`) takes one standardised
+    code per sample and modality: ``style (B, M, k)`` when given (a real slice's own, or drawn by
+    the caller), else drawn here from ``G.style_prior`` with ``generator``, after the noise. Without
+    a style code ``style`` must be None.
 
     ``G`` may be wrapped (DistributedDataParallel); its condition size must equal ``M`` when
     ``M > 1``. Gradients flow; wrap in ``torch.no_grad()`` for inference.
@@ -177,6 +183,17 @@ def generate_modalities(G: nn.Module, inputs: torch.Tensor, n_modalities: int, *
         elif noise.shape != (b, n_modalities, h, w):
             raise ValueError(f"expected noise {(b, n_modalities, h, w)}, got {tuple(noise.shape)}")
         extra["noise"] = noise.to(inputs.device, dtype).transpose(0, 1).reshape(n_modalities * b, 1, h, w)
+    prior = style_prior_of(G)
+    if prior is not None:
+        if prior.n_modalities != n_modalities:
+            raise ValueError(f"G's style code covers {prior.n_modalities} modalities, not {n_modalities}")
+        if style is None:
+            style = prior.sample(b, generator=generator)
+        elif style.shape != (b, n_modalities, prior.k):
+            raise ValueError(f"expected style {(b, n_modalities, prior.k)}, got {tuple(style.shape)}")
+        extra["style"] = style.to(inputs.device, torch.float32).transpose(0, 1).reshape(n_modalities * b, prior.k)
+    elif style is not None:
+        raise ValueError("G takes no style code (trained without style_quantiles)")
     if n_modalities == 1:
         if cond_dim:
             raise ValueError(f"G is conditioned on {cond_dim} modalities; cannot generate a single unconditioned one")

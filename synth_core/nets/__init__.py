@@ -7,6 +7,7 @@ paper configuration.
 
 from synth_core.nets.discriminators import LatentDiscriminator, PatchGANDiscriminator, VGGDiscriminator, spectral_normed
 from synth_core.nets.noise import NoisyGenerator, OutputNoise
+from synth_core.nets.style import StylePrior
 from synth_core.nets.unet import UNet
 from synth_core.nets.vae import StructureDecoder, StructureEncoder, reparameterize
 
@@ -17,6 +18,7 @@ __all__ = [
     "PatchGANDiscriminator",
     "StructureDecoder",
     "StructureEncoder",
+    "StylePrior",
     "UNet",
     "VGGDiscriminator",
     "reparameterize",

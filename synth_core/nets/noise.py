@@ -61,18 +61,20 @@ class NoisyGenerator(nn.Module):
     """A conditional generator (``unet``: ``(x, condition) -> (N, 1, H, W)``) plus
     :class:`OutputNoise`: ``forward(x, condition=None, noise=None)`` returns
     ``unet(x, condition) + support * noise_filter(noise, condition)``, where ``support`` is
-    ``x[:, :1] > 0`` (inside the organ). ``noise=None`` gives the clean image. ``condition_dim``
-    is the U-Net's, so :func:`synth_core.multimodal_model.generate_modalities` treats both alike."""
+    ``x[:, :1] > 0`` (inside the organ). ``noise=None`` gives the clean image. ``style`` goes to the
+    U-Net (:mod:`synth_core.nets.style`); the noise filters follow the condition alone. ``condition_dim``
+    and ``style_dim`` are the U-Net's, so :func:`synth_core.multimodal_model.generate_modalities` treats both alike."""
 
     def __init__(self, unet: nn.Module, *, kernel: int = 5):
         super().__init__()
         self.unet = unet
         self.condition_dim = int(getattr(unet, "condition_dim", 0))
+        self.style_dim = int(getattr(unet, "style_dim", 0))
         self.noise = OutputNoise(n_modalities=max(self.condition_dim, 1), kernel=kernel)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None,
-                noise: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.unet(x, condition)
+                noise: torch.Tensor | None = None, style: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.unet(x, condition, style)
         if noise is None:
             return y
         if noise.shape != (x.shape[0], 1, *x.shape[2:]):

@@ -53,6 +53,11 @@ class UNet(nn.Module):
     connections let the U-Net copy its input; a translator built that way was measured to ignore its
     target modality. The bottleneck mode follows the thesis code (with a LeakyReLU after the 1×1
     fusion, so the condition is not a pure constant shift).
+
+    ``style_dim = k > 0`` adds a per-sample style code ``style (B, k)`` (:mod:`synth_core.nets.style`)
+    to what the condition modulates: with a condition ``c`` the FiLM (or bottleneck) input is
+    ``[c, vec(c ⊗ style)]``, so each modality gets its own linear response to its code; without one
+    it is the code alone. ``style_dim = 0`` is the network as before.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class UNet(nn.Module):
         out_activation: str = "sigmoid",
         max_channels: int = 512,
         condition_at: str = "bottleneck",
+        style_dim: int = 0,
     ):
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -81,26 +87,30 @@ class UNet(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), not {dropout}")
         if condition_dim < 0:
             raise ValueError(f"condition_dim must be >= 0, not {condition_dim}")
+        if style_dim < 0:
+            raise ValueError(f"style_dim must be >= 0, not {style_dim}")
         check_choice("out_activation", out_activation, ("sigmoid", "tanh", "none"))
         check_choice("condition_at", condition_at, ("bottleneck", "decoder"))
         self.condition_at = condition_at
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.depth, self.condition_dim = depth, condition_dim
+        self.depth, self.condition_dim, self.style_dim = depth, condition_dim, style_dim
+        #: width of what modulates the network: the condition, then each condition entry times the style
+        self.film_dim = condition_dim * (1 + style_dim) if condition_dim else style_dim
 
         widths = [min(base_channels * 2**i, max_channels) for i in range(depth + 1)]
         self.stem = ConvBlock(in_channels, widths[0], norm=norm)
         self.down = nn.ModuleList(ConvBlock(widths[i], widths[i + 1], norm=norm) for i in range(depth))
         self.fuse = (
-            nn.Sequential(nn.Conv2d(widths[-1] + condition_dim, widths[-1], 1), nn.LeakyReLU(0.2, inplace=True))
-            if condition_dim > 0 and condition_at == "bottleneck" else nn.Identity()
+            nn.Sequential(nn.Conv2d(widths[-1] + self.film_dim, widths[-1], 1), nn.LeakyReLU(0.2, inplace=True))
+            if self.film_dim > 0 and condition_at == "bottleneck" else nn.Identity()
         )
         self.up_conv = nn.ModuleList()
         self.up_block = nn.ModuleList()
         for level, i in enumerate(reversed(range(depth))):
             self.up_conv.append(nn.Conv2d(widths[i + 1], widths[i], 3, padding=1))
             drop = dropout if level < 3 else 0.0
-            if condition_dim and condition_at == "decoder":
-                self.up_block.append(FiLMConvBlock(2 * widths[i], widths[i], condition_dim=condition_dim,
+            if self.film_dim and condition_at == "decoder":
+                self.up_block.append(FiLMConvBlock(2 * widths[i], widths[i], condition_dim=self.film_dim,
                                                    norm=norm, dropout=drop))
             else:
                 self.up_block.append(ConvBlock(2 * widths[i], widths[i], norm=norm, dropout=drop))
@@ -122,7 +132,31 @@ class UNet(nn.Module):
             feats.append(block(F.max_pool2d(feats[-1], 2)))
         return feats
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    def modulation(self, condition: torch.Tensor | None, style: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """What the FiLM blocks (or the bottleneck fusion) see: ``condition (B, condition_dim)`` and
+        ``style (B, style_dim)`` checked, then ``[c, vec(c ⊗ style)]``, the style alone without a
+        condition, or the condition alone without a style code; None when the network has neither."""
+        if self.condition_dim:
+            if condition is None or condition.shape != (batch, self.condition_dim):
+                got = None if condition is None else tuple(condition.shape)
+                raise ValueError(f"expected condition (B, {self.condition_dim}), got {got}")
+        elif condition is not None:
+            raise ValueError("this UNet has no condition input (condition_dim = 0)")
+        if self.style_dim:
+            if style is None or style.shape != (batch, self.style_dim):
+                got = None if style is None else tuple(style.shape)
+                raise ValueError(f"expected style (B, {self.style_dim}), got {got}")
+        elif style is not None:
+            raise ValueError("this UNet has no style input (style_dim = 0)")
+        if condition is None:
+            return style
+        if style is None:
+            return condition
+        c = condition.float()
+        return torch.cat([c, (c[:, :, None] * style.float()[:, None, :]).flatten(1)], dim=1)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None,
+                style: torch.Tensor | None = None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
@@ -133,17 +167,12 @@ class UNet(nn.Module):
         for block in self.down:
             y = block(F.max_pool2d(y, 2))
             skips.append(y)
-        if self.condition_dim:
-            if condition is None or condition.shape != (x.shape[0], self.condition_dim):
-                got = None if condition is None else tuple(condition.shape)
-                raise ValueError(f"expected condition (B, {self.condition_dim}), got {got}")
-            if self.condition_at == "bottleneck":
-                planes = condition[:, :, None, None].to(y.dtype).expand(-1, -1, *y.shape[-2:])
-                y = self.fuse(torch.cat([y, planes], dim=1))
-        elif condition is not None:
-            raise ValueError("this UNet has no condition input (condition_dim = 0)")
+        film = self.modulation(condition, style, x.shape[0])
+        if film is not None and self.condition_at == "bottleneck":
+            planes = film[:, :, None, None].to(y.dtype).expand(-1, -1, *y.shape[-2:])
+            y = self.fuse(torch.cat([y, planes], dim=1))
         for conv, block, skip in zip(self.up_conv, self.up_block, reversed(skips[:-1])):
             y = conv(F.interpolate(y, scale_factor=2.0, mode="nearest"))
             y = torch.cat([y, skip], dim=1)
-            y = block(y, condition) if isinstance(block, FiLMConvBlock) else block(y)
+            y = block(y, film) if isinstance(block, FiLMConvBlock) else block(y)
         return self.out_act(self.head(y))

@@ -22,6 +22,7 @@ import torch
 
 from synth_core.errors import ConfigError
 from synth_core.multimodal_model import first_channel, generate_modalities, generator_input, has_output_noise
+from synth_core.nets.style import style_prior_of
 from synth_core.structure_model import generate_structures
 from synth_core.synthesis.acceptance import accepted_latents
 from synth_core.synthesis.figures import RealReference, sample_figures
@@ -94,8 +95,8 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
     noise_seeds = np.array([stream_seed(seed, int(i), STREAM_NOISE) for i in idx], np.int64)
     s = torch.from_numpy(maps).float()[:, None]
     m = torch.from_numpy(masks).float()[:, None]
-    firsts, noises = [], []
-    n_mod, noisy = len(models.modalities), has_output_noise(models.G)
+    firsts, noises, styles = [], [], []
+    n_mod, noisy, prior = len(models.modalities), has_output_noise(models.G), style_prior_of(models.G)
     for r in range(b):  # every draw of a sample comes from its own generator: batching changes nothing
         g = torch.Generator().manual_seed(int(noise_seeds[r]))
         firsts.append(first_channel(s[r : r + 1], m[r : r + 1], use_structure=cfg.use_structure,
@@ -103,10 +104,13 @@ def generate_batch(models: SynthesisModels, lesions: LesionSource, seed: int, in
                                     blur=cfg.noise_blur, generator=g))
         if noisy:  # then the learned output noise of each modality (output_noise)
             noises.append(torch.randn((1, n_mod, h, w), generator=g))
+        if prior is not None:  # then the sample's style code (style_quantiles): its contrast
+            styles.append(prior.sample(1, generator=g))
     first = torch.cat(firsts).to(dev)
     inp = generator_input(first, torch.from_numpy(labels).long().to(dev), models.n_classes)
     noise = torch.cat(noises).to(dev) if noises else None
-    images = generate_modalities(models.G, inp, n_mod, noise=noise).float().clamp(0, 1).cpu().numpy()
+    style = torch.cat(styles).to(dev) if styles else None
+    images = generate_modalities(models.G, inp, n_mod, noise=noise, style=style).float().clamp(0, 1).cpu().numpy()
     if cfg.zero_background:  # like the real scans: nothing outside the organ (METHOD.md: skull-stripped data)
         images = images * (masks > 0)[:, None]
     return Batch(idx, images.astype(np.float32), masks, labels, maps, lesion_index, params, noise_seeds,

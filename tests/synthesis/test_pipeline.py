@@ -281,3 +281,33 @@ def test_smooth_noise_setting_reaches_the_generator_input():
         return np.corrcoef(a, b)[0, 1]
 
     assert abs(corr(white)) < 0.3 and corr(smooth) > 0.6
+
+
+class StyledCopy(Copy):
+    """:class:`Copy` whose every modality is brightened by 0.05 x its code's middle value."""
+
+    style_dim = 3
+
+    def forward(self, x, cond, style):
+        return (super().forward(x, cond) + 0.05 * style[:, 1, None, None, None]).clamp(0, 1)
+
+
+def test_style_codes_are_drawn_per_sample_so_batching_changes_nothing():
+    from synth_core.nets import StylePrior
+
+    G = StyledCopy()
+    G.style_prior = StylePrior(2, 3)
+    models = SynthesisModels(G_s=DiscMaps(), G_m=FilledDisc(), G=G, modalities=("t1", "t2"),
+                             label_names={0: "bg", 1: "core", 2: "edema"}, size=SIZE, settings=GenerationSettings())
+    lesions = LesionSource("none", _bank())
+    many = generate_batch(models, lesions, seed=4, indices=range(8))
+    one = generate_batch(models, lesions, seed=4, indices=[5])
+    assert np.array_equal(one.images[0], many.images[5])
+    plain = generate_batch(_models(), lesions, seed=4, indices=range(8))
+    assert np.array_equal(plain.masks, many.masks)  # the code comes after every other draw of a sample
+    inside = (many.masks > 0) & (plain.images[:, 0] > 0.1) & (plain.images[:, 0] < 0.8)
+    shift = [float(np.median((many.images[i, 0] - plain.images[i, 0])[inside[i]])) for i in range(8)]
+    assert 0.02 < np.std(shift) < 0.09  # 0.05 x a unit Gaussian code per sample
+    for i in range(8):  # one code per sample and modality: both modalities of sample i shift by their own
+        d1 = np.median((many.images[i, 1] - plain.images[i, 1])[inside[i] & (plain.images[i, 1] < 0.8)])
+        assert abs(d1 - shift[i]) > 1e-4

@@ -526,3 +526,38 @@ def test_minibatch_std_discriminator_trains_checkpoints_and_reloads(ws):
     assert nets["D"].minibatch_std and nets["D"].real_head.in_channels == nets["D"].out_channels + 1
     with pytest.raises(ConfigError, match="d_minibatch_std needs batch_size >= 2"):
         _stage(ws, d_minibatch_std=True, batch_size=1)
+
+
+def test_style_code_prior_from_the_training_split_and_real_codes_in_pretraining(ws):
+    """``style_quantiles``: G's prior holds the training slices' code statistics, real slices are
+    generated with their own standardised code, the code reaches G's FiLM weights in both phases,
+    and a saved run reloads the prior with G; off by default (thesis)."""
+    from synth_core.nets.style import style_codes, style_prior_of
+
+    q = (0.25, 0.5, 0.75)
+    torch.manual_seed(0)
+    stage = _stage(ws, style_quantiles=q, pretrain_steps=1, batch_size=2)
+    prior = style_prior_of(stage.G)
+    train = load_rows(stage.ds, stage.ds.split_indices("train"))
+    codes, valid = style_codes(train["image"], train["mask"], q)
+    torch.testing.assert_close(prior.mean, codes[valid].mean(0))
+    torch.testing.assert_close(prior.sd, codes[valid].std(0, unbiased=False))
+    batch = load_rows(stage.ds, stage.ds.split_indices("train")[:2], stage.device)
+    z = stage.real_style(batch)
+    raw, ok = style_codes(batch["image"], batch["mask"], q)
+    assert ok.all() and z.shape == (2, stage.n_mod, 3)
+    torch.testing.assert_close(prior.raw(z), raw)
+    film = stage.G.up_block[0].film.weight  # columns: n_mod conditions, then n_mod x 3 style slots
+    before = film.detach().clone()
+    stage._pretrain_step(batch)
+    assert (film.detach() - before)[:, stage.n_mod:].abs().max() > 0  # the code reaches G
+    before = film.detach().clone()
+    stage._adversarial_step(batch, np.random.default_rng(0))
+    assert (film.detach() - before)[:, stage.n_mod:].abs().max() > 0
+    assert style_prior_of(_stage(ws).G) is None
+    assert _cli(ws, "multimodal", "--dataset", "tiny", "--steps", "1", "--run-name", "mm-style", *MM,
+                "--set", "pretrain_steps=1", "--set", "style_quantiles=0.25,0.5,0.75") == 0
+    from synth_core.runs.loading import load_run
+
+    G = load_run(Workspace.open(ws), "mm-style", names=["G"]).nets["G"]
+    assert torch.equal(style_prior_of(G).mean, prior.mean) and torch.equal(style_prior_of(G).chol, prior.chol)

@@ -58,6 +58,13 @@ masks and the real batch's inside its masks (``quantile_distance``, 64 quantiles
 teach ``G`` the mean intensity, which squeezes grey matter, white matter and CSF towards it; a
 classifier tells the samples from real scans by their intensity histogram alone.
 
+Style code (``style_quantiles``, off in the thesis): every other input of ``G`` is anatomy or noise
+per pixel, so pre-training teaches it the average contrast and every generated sample gets it.
+With a style code, each real slice reaches ``G`` with its own (``real_style``: per modality the
+intensity quantiles inside its organ mask, standardised), in pre-training, in the reconstruction
+anchor and in validation; a generated sample gets a code drawn from ``G.style_prior``, fitted at
+the start to the training split's codes (:mod:`synth_core.nets.style`).
+
 Ablation switches (thesis Table 1; ``ablation`` = "A".."F" sets all five, one off, F = all on):
 A ``use_structure=false`` — the structure channel is noise ``U(0, 1)`` instead of ``s'``;
 B ``mask_filter=false`` — lesions are placed anywhere in the frame, ignoring the organ mask;
@@ -103,6 +110,7 @@ from synth_core.errors import ConfigError, NotFoundError
 from synth_core.lesions import AugmentRanges, LesionBank
 from synth_core.multimodal_model import first_channel, generate_modalities, generator_input
 from synth_core.nets.blur import gaussian_blur
+from synth_core.nets.style import style_codes, style_prior_of
 from synth_core.render import grid, overlay
 from synth_core.structure_model import generate_structures
 from synth_core.synthesis.lesions import LesionSource
@@ -186,6 +194,9 @@ class MultimodalStage(Stage):
         self.les_w = class_weights(cfg.les_class_weights, self.n_classes).to(self.device)
 
         self.G = wrap(build_generator(cfg, self.n_mod, self.n_classes), dist)
+        self.style_prior = style_prior_of(self.G)
+        if self.style_prior is not None:  # the law generated samples draw their code from (buffers of G)
+            self.style_prior.fit(self._training_codes())
         self.D = wrap(build_discriminator(cfg, self.n_mod), dist)
         self.opts = {"G": adam(self.G.parameters(), cfg), "D": adam(self.D.parameters(), cfg)}
         self.D_p = wrap(build_patch_discriminator(cfg, self.n_mod), dist) if cfg.patch_weight > 0 else None
@@ -289,6 +300,29 @@ class MultimodalStage(Stage):
                 self.helpers[stage] = self._load_helper(stage, rid, self._needed()[stage][0])
 
     # ---- inputs ---------------------------------------------------------------------------------
+    def _training_codes(self) -> np.ndarray:
+        """Raw style codes ``(N, M, k)`` of the training split's slices with an organ (for the prior)."""
+        rows = self.ds.split_indices("train")
+        out = []
+        for start in range(0, len(rows), 256):
+            b = load_rows(self.ds, rows[start : start + 256])
+            codes, valid = style_codes(b["image"], b["mask"], self.cfg.style_quantiles)
+            out.append(codes[valid].numpy())
+        codes = np.concatenate(out)
+        if len(codes) < 2:
+            raise ConfigError(f"dataset {self.ds.name!r} has {len(codes)} training slices with an organ; a style "
+                              "code (style_quantiles) needs at least 2 (set style_quantiles=[] to train without)")
+        return codes
+
+    def real_style(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The standardised style codes ``(B, M, k)`` of a batch of real slices (0, the training mean,
+        for a slice without an organ); None when ``G`` takes no style code."""
+        if self.style_prior is None:
+            return None
+        codes, valid = style_codes(batch["image"], batch["mask"], self.cfg.style_quantiles)
+        z = self.style_prior.standardize(codes.to(self.device))
+        return z * valid.to(z.device)[:, None, None]
+
     def g_input(self, structure: torch.Tensor, mask: torch.Tensor, label: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """``G``'s input from ``structure``/``mask (B, 1, H, W)`` and ``label (B, H, W)`` under the
@@ -391,7 +425,8 @@ class MultimodalStage(Stage):
         cfg, opt = self.cfg, self.opts["G"]
         x, m = batch["image"], batch["mask"]
         opt.zero_grad(set_to_none=True)
-        fake = generate_modalities(self.G, self.g_input(batch["structure"], m, batch["label"]), self.n_mod).float()
+        fake = generate_modalities(self.G, self.g_input(batch["structure"], m, batch["label"]), self.n_mod,
+                                   style=self.real_style(batch)).float()
         pre_mse = F.mse_loss(fake, x) * self.n_mod
         pre_masked = F.mse_loss(fake * m, x * m) * self.n_mod
         total = cfg.pre_mse_weight * pre_mse + cfg.pre_masked_weight * pre_masked
@@ -406,10 +441,12 @@ class MultimodalStage(Stage):
         with torch.no_grad():
             s_g, m_g, lab = self.generated_structures(b, rng)
         inp = self.g_input(s_g, m_g, lab)
+        style = None if self.style_prior is None else self.style_prior.sample(b).to(self.device)  # drawn codes
         anchor = cfg.adv_rec_weight > 0
         if anchor:  # the real slices' own inputs ride in the same call of G (one forward per backward under DDP)
             inp = torch.cat([inp, self.g_input(batch["structure"], batch["mask"], batch["label"])])
-        both = generate_modalities(self.G, inp, m_count)  # (B or 2B, M, H, W)
+            style = None if style is None else torch.cat([style, self.real_style(batch)])
+        both = generate_modalities(self.G, inp, m_count, style=style)  # (B or 2B, M, H, W)
         fake, rec = both[:b], both[b:]
         real_flat = x.transpose(0, 1).reshape(m_count * b, 1, *x.shape[-2:])  # modality-major
         fake_flat = fake.transpose(0, 1).reshape(m_count * b, 1, *x.shape[-2:])
@@ -507,7 +544,7 @@ class MultimodalStage(Stage):
         for start in range(0, len(self.val_rows), 16):
             b = load_rows(self.ds, self.val_rows[start : start + 16], self.device)
             fake = generate_modalities(G, self.g_input(b["structure"], b["mask"], b["label"], gen), self.n_mod,
-                                       generator=gen).float()
+                                       style=self.real_style(b), generator=gen).float()
             sq += float(((fake - b["image"]) ** 2).mean(dim=(1, 2, 3)).sum())
             count += fake.shape[0]
             labels.append(b["label"].cpu())
@@ -546,7 +583,7 @@ class MultimodalStage(Stage):
             tiles += [tile(fake[k, i]) for i in range(self.n_mod)] + [blank] * self.n_mod
         b = load_rows(self.ds, self.sample_rows, self.device)
         inp = self.g_input(b["structure"], b["mask"], b["label"], gen)
-        fake = generate_modalities(G, inp, self.n_mod, generator=gen).float()
+        fake = generate_modalities(G, inp, self.n_mod, style=self.real_style(b), generator=gen).float()
         for k in range(fake.shape[0]):
             tiles += [tile(inp[k, 0]), self._label_tile(b["structure"][k, 0], b["mask"][k, 0], b["label"][k])]
             tiles += [tile(fake[k, i]) for i in range(self.n_mod)]

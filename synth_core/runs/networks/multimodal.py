@@ -6,16 +6,22 @@ from typing import Any
 
 from torch import nn
 
-from synth_core.nets import NoisyGenerator, PatchGANDiscriminator, UNet, VGGDiscriminator, spectral_normed
+from synth_core.nets import NoisyGenerator, PatchGANDiscriminator, StylePrior, UNet, VGGDiscriminator, spectral_normed
 from synth_core.runs.stage_configs import MultimodalConfig
 
 
 def build_generator(cfg: MultimodalConfig, n_modalities: int, n_classes: int) -> nn.Module:
-    """The U-Net ``G``; with ``output_noise`` wrapped in :class:`~synth_core.nets.NoisyGenerator`."""
+    """The U-Net ``G``; with ``output_noise`` wrapped in :class:`~synth_core.nets.NoisyGenerator`;
+    with ``style_quantiles`` it takes a style code of that many values per modality and carries
+    their law as ``G.style_prior`` (:class:`~synth_core.nets.StylePrior`, set by the training stage)."""
+    k = len(cfg.style_quantiles)
     unet = UNet(in_channels=1 + n_classes - 1, out_channels=1, base_channels=cfg.base_channels, depth=cfg.depth,
                 norm=cfg.norm, condition_dim=n_modalities if n_modalities > 1 else 0, out_activation="sigmoid",
-                condition_at=cfg.condition_at)
-    return NoisyGenerator(unet, kernel=cfg.output_noise) if cfg.output_noise else unet
+                condition_at=cfg.condition_at, style_dim=k)
+    G = NoisyGenerator(unet, kernel=cfg.output_noise) if cfg.output_noise else unet
+    if k:
+        G.style_prior = StylePrior(n_modalities, k)
+    return G
 
 
 def build_discriminator(cfg: MultimodalConfig, n_modalities: int) -> VGGDiscriminator:
