@@ -6,7 +6,9 @@ Two reconstructions of REAL held-out slices:
 (a) :func:`reconstruct_multimodal` — the multi-modal generator ``G`` given the slice's own
     structure map, organ mask and lesion label (the input of the self-supervised pre-training,
     eq. 18: noise fusion eq. 12 with seeded noise, then ``generator_input``), generating every
-    modality; compared with the real modalities.
+    modality; compared with the real modalities. A ``G`` with a style code (``style_quantiles``)
+    gets one drawn from its prior with the same seeded generator, as in synthesis: never the real
+    slice's own, which would hand it the target's intensity quantiles.
 (b) :func:`fill_real_lesions` — the pix2pix "whitening" generator filling the whitened lesion of a
     real lesion slice (the liver paper's test), raw generator output (``composite=False``, as the
     paper evaluates it); compared with the original slice.

@@ -74,7 +74,7 @@ class NoisyGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None,
                 noise: torch.Tensor | None = None, style: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.unet(x, condition, style)
+        y = self.unet(x, condition) if style is None else self.unet(x, condition, style)
         if noise is None:
             return y
         if noise.shape != (x.shape[0], 1, *x.shape[2:]):
