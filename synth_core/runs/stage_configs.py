@@ -236,7 +236,8 @@ class MultimodalConfig(CommonConfig):
                                          "deviation), so it can tell when generated images vary less than real "
                                          "ones (on the demo every generated sample has the same contrast; real "
                                          "scans vary 3-5x more). Measured on the demo: no gain, as G has no "
-                                         "per-sample random input to vary with (docs/TRAINING_RECIPES.md). "
+                                         "per-sample random input to vary with (docs/TRAINING_RECIPES.md; "
+                                         "style_quantiles gives it one). "
                                          "false = thesis")
     patch_spectral_norm: bool = param(False, "spectral normalisation (Miyato et al.) of every D_p layer: bounds how "
                                              "sharply D_p can react to a pattern, a common cure for the periodic "
