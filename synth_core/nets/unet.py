@@ -136,18 +136,11 @@ class UNet(nn.Module):
         """What the FiLM blocks (or the bottleneck fusion) see: ``condition (B, condition_dim)`` and
         ``style (B, style_dim)`` checked, then ``[c, vec(c ⊗ style)]``, the style alone without a
         condition, or the condition alone without a style code; None when the network has neither."""
-        if self.condition_dim:
-            if condition is None or condition.shape != (batch, self.condition_dim):
-                got = None if condition is None else tuple(condition.shape)
-                raise ValueError(f"expected condition (B, {self.condition_dim}), got {got}")
-        elif condition is not None:
-            raise ValueError("this UNet has no condition input (condition_dim = 0)")
-        if self.style_dim:
-            if style is None or style.shape != (batch, self.style_dim):
-                got = None if style is None else tuple(style.shape)
-                raise ValueError(f"expected style (B, {self.style_dim}), got {got}")
-        elif style is not None:
-            raise ValueError("this UNet has no style input (style_dim = 0)")
+        for name, value, dim in (("condition", condition, self.condition_dim), ("style", style, self.style_dim)):
+            if dim and (value is None or value.shape != (batch, dim)):
+                raise ValueError(f"expected {name} (B, {dim}), got {None if value is None else tuple(value.shape)}")
+            if not dim and value is not None:
+                raise ValueError(f"this UNet has no {name} input ({name}_dim = 0)")
         if condition is None:
             return style
         if style is None:

@@ -63,8 +63,8 @@ def _bank() -> LesionBank:
     return LesionBank.from_arrays(lab, case_ids=["c0"], label_names={0: "bg", 1: "core", 2: "edema"})
 
 
-def _models(**settings) -> SynthesisModels:
-    return SynthesisModels(G_s=DiscMaps(), G_m=FilledDisc(), G=Copy(), modalities=("t1", "t2"),
+def _models(G: nn.Module | None = None, **settings) -> SynthesisModels:
+    return SynthesisModels(G_s=DiscMaps(), G_m=FilledDisc(), G=Copy() if G is None else G, modalities=("t1", "t2"),
                            label_names={0: "bg", 1: "core", 2: "edema"}, size=SIZE,
                            settings=GenerationSettings(**settings))
 
@@ -247,8 +247,7 @@ def test_learned_output_noise_is_drawn_per_sample_so_batching_changes_nothing():
     G = NoisyGenerator(Copy(), kernel=1)
     with torch.no_grad():
         G.noise.weight.fill_(0.05)
-    models = SynthesisModels(G_s=DiscMaps(), G_m=FilledDisc(), G=G, modalities=("t1", "t2"),
-                             label_names={0: "bg", 1: "core", 2: "edema"}, size=SIZE, settings=GenerationSettings())
+    models = _models(G)
     lesions = LesionSource("augmented", _bank())
     many = generate_batch(models, lesions, seed=4, indices=range(6))
     one = generate_batch(models, lesions, seed=4, indices=[3])
@@ -297,8 +296,7 @@ def test_style_codes_are_drawn_per_sample_so_batching_changes_nothing():
 
     G = StyledCopy()
     G.style_prior = StylePrior(2, 3)
-    models = SynthesisModels(G_s=DiscMaps(), G_m=FilledDisc(), G=G, modalities=("t1", "t2"),
-                             label_names={0: "bg", 1: "core", 2: "edema"}, size=SIZE, settings=GenerationSettings())
+    models = _models(G)
     lesions = LesionSource("none", _bank())
     many = generate_batch(models, lesions, seed=4, indices=range(8))
     one = generate_batch(models, lesions, seed=4, indices=[5])
