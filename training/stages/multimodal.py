@@ -63,7 +63,10 @@ per pixel, so pre-training teaches it the average contrast and every generated s
 With a style code, each real slice reaches ``G`` with its own (``real_style``: per modality the
 intensity quantiles inside its organ mask, standardised), in pre-training, in the reconstruction
 anchor and in validation; a generated sample gets a code drawn from ``G.style_prior``, fitted at
-the start to the training split's codes (:mod:`synth_core.nets.style`).
+the start to the training split's codes (:mod:`synth_core.nets.style`). With ``style_rec_weight``
+> 0 the adversarial step also reads each generated sample's code back from its images and adds
+``style_rec``, the mean L1 distance to the code it was drawn with (StarGAN v2's style
+reconstruction), so generated samples, not only real ones, keep the contrast they were asked for.
 
 Ablation switches (thesis Table 1; ``ablation`` = "A".."F" sets all five, one off, F = all on):
 A ``use_structure=false`` — the structure channel is noise ``U(0, 1)`` instead of ``s'``;
@@ -211,6 +214,7 @@ class MultimodalStage(Stage):
         adv += ["adv_rec"] if cfg.adv_rec_weight > 0 else []
         adv += ["g_patch"] if self.D_p is not None else []
         adv += ["tissue"] if cfg.tissue_weight > 0 else []
+        adv += ["style_rec"] if cfg.style_rec_weight > 0 else []
         adv += ["g_total", "d_real", "d_fake"] + (["d_cls"] if self.n_mod > 1 else []) + ["d_total"]
         adv += ["d_patch"] if self.D_p is not None else []
         adv += ["placed"]
@@ -322,6 +326,16 @@ class MultimodalStage(Stage):
         codes, valid = style_codes(batch["image"], batch["mask"], self.cfg.style_quantiles)
         z = self.style_prior.standardize(codes.to(self.device))
         return z * valid.to(z.device)[:, None, None]
+
+    def _style_reconstruction(self, fake: torch.Tensor, masks: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+        """``style_rec``: mean L1 distance between the standardised codes ``drawn (B, M, k)`` that
+        generated ``fake (B, M, H, W)`` and the codes read back from ``fake`` inside ``masks``
+        (differentiable through the quantiles' sort); 0 when no generated organ is large enough."""
+        codes, valid = style_codes(fake.float(), masks, self.cfg.style_quantiles)
+        valid = valid.to(fake.device)
+        if not bool(valid.any()):
+            return fake.new_zeros((), dtype=torch.float32)
+        return (self.style_prior.standardize(codes)[valid] - drawn.float()[valid]).abs().mean()
 
     def g_input(self, structure: torch.Tensor, mask: torch.Tensor, label: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -516,6 +530,10 @@ class MultimodalStage(Stage):
                 tissue = sum(quantile_distance(fake[:, i][inside_g], x[:, i][inside_r]) for i in range(m_count))
             g_total = g_total + cfg.tissue_weight * tissue
             out["tissue"] = tissue.item()
+        if cfg.style_rec_weight > 0:  # the drawn code read back from the generated images (StarGAN v2)
+            style_rec = self._style_reconstruction(fake, m_g, style[:b])
+            g_total = g_total + cfg.style_rec_weight * style_rec
+            out["style_rec"] = style_rec.item()
         if anchor:
             m_real = batch["mask"]
             rec, tgt, sigma = rec.float(), x.float(), cfg.adv_rec_blur
