@@ -125,10 +125,20 @@ class PatchGANDiscriminator(nn.Module):
             rf = rf * stride + (4 - stride)
         return rf
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *, with_features: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The patch map; with ``with_features`` also every hidden layer's activations (after each
+        LeakyReLU, ``n_layers + 1`` maps), as pix2pixHD's feature matching compares them."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        return self.net(x)
+        if not with_features:
+            return self.net(x)
+        feats = []
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                feats.append(x)
+        return x, feats
 
 
 class LatentDiscriminator(nn.Module):

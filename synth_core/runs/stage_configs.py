@@ -225,6 +225,13 @@ class MultimodalConfig(CommonConfig):
                                      "modality as constant planes; G gets g_patch = ||d_p(x_g,i) - 1||^2 summed over "
                                      "modalities. D's /16 map and pooled class head do not see acquisition noise and "
                                      "fine grey/white detail; D_p does, and G draws that texture from eq. 12's noise")
+    fm_weight: float = param(0.0, "adversarial phase: weight of a feature-matching term (0 = none; needs "
+                                  "patch_weight > 0 and adv_rec_weight > 0): the L1 distance between D_p's hidden "
+                                  "activations on each real slice and on its reconstruction from its own structure "
+                                  "map (the anchor's pair), averaged over D_p's layers and summed over modalities "
+                                  "(pix2pixHD, Wang et al. 2018). The blurred anchor holds G to the slice's anatomy "
+                                  "at coarse scale only; this compares the fine grey/white detail where the real "
+                                  "slice says what it is, in the features D_p has learned to look at")
     patch_layers: int = param(2, "D_p's stride-2 layers: 1, 2, 3 give receptive fields of 16, 34, 70 pixels")
     patch_base_channels: int = param(0, "D_p width of the first layer (0 = same as D)")
     patch_norm: str = param("instance", "normalisation of D_p's inner layers: instance | batch | group | none. "
@@ -335,6 +342,8 @@ class MultimodalConfig(CommonConfig):
         q = self.style_quantiles
         if len(q) > 8 or any(not 0.0 < v < 1.0 for v in q) or any(b <= a for a, b in zip(q, q[1:])):
             raise ConfigError(f"style_quantiles must be at most 8 strictly increasing levels in (0, 1), not {list(q)}")
+        if self.fm_weight > 0 and not (self.patch_weight > 0 and self.adv_rec_weight > 0):
+            raise ConfigError("fm_weight > 0 needs D_p and the anchor's pairs: set patch_weight > 0 and adv_rec_weight > 0")
         if self.style_rec_weight > 0 and not q:
             raise ConfigError("style_rec_weight > 0 needs a style code: set style_quantiles (e.g. 0.1,0.5,0.9)")
         if not 0 <= self.mask_min_area <= 0.5:
@@ -347,7 +356,7 @@ class MultimodalConfig(CommonConfig):
             if getattr(self, name) not in ("instance", "batch", "group", "none"):
                 raise ConfigError(f'{name} must be "instance", "batch", "group" or "none", not "{getattr(self, name)}"')
         for name in ("g_adv_weight", "g_cls_weight", "reg_weight", "reg_cross_weight", "les_weight", "adv_rec_weight", "patch_weight", "tissue_weight",
-                     "style_rec_weight", "pre_mse_weight", "pre_masked_weight", "d_real_weight", "d_fake_weight", "d_cls_weight"):
+                     "style_rec_weight", "fm_weight", "pre_mse_weight", "pre_masked_weight", "d_real_weight", "d_fake_weight", "d_cls_weight"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}")
         if not self.les_class_weights or any(not w >= 0 for w in self.les_class_weights):
@@ -426,7 +435,8 @@ class Pix2PixConfig(CommonConfig):
 #: defaults, and each set records the values it was made with (``synthesis.loading.as_set_made``).
 MULTIMODAL_ADDED_AS_BEFORE: dict[str, Any] = {"patch_norm": "instance", "patch_spectral_norm": False, "output_noise": 0,
                                                 "noise_blur": 0.0, "tissue_weight": 0.0, "d_minibatch_std": False,
-                                                "style_quantiles": (), "style_rec_weight": 0.0}
+                                                "style_quantiles": (), "style_rec_weight": 0.0,
+                                                "fm_weight": 0.0}
 
 #: stage name -> its settings class
 CONFIGS: dict[str, type[CommonConfig]] = {

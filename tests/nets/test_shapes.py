@@ -106,6 +106,20 @@ def test_patchgan_output_sizes(n_layers, size, out):
     assert tuple(d(torch.rand(1, 2, size, size)).shape) == (1, 1, out, out)
 
 
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_patchgan_hidden_features_for_feature_matching(n_layers):
+    """``with_features``: the same patch map, plus one activation per LeakyReLU (n_layers + 1 maps,
+    channels doubling up to 8x base, halving the size per stride-2 layer)."""
+    torch.manual_seed(0)
+    d = PatchGANDiscriminator(in_channels=2, base_channels=3, n_layers=n_layers, norm="none")
+    x = torch.rand(2, 2, 64, 64)
+    out, feats = d(x, with_features=True)
+    assert torch.equal(out, d(x))
+    assert [f.shape[1] for f in feats] == [3 * min(2**i, 8) for i in range(n_layers + 1)]
+    assert [f.shape[-1] for f in feats[:n_layers]] == [64 // 2 ** (i + 1) for i in range(n_layers)]
+    torch.testing.assert_close(feats[0], torch.nn.functional.leaky_relu(d.net[0](x), 0.2))  # the first layer's
+
+
 def test_patchgan_receptive_fields():
     assert PatchGANDiscriminator.receptive_field(3) == 70  # pix2pix's 70×70 PatchGAN
     assert PatchGANDiscriminator.receptive_field(1) == 16

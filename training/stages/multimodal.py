@@ -50,7 +50,10 @@ and its class head pools globally, so neither sees acquisition noise or fine gre
 second discriminator ``D_p`` (PatchGAN, ``patch_layers`` stride-2 layers, receptive field 16/34/70
 px) judges each real and generated image with its modality one-hot as constant planes: ``d_patch``
 ``||d_p(x_i) - 1||^2 + ||d_p(x_g,i)||^2`` and, in G's loss, ``g_patch`` ``||d_p(x_g,i) - 1||^2``,
-summed over modalities, weight ``patch_weight``.
+summed over modalities, weight ``patch_weight``. With ``fm_weight`` > 0 ``G`` also gets ``fm``: the
+L1 distance between ``D_p``'s hidden activations on each real slice and on its reconstruction (the
+anchor's pair), averaged over ``D_p``'s layers and summed over modalities (pix2pixHD's feature
+matching): the fine detail the blurred anchor leaves free, compared where the real slice shows it.
 
 Tissue intensities (``tissue_weight`` > 0, off in the thesis): ``tissue`` is, summed over modalities,
 the 1-D Wasserstein distance between the generated images' intensities inside their generated organ
@@ -215,6 +218,7 @@ class MultimodalStage(Stage):
         adv += ["g_patch"] if self.D_p is not None else []
         adv += ["tissue"] if cfg.tissue_weight > 0 else []
         adv += ["style_rec"] if cfg.style_rec_weight > 0 else []
+        adv += ["fm"] if cfg.fm_weight > 0 else []
         adv += ["g_total", "d_real", "d_fake"] + (["d_cls"] if self.n_mod > 1 else []) + ["d_total"]
         adv += ["d_patch"] if self.D_p is not None else []
         adv += ["placed"]
@@ -326,6 +330,22 @@ class MultimodalStage(Stage):
         codes, valid = style_codes(batch["image"], batch["mask"], self.cfg.style_quantiles)
         z = self.style_prior.standardize(codes.to(self.device))
         return z * valid.to(z.device)[:, None, None]
+
+    def _feature_matching(self, rec: torch.Tensor, real: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+        """``fm``: the mean L1 distance between ``D_p``'s hidden activations on the real slices
+        ``real (B, M, H, W)`` and on their reconstructions ``rec``, averaged over ``D_p``'s layers and
+        summed over modalities (each image with its modality planes; ``cls`` modality-major as the
+        step's). The real side carries no gradient; ``D_p`` runs inside :meth:`_d_no_sync`."""
+        m_count = real.shape[1]
+
+        def flat(t: torch.Tensor) -> torch.Tensor:
+            return with_modality_planes(t.transpose(0, 1).reshape(-1, 1, *t.shape[-2:]), cls, m_count)
+
+        with self._d_no_sync():
+            with torch.no_grad():
+                _, want = self.D_p(flat(real), with_features=True)
+            _, got = self.D_p(flat(rec), with_features=True)
+        return sum(F.l1_loss(g.float(), w.float()) for g, w in zip(got, want)) / len(got) * m_count
 
     def _style_reconstruction(self, fake: torch.Tensor, masks: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
         """``style_rec``: mean L1 distance between the standardised codes ``drawn (B, M, k)`` that
@@ -541,6 +561,10 @@ class MultimodalStage(Stage):
                        + F.mse_loss(gaussian_blur(rec * m_real, sigma), gaussian_blur(tgt * m_real, sigma))) * m_count
             g_total = g_total + cfg.adv_rec_weight * adv_rec
             out["adv_rec"] = adv_rec.item()
+            if cfg.fm_weight > 0:  # D_p's features of each real slice against its reconstruction's (pix2pixHD)
+                fm = self._feature_matching(rec, tgt, cls)
+                g_total = g_total + cfg.fm_weight * fm
+                out["fm"] = fm.item()
         g_total.backward()
         opt_g.step()
         out.update(g_total=g_total.item(), d_real=d_real.item(), d_fake=d_fake.item(), d_total=d_total.item(),
