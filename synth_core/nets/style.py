@@ -10,7 +10,7 @@ per-image median brightness inside the brain varies 3-5x less across generated s
 across real slices, and the intensity histogram alone tells them apart.
 
 The code of one slice is, per modality, a few quantiles of its intensities inside the organ mask
-(:func:`style_codes`), standardised by the training split's mean and spread. ``G`` is told the
+and outside the lesion (:func:`style_codes`), standardised by the training split's mean and spread. ``G`` is told the
 code of each real slice it learns from, so eq. 18 and the reconstruction anchor teach it to obey
 the code instead of averaging over it. For a generated sample the code is drawn from
 :class:`StylePrior`: a Gaussian with the training codes' mean and covariance (Ledoit-Wolf
@@ -43,17 +43,26 @@ def check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
     return q
 
 
-def style_codes(images: torch.Tensor, masks: torch.Tensor, quantiles: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw codes of real slices: ``images (B, M, H, W)``, ``masks (B, 1, H, W)`` or ``(B, H, W)``
+def style_codes(images: torch.Tensor, masks: torch.Tensor, quantiles: Sequence[float],
+                lesions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw codes of slices: ``images (B, M, H, W)``, ``masks (B, 1, H, W)`` or ``(B, H, W)``
     (1 = organ) -> ``(codes (B, M, k), valid (B,) bool)``: per modality the intensities' quantiles
-    at ``quantiles`` inside the mask (linear interpolation, as ``numpy.quantile``). A slice whose
-    organ has fewer than :data:`MIN_ORGAN_PIXELS` pixels is not ``valid`` and its code is 0."""
+    at ``quantiles`` inside the mask (linear interpolation, as ``numpy.quantile``), leaving out the
+    lesion when ``lesions`` (a label map of the same layout, > 0 = lesion) is given: the code then
+    says how the scan renders healthy tissue, and a lesion's size and brightness stay the label's
+    business (a drawn code knows nothing of the lesion it will be generated with). A slice with
+    fewer than :data:`MIN_ORGAN_PIXELS` such pixels is not ``valid`` and its code is 0."""
     q = check_quantiles(quantiles)
     if images.ndim != 4:
         raise ValueError(f"expected images (B, M, H, W), got {tuple(images.shape)}")
     m = masks[:, 0] if masks.ndim == 4 else masks
     if m.shape != (images.shape[0], *images.shape[-2:]):
         raise ValueError(f"expected masks (B, H, W) = {(images.shape[0], *images.shape[-2:])}, got {tuple(masks.shape)}")
+    if lesions is not None:
+        les = lesions[:, 0] if lesions.ndim == 4 else lesions
+        if les.shape != m.shape:
+            raise ValueError(f"expected lesions (B, H, W) = {tuple(m.shape)}, got {tuple(lesions.shape)}")
+        m = (m > 0) & (les.to(m.device) == 0)
     b, n_mod = images.shape[:2]
     codes = images.new_zeros((b, n_mod, len(q)), dtype=torch.float32)
     valid = torch.zeros(b, dtype=torch.bool)

@@ -255,7 +255,8 @@ class MultimodalConfig(CommonConfig):
                                  "0 = none (thesis). Without it G's only randomness is eq. 12's fused noise, which "
                                  "it turns into smooth, oriented patterns instead of the scans' pixel noise")
     style_quantiles: tuple[float, ...] = param((), "a per-sample style code for G (() = thesis: none): per modality "
-                                                  "these quantiles of the intensities inside the organ mask, "
+                                                  "these quantiles of the intensities inside the organ mask "
+                                                  "and outside the lesion, "
                                                   "standardised. G learns from each real slice with its own code and "
                                                   "a generated sample draws one from their Gaussian law "
                                                   "(synth_core.nets.style). Without it every generated sample gets "
@@ -264,7 +265,7 @@ class MultimodalConfig(CommonConfig):
     style_rec_weight: float = param(0.0, "adversarial phase: weight of a style-reconstruction term (0 = none; needs "
                                          "style_quantiles): the L1 distance between each generated sample's drawn "
                                          "code and the code read back from its images (the same quantiles inside its "
-                                         "generated organ mask, standardised), as StarGAN v2's style reconstruction. "
+                                         "generated organ mask and outside its lesion, standardised), as StarGAN v2's style reconstruction. "
                                          "Without it only real slices (the anchor) hold G to its code, and the "
                                          "adversarial terms let generated samples drift back towards the average "
                                          "contrast (measured on the demo: half of the contrast spread is lost)")

@@ -1,5 +1,5 @@
 """The per-sample style code (synth_core.nets.style, the multimodal ``style_quantiles`` setting):
-codes are intensity quantiles inside the organ, the prior has the training codes' mean and
+codes are intensity quantiles inside the organ and outside the lesion, the prior has the training codes' mean and
 covariance, the U-Net reads each modality's own code, and ``generate_modalities`` draws codes
 reproducibly when none is given."""
 
@@ -31,6 +31,23 @@ def test_codes_are_the_quantiles_inside_the_organ():
     # a (B, H, W) mask reads the same
     again, _ = style_codes(torch.from_numpy(images), torch.from_numpy(masks[:, 0]), (0.1, 0.5, 0.9))
     assert torch.equal(again, codes)
+    # with a label map the lesion is left out: the code reads the healthy tissue only
+    labels = np.zeros((2, 12, 12), np.int64)
+    labels[0, 2:5, 3:10] = 2  # 21 of the organ's 49 pixels
+    labels[1, :3, :5] = 1
+    images[0, :, 2:5, 3:10] = 5.0  # a lesion far brighter than anything else
+    healthy, ok = style_codes(torch.from_numpy(images), torch.from_numpy(masks), (0.1, 0.5, 0.9),
+                              torch.from_numpy(labels))
+    assert ok.tolist() == [True, False]
+    tissue = inside & (labels[0] == 0)
+    for m in range(3):
+        np.testing.assert_allclose(healthy[0, m].numpy(), np.quantile(images[0, m][tissue], [0.1, 0.5, 0.9]), atol=1e-6)
+    assert float(healthy[0].max()) < 1.0  # the bright lesion does not reach the code
+    few = labels.copy()
+    few[0, 2:9, 3:9] = 1  # 42 of 49 lesion: 7 healthy pixels, too few for a code
+    assert style_codes(torch.from_numpy(images), torch.from_numpy(masks), (0.5,), torch.from_numpy(few))[1].tolist() == [False, False]
+    with pytest.raises(ValueError, match="expected lesions"):
+        style_codes(torch.from_numpy(images), torch.from_numpy(masks), (0.5,), torch.zeros(2, 12, 11))
 
 
 @pytest.mark.parametrize("bad", [(0.5, 0.5), (0.9, 0.1), (0.0, 0.5), (0.5, 1.0), tuple(np.linspace(0.05, 0.95, 9))])

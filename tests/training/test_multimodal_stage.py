@@ -539,12 +539,12 @@ def test_style_code_prior_from_the_training_split_and_real_codes_in_pretraining(
     stage = _stage(ws, style_quantiles=q, pretrain_steps=1, batch_size=2)
     prior = style_prior_of(stage.G)
     train = load_rows(stage.ds, stage.ds.split_indices("train"))
-    codes, valid = style_codes(train["image"], train["mask"], q)
+    codes, valid = style_codes(train["image"], train["mask"], q, train["label"])
     torch.testing.assert_close(prior.mean, codes[valid].mean(0))
     torch.testing.assert_close(prior.sd, codes[valid].std(0, unbiased=False))
     batch = load_rows(stage.ds, stage.ds.split_indices("train")[:2], stage.device)
     z = stage.real_style(batch)
-    raw, ok = style_codes(batch["image"], batch["mask"], q)
+    raw, ok = style_codes(batch["image"], batch["mask"], q, batch["label"])
     assert ok.all() and z.shape == (2, stage.n_mod, 3)
     torch.testing.assert_close(prior.raw(z), raw)
     film = stage.G.up_block[0].film.weight  # columns: n_mod conditions, then n_mod x 3 style slots
@@ -582,15 +582,16 @@ def test_style_reconstruction_term_reads_the_drawn_code_back(ws):
     batch = load_rows(stage.ds, stage.val_rows[:2], stage.device)
     x, m = batch["image"].float(), batch["mask"]
     own_code = stage.real_style(batch)  # the standardised codes of these very images
-    assert stage._style_reconstruction(x, m, own_code).item() == pytest.approx(0.0, abs=1e-5)
+    assert bool((batch["label"] > 0).any())  # lesions present: the code must read around them
+    assert stage._style_reconstruction(x, m, batch["label"], own_code).item() == pytest.approx(0.0, abs=1e-5)
     shifted = x.clone()
     shifted[:, 0] += 0.1
     expected = (0.1 / stage.style_prior.sd[0]).sum().item() / (stage.n_mod * len(q))
-    assert stage._style_reconstruction(shifted, m, own_code).item() == pytest.approx(expected, rel=1e-4)
-    assert stage._style_reconstruction(x, torch.zeros_like(m), own_code).item() == 0.0  # no organ, no code
+    assert stage._style_reconstruction(shifted, m, batch["label"], own_code).item() == pytest.approx(expected, rel=1e-4)
+    assert stage._style_reconstruction(x, torch.zeros_like(m), batch["label"], own_code).item() == 0.0  # no organ, no code
     images = (x + 0.05).requires_grad_(True)
-    stage._style_reconstruction(images, m, own_code).backward()  # through the quantiles' sort
-    outside = (m[:, 0] == 0)[:, None].expand_as(images)
+    stage._style_reconstruction(images, m, batch["label"], own_code).backward()  # through the quantiles' sort
+    outside = ((m[:, 0] == 0) | (batch["label"] > 0))[:, None].expand_as(images)  # off the organ or on the lesion
     assert images.grad.abs().sum() > 0 and images.grad[outside].abs().max() == 0
 
     own = (batch["structure"], batch["mask"], batch["label"])
@@ -599,7 +600,7 @@ def test_style_reconstruction_term_reads_the_drawn_code_back(ws):
     stage.style_prior.sample = lambda n, generator=None: drawn.clone()
     with torch.no_grad():
         fake = generate_modalities(stage.G, stage.g_input(*own), stage.n_mod, style=drawn).float()
-    expected = stage._style_reconstruction(fake, m, drawn).item()
+    expected = stage._style_reconstruction(fake, m, batch["label"], drawn).item()
     out = stage._adversarial_step(batch, np.random.default_rng(0))
     assert out["style_rec"] == pytest.approx(expected, rel=1e-4) and out["style_rec"] > 0
 

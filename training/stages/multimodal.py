@@ -64,7 +64,7 @@ classifier tells the samples from real scans by their intensity histogram alone.
 Style code (``style_quantiles``, off in the thesis): every other input of ``G`` is anatomy or noise
 per pixel, so pre-training teaches it the average contrast and every generated sample gets it.
 With a style code, each real slice reaches ``G`` with its own (``real_style``: per modality the
-intensity quantiles inside its organ mask, standardised), in pre-training, in the reconstruction
+intensity quantiles inside its organ mask and outside its lesion, standardised), in pre-training, in the reconstruction
 anchor and in validation; a generated sample gets a code drawn from ``G.style_prior``, fitted at
 the start to the training split's codes (:mod:`synth_core.nets.style`). With ``style_rec_weight``
 > 0 the adversarial step also reads each generated sample's code back from its images and adds
@@ -314,7 +314,7 @@ class MultimodalStage(Stage):
         out = []
         for start in range(0, len(rows), 256):
             b = load_rows(self.ds, rows[start : start + 256])
-            codes, valid = style_codes(b["image"], b["mask"], self.cfg.style_quantiles)
+            codes, valid = style_codes(b["image"], b["mask"], self.cfg.style_quantiles, b["label"])
             out.append(codes[valid].numpy())
         codes = np.concatenate(out)
         if len(codes) < 2:
@@ -327,7 +327,7 @@ class MultimodalStage(Stage):
         for a slice without an organ); None when ``G`` takes no style code."""
         if self.style_prior is None:
             return None
-        codes, valid = style_codes(batch["image"], batch["mask"], self.cfg.style_quantiles)
+        codes, valid = style_codes(batch["image"], batch["mask"], self.cfg.style_quantiles, batch["label"])
         z = self.style_prior.standardize(codes.to(self.device))
         return z * valid.to(z.device)[:, None, None]
 
@@ -347,11 +347,12 @@ class MultimodalStage(Stage):
             _, got = self.D_p(flat(rec), with_features=True)
         return sum(F.l1_loss(g.float(), w.float()) for g, w in zip(got, want)) / len(got) * m_count
 
-    def _style_reconstruction(self, fake: torch.Tensor, masks: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+    def _style_reconstruction(self, fake: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
+                              drawn: torch.Tensor) -> torch.Tensor:
         """``style_rec``: mean L1 distance between the standardised codes ``drawn (B, M, k)`` that
-        generated ``fake (B, M, H, W)`` and the codes read back from ``fake`` inside ``masks``
-        (differentiable through the quantiles' sort); 0 when no generated organ is large enough."""
-        codes, valid = style_codes(fake.float(), masks, self.cfg.style_quantiles)
+        generated ``fake (B, M, H, W)`` and the codes read back from ``fake`` inside ``masks``, outside
+        the lesions of ``labels (B, H, W)`` (differentiable through the quantiles' sort); 0 when no generated organ is large enough."""
+        codes, valid = style_codes(fake.float(), masks, self.cfg.style_quantiles, labels)
         valid = valid.to(fake.device)
         if not bool(valid.any()):
             return fake.new_zeros((), dtype=torch.float32)
@@ -551,7 +552,7 @@ class MultimodalStage(Stage):
             g_total = g_total + cfg.tissue_weight * tissue
             out["tissue"] = tissue.item()
         if cfg.style_rec_weight > 0:  # the drawn code read back from the generated images (StarGAN v2)
-            style_rec = self._style_reconstruction(fake, m_g, style[:b])
+            style_rec = self._style_reconstruction(fake, m_g, lab, style[:b])
             g_total = g_total + cfg.style_rec_weight * style_rec
             out["style_rec"] = style_rec.item()
         if anchor:
