@@ -10,9 +10,9 @@ per-image median brightness inside the brain varies 3-5x less across generated s
 across real slices, and the intensity histogram alone tells them apart.
 
 The code of one slice is, per modality, a few quantiles of its intensities inside the organ mask
-and outside the lesion (:func:`style_codes`), standardised by the training split's mean and spread. ``G`` is told the
-code of each real slice it learns from, so eq. 18 and the reconstruction anchor teach it to obey
-the code instead of averaging over it. For a generated sample the code is drawn from
+and outside the lesion (:func:`style_codes`), standardised by the training split's mean and
+spread. ``G`` is told the code of each real slice it learns from, so eq. 18 and the reconstruction
+anchor teach it to obey the code instead of averaging over it. For a generated sample the code is drawn from
 :class:`StylePrior`: a Gaussian with the training codes' mean and covariance (Ledoit-Wolf
 shrinkage, scikit-learn), so generated samples vary in contrast as much as, and in the same
 correlated way as, the real slices. The prior is a buffer of ``G`` (``G.style_prior``), so it is

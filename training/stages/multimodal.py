@@ -64,8 +64,8 @@ classifier tells the samples from real scans by their intensity histogram alone.
 Style code (``style_quantiles``, off in the thesis): every other input of ``G`` is anatomy or noise
 per pixel, so pre-training teaches it the average contrast and every generated sample gets it.
 With a style code, each real slice reaches ``G`` with its own (``real_style``: per modality the
-intensity quantiles inside its organ mask and outside its lesion, standardised), in pre-training, in the reconstruction
-anchor and in validation; a generated sample gets a code drawn from ``G.style_prior``, fitted at
+intensity quantiles inside its organ mask and outside its lesion, standardised), in pre-training,
+in the reconstruction anchor and in validation; a generated sample gets a code drawn from ``G.style_prior``, fitted at
 the start to the training split's codes (:mod:`synth_core.nets.style`). With ``style_rec_weight``
 > 0 the adversarial step also reads each generated sample's code back from its images and adds
 ``style_rec``, the mean L1 distance to the code it was drawn with (StarGAN v2's style
@@ -351,7 +351,8 @@ class MultimodalStage(Stage):
                               drawn: torch.Tensor) -> torch.Tensor:
         """``style_rec``: mean L1 distance between the standardised codes ``drawn (B, M, k)`` that
         generated ``fake (B, M, H, W)`` and the codes read back from ``fake`` inside ``masks``, outside
-        the lesions of ``labels (B, H, W)`` (differentiable through the quantiles' sort); 0 when no generated organ is large enough."""
+        the lesions of ``labels (B, H, W)`` (differentiable through the quantiles' sort); 0 when no
+        generated organ has enough healthy pixels."""
         codes, valid = style_codes(fake.float(), masks, self.cfg.style_quantiles, labels)
         valid = valid.to(fake.device)
         if not bool(valid.any()):
