@@ -65,11 +65,12 @@ Style code (``style_quantiles``, off in the thesis): every other input of ``G`` 
 per pixel, so pre-training teaches it the average contrast and every generated sample gets it.
 With a style code, each real slice reaches ``G`` with its own (``real_style``: per modality the
 intensity quantiles inside its organ mask and outside its lesion, standardised), in pre-training,
-in the reconstruction anchor and in validation; a generated sample gets a code drawn from ``G.style_prior``, fitted at
-the start to the training split's codes (:mod:`synth_core.nets.style`). With ``style_rec_weight``
-> 0 the adversarial step also reads each generated sample's code back from its images and adds
-``style_rec``, the mean L1 distance to the code it was drawn with (StarGAN v2's style
-reconstruction), so generated samples, not only real ones, keep the contrast they were asked for.
+in the reconstruction anchor and in validation; a generated sample gets a code drawn from
+``G.style_prior``, fitted at the start to the training split's codes (:mod:`synth_core.nets.style`).
+With ``style_rec_weight`` > 0 the adversarial step also reads each generated sample's code back
+from its images and adds ``style_rec``, the mean L1 distance to the code it was drawn with
+(StarGAN v2's style reconstruction), so generated samples, not only real ones, keep the contrast
+they were asked for.
 
 Ablation switches (thesis Table 1; ``ablation`` = "A".."F" sets all five, one off, F = all on):
 A ``use_structure=false`` — the structure channel is noise ``U(0, 1)`` instead of ``s'``;
