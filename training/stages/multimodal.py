@@ -144,6 +144,12 @@ def with_modality_planes(images: torch.Tensor, classes: torch.Tensor, n_modaliti
     return torch.cat([images, planes.expand(-1, -1, *images.shape[-2:])], dim=1)
 
 
+def modality_major(images: torch.Tensor) -> torch.Tensor:
+    """``(B, M, H, W)`` -> ``(M*B, 1, H, W)``: all of modality 0's images first, then modality 1's
+    (the order of the step's class indices ``arange(M).repeat_interleave(B)``)."""
+    return images.transpose(0, 1).reshape(-1, 1, *images.shape[-2:])
+
+
 def class_weights(weights: tuple[float, ...], n_classes: int) -> torch.Tensor:
     """Per-class weights ``(K,)``: the first ``K`` of ``weights``, the last one repeated if short."""
     w = list(weights[:n_classes]) + [weights[-1]] * max(0, n_classes - len(weights))
@@ -338,14 +344,10 @@ class MultimodalStage(Stage):
         summed over modalities (each image with its modality planes; ``cls`` modality-major as the
         step's). The real side carries no gradient; ``D_p`` runs inside :meth:`_d_no_sync`."""
         m_count = real.shape[1]
-
-        def flat(t: torch.Tensor) -> torch.Tensor:
-            return with_modality_planes(t.transpose(0, 1).reshape(-1, 1, *t.shape[-2:]), cls, m_count)
-
         with self._d_no_sync():
             with torch.no_grad():
-                _, want = self.D_p(flat(real), with_features=True)
-            _, got = self.D_p(flat(rec), with_features=True)
+                _, want = self.D_p(with_modality_planes(modality_major(real), cls, m_count), with_features=True)
+            _, got = self.D_p(with_modality_planes(modality_major(rec), cls, m_count), with_features=True)
         return sum(F.l1_loss(g.float(), w.float()) for g, w in zip(got, want)) / len(got) * m_count
 
     def _style_reconstruction(self, fake: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
@@ -485,8 +487,7 @@ class MultimodalStage(Stage):
             style = None if style is None else torch.cat([style, self.real_style(batch)])
         both = generate_modalities(self.G, inp, m_count, style=style)  # (B or 2B, M, H, W)
         fake, rec = both[:b], both[b:]
-        real_flat = x.transpose(0, 1).reshape(m_count * b, 1, *x.shape[-2:])  # modality-major
-        fake_flat = fake.transpose(0, 1).reshape(m_count * b, 1, *x.shape[-2:])
+        real_flat, fake_flat = modality_major(x), modality_major(fake)
         cls = torch.arange(m_count, device=x.device).repeat_interleave(b)
         n = m_count * b
         out: dict[str, float] = {}
