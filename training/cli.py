@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[])
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--copy-to", help="also copy the small demo checkpoints into this folder")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="train the four stages that need no other run (structure, pix2pix, segmenter, translator) "
+                        "in N processes at once, then the image generator on every core (default: one per CPU "
+                        "core, at most 4; 1 = one stage after another)")
     p = sub.add_parser("slim-copy", help="write float16 weights-only copies of finished runs (what demo --copy-to "
                                          "writes), e.g. to ship them in demo_assets/runs")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -147,8 +151,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return dispatch(args, ws)
     if args.command == "demo":
-        from training.demo import run_demo
+        from training.demo import default_jobs, run_demo
 
         return run_demo(ws, dataset=args.dataset, preset=args.preset, overrides=parse_overrides(args.overrides),
-                        progress=not args.no_progress, copy_to=args.copy_to)
+                        progress=not args.no_progress, copy_to=args.copy_to,
+                        jobs=default_jobs() if args.jobs is None else args.jobs)
     return run_stage(args.command, args, ws)

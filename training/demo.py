@@ -1,47 +1,84 @@
 """``python -m training demo``: train every stage on the demo dataset with the ``cpu-demo`` preset.
 
-Order matters (METHOD.md): structure -> segmenter -> translator -> multimodal (uses the three
-frozen) -> pix2pix. Each stage gets its own run folder; the multimodal stage is pointed at the
-runs just trained. ``--copy-to DIR`` also writes slim copies (weights only, no optimizer state,
+Order matters (METHOD.md): the multimodal stage uses the structure, segmenter and translator runs
+frozen, so it trains after them; pix2pix needs no other run. With ``--jobs N`` (default: one per
+core, at most 4) the four stages that need no other run train at once in N processes, then the
+multimodal stage on every core; ``--jobs 1`` trains structure -> segmenter -> translator ->
+multimodal -> pix2pix one after another. Each stage gets its own run folder; the multimodal stage
+is pointed at the runs just trained. ``--copy-to DIR`` also writes slim copies (weights only, no optimizer state,
 a few sample grids) that the repository ships in ``demo_assets/runs`` so a fresh clone's
 dashboard has trained models at once.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import fields
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from synth_core.workspace import Workspace
 from synth_core.runs.checkpoint import load_checkpoint
-from synth_core.runs.config import build_config
+from synth_core.runs.config import ConfigError, build_config
 from synth_core.runs.checkpoint import ema_name
 from training.loop import Trainer
 from synth_core.runs.folder import RunDir
 from training.stages import get_stage
 
 ORDER = ("structure", "segmenter", "translator", "multimodal", "pix2pix")
+# stages that need no other run, longest first on the demo (structure ~45 min, pix2pix ~30, segmenter ~25 and
+# translator ~10 min on one core of a 2-core machine), so a pool of workers finishes them close together
+INDEPENDENT = ("structure", "pix2pix", "segmenter", "translator")
+HELPERS = ("structure", "segmenter", "translator")  # the frozen runs the multimodal stage is pointed at
+
+
+def default_jobs() -> int:
+    """Stages trained at once by ``demo``: one per CPU core, at most the four that need no other run."""
+    return max(1, min(len(INDEPENDENT), _cores()))
 
 
 def run_demo(ws: Workspace, *, dataset: str = "demo", preset: str = "cpu-demo", overrides: dict[str, Any] | None = None,
              progress: bool = True, copy_to: str | None = None, stages: tuple[str, ...] = ORDER,
-             run_prefix: str = "demo") -> int:
+             run_prefix: str = "demo", jobs: int = 1) -> int:
+    """Train ``stages`` in their own runs. With ``jobs > 1`` the stages that need no other run train at
+    once in ``jobs`` processes (each with ``cores // jobs`` torch threads unless ``threads`` is set), then
+    the multimodal stage on every core; with ``jobs = 1`` one after another in ``ORDER``."""
+    if jobs < 1:
+        raise ConfigError(f"demo: jobs must be >= 1, not {jobs}")
     ws.existing("datasets", dataset)
+    unknown = [s for s in stages if s not in ORDER]
+    if unknown:
+        raise ConfigError(f"demo: unknown stage(s) {', '.join(unknown)}; the stages are {', '.join(ORDER)}")
+    stages = tuple(s for s in ORDER if s in stages)
+    parallel = jobs > 1 and sum(s in INDEPENDENT for s in stages) > 1
+    first = tuple(s for s in INDEPENDENT if s in stages) if parallel else ()
+    threads = None if not parallel or "threads" in (overrides or {}) else max(1, _cores() // jobs)
+    run_ids = {name: _free_run_id(ws, f"{run_prefix}-{name}") for name in stages}
+    # every setting is checked before anything trains, so a typo fails at once and not an hour in
+    configs = {}
+    for name in stages:
+        extra: dict[str, Any] = {"threads": threads} if name in first and threads is not None else {}
+        if name == "multimodal":
+            extra.update({f"{s}_run": run_ids[s] for s in HELPERS if s in run_ids})
+        configs[name] = _stage_config(name, dataset, preset, overrides, extra)
     done: dict[str, str] = {}
     t_all = time.time()
+    if first:
+        n = configs[first[0]].threads
+        print(f"demo: training {', '.join(first)} at once in {min(jobs, len(first))} processes "
+              f"({n or 'the default number of'} torch thread{'' if n == 1 else 's'} each)")
+        failed = _train_at_once(ws, {n: configs[n] for n in first}, run_ids, jobs, done)
+        if failed:
+            return 1
     for name in stages:
-        stage_cls = get_stage(name)
-        extra: dict[str, Any] = {"dataset": dataset}
-        if name == "multimodal":
-            extra.update({f"{s}_run": done[s] for s in ("structure", "segmenter", "translator") if s in done})
-        valid = {f.name for f in __import__("dataclasses").fields(stage_cls.config_cls)}
-        extra.update({k: v for k, v in (overrides or {}).items() if k in valid})
-        cfg = build_config(stage_cls.config_cls, name, preset, extra)
-        run_id = _free_run_id(ws, f"{run_prefix}-{name}")
+        if name in done:
+            continue
         t0 = time.time()
-        run = Trainer(stage_cls, cfg, ws, run_id=run_id, progress=progress).run()
+        run = Trainer(get_stage(name), configs[name], ws, run_id=run_ids[name], progress=progress).run()
         state = run.read_status().get("state")
         if state != "finished":  # stopped by SIGTERM (or a failure the loop recorded): stop the demo too
             print(f"demo: {name} run {run.run_id} is {state}; not training the remaining stages")
@@ -50,10 +87,61 @@ def run_demo(ws: Workspace, *, dataset: str = "demo", preset: str = "cpu-demo", 
         print(f"demo: {name:<10} -> run {run.run_id} ({time.time() - t0:.0f} s)")
     print(f"demo: all stages trained in {time.time() - t_all:.0f} s")
     if copy_to:
-        for rid in done.values():
-            slim_copy(RunDir.open(ws, rid), Path(copy_to) / rid)
+        for name in stages:
+            slim_copy(RunDir.open(ws, done[name]), Path(copy_to) / done[name])
         print(f"demo: slim copies written to {copy_to}")
     return 0
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _stage_config(name: str, dataset: str, preset: str, overrides: dict[str, Any] | None, extra: dict[str, Any]):
+    """The stage's settings: the preset's, then those of ``overrides`` that the stage has, then ``extra``."""
+    stage_cls = get_stage(name)
+    valid = {f.name for f in fields(stage_cls.config_cls)}
+    values = {"dataset": dataset, **{k: v for k, v in (overrides or {}).items() if k in valid}, **extra}
+    return build_config(stage_cls.config_cls, name, preset, values)
+
+
+def _train_one(root: str, name: str, cfg: Any, run_id: str) -> tuple[str, float]:
+    """One stage in a worker process (no progress bar: several would overwrite each other's line)."""
+    t0 = time.time()
+    run = Trainer(get_stage(name), cfg, Workspace.open(root), run_id=run_id, progress=False).run()
+    return str(run.read_status().get("state")), time.time() - t0
+
+
+def _train_at_once(ws: Workspace, configs: dict[str, Any], run_ids: dict[str, str], jobs: int,
+                   done: dict[str, str]) -> bool:
+    """Train ``configs`` in a pool of ``jobs`` processes, in their order; fills ``done``. True when one did not
+    finish; then the stages the pool has not handed to a worker yet are cancelled, and those under way finish
+    (their runs stay usable)."""
+    failed = False
+    # spawn: a fresh interpreter per worker, not a fork of a process that may hold torch's thread pools
+    with ProcessPoolExecutor(max_workers=min(jobs, len(configs)), mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_train_one, str(ws.root), name, cfg, run_ids[name]): name
+                   for name, cfg in configs.items()}
+        try:
+            for fut in as_completed(futures):
+                name = futures[fut]
+                state, seconds = fut.result()
+                if state != "finished":
+                    print(f"demo: {name} run {run_ids[name]} is {state}; not training the remaining stages")
+                    failed = True
+                    for other in futures:
+                        other.cancel()
+                    continue
+                done[name] = run_ids[name]
+                print(f"demo: {name:<10} -> run {run_ids[name]} ({seconds:.0f} s)")
+        except BaseException:
+            for other in futures:
+                other.cancel()
+            raise
+    return failed
 
 
 def _free_run_id(ws: Workspace, base: str) -> str:
