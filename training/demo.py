@@ -30,8 +30,9 @@ from synth_core.runs.folder import RunDir
 from training.stages import get_stage
 
 ORDER = ("structure", "segmenter", "translator", "multimodal", "pix2pix")
-# stages that need no other run, longest first on the demo (structure ~45 min, pix2pix ~30, segmenter ~25 and
-# translator ~10 min on one core of a 2-core machine), so a pool of workers finishes them close together
+# stages that need no other run, in the order the workers take them: the longest first, so that two workers
+# finish close together (timed on the demo with two one-thread workers: structure 39 min in one; pix2pix 14,
+# segmenter 22 and translator 9 in the other)
 INDEPENDENT = ("structure", "pix2pix", "segmenter", "translator")
 HELPERS = ("structure", "segmenter", "translator")  # the frozen runs the multimodal stage is pointed at
 
@@ -68,9 +69,9 @@ def run_demo(ws: Workspace, *, dataset: str = "demo", preset: str = "cpu-demo", 
     done: dict[str, str] = {}
     t_all = time.time()
     if first:
-        n = configs[first[0]].threads
+        per_worker = configs[first[0]].threads
         print(f"demo: training {', '.join(first)} at once in {min(jobs, len(first))} processes "
-              f"({n or 'the default number of'} torch thread{'' if n == 1 else 's'} each)")
+              f"({per_worker or 'the default number of'} torch thread{'' if per_worker == 1 else 's'} each)")
         failed = _train_at_once(ws, {n: configs[n] for n in first}, run_ids, jobs, done)
         if failed:
             return 1
