@@ -2,28 +2,32 @@
 
 Order matters (METHOD.md): the multimodal stage uses the structure, segmenter and translator runs
 frozen, so it trains after them; pix2pix needs no other run. With ``--jobs N`` (default: one per
-core, at most 4) the four stages that need no other run train at once in N processes, then the
-multimodal stage on every core; ``--jobs 1`` trains structure -> segmenter -> translator ->
-multimodal -> pix2pix one after another. Each stage gets its own run folder; the multimodal stage
-is pointed at the runs just trained. ``--copy-to DIR`` also writes slim copies (weights only, no optimizer state,
-a few sample grids) that the repository ships in ``demo_assets/runs`` so a fresh clone's
-dashboard has trained models at once.
+core, at most 4) the four stages that need no other run train at once, each in a process of its own
+(``training.demo_worker``), at most N at a time; then the multimodal stage on every core. ``--jobs 1``
+trains structure -> segmenter -> translator -> multimodal -> pix2pix one after another in this
+process. Each stage gets its own run folder; the multimodal stage is pointed at the runs just
+trained. ``--copy-to DIR`` also writes slim copies (weights only, no optimizer state, a few sample
+grids) that the repository ships in ``demo_assets/runs`` so a fresh clone's dashboard has trained
+models at once.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import fields
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from synth_core.workspace import Workspace
 from synth_core.runs.checkpoint import load_checkpoint
-from synth_core.runs.config import ConfigError, build_config
+from synth_core.runs.config import ConfigError, build_config, config_to_dict
 from synth_core.runs.checkpoint import ema_name
 from training.loop import Trainer
 from synth_core.runs.folder import RunDir
@@ -35,6 +39,7 @@ ORDER = ("structure", "segmenter", "translator", "multimodal", "pix2pix")
 # segmenter 22 and translator 9 in the other)
 INDEPENDENT = ("structure", "pix2pix", "segmenter", "translator")
 HELPERS = ("structure", "segmenter", "translator")  # the frozen runs the multimodal stage is pointed at
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def default_jobs() -> int:
@@ -109,40 +114,48 @@ def _stage_config(name: str, dataset: str, preset: str, overrides: dict[str, Any
     return build_config(stage_cls.config_cls, name, preset, values)
 
 
-def _train_one(root: str, name: str, cfg: Any, run_id: str) -> tuple[str, float]:
-    """One stage in a worker process (no progress bar: several would overwrite each other's line)."""
-    t0 = time.time()
-    run = Trainer(get_stage(name), cfg, Workspace.open(root), run_id=run_id, progress=False).run()
-    return str(run.read_status().get("state")), time.time() - t0
-
-
 def _train_at_once(ws: Workspace, configs: dict[str, Any], run_ids: dict[str, str], jobs: int,
                    done: dict[str, str]) -> bool:
-    """Train ``configs`` in a pool of ``jobs`` processes, in their order; fills ``done``. True when one did not
-    finish; then the stages the pool has not handed to a worker yet are cancelled, and those under way finish
+    """Train ``configs`` in at most ``jobs`` worker processes at once, in their order; fills ``done``. True
+    when one did not finish; then the stages not started yet are not started, and those under way finish
     (their runs stay usable)."""
+    stop = threading.Event()
+
+    def train(name: str) -> tuple[int, float]:
+        if stop.is_set():
+            return -1, 0.0
+        t0 = time.time()
+        # its own interpreter (python -m training.demo_worker), as the Training page starts runs: no fork of
+        # this process, and none of this process's __main__ re-run in it as multiprocessing's spawn would
+        proc = subprocess.run([sys.executable, "-m", "training.demo_worker", str(ws.root), name, run_ids[name]],
+                              input=json.dumps(config_to_dict(configs[name])), text=True, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                  p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)))
+        return proc.returncode, time.time() - t0
+
     failed = False
-    # spawn: a fresh interpreter per worker, not a fork of a process that may hold torch's thread pools
-    with ProcessPoolExecutor(max_workers=min(jobs, len(configs)), mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_train_one, str(ws.root), name, cfg, run_ids[name]): name
-                   for name, cfg in configs.items()}
-        try:
-            for fut in as_completed(futures):
-                name = futures[fut]
-                state, seconds = fut.result()
-                if state != "finished":
-                    print(f"demo: {name} run {run_ids[name]} is {state}; not training the remaining stages")
-                    failed = True
-                    for other in futures:
-                        other.cancel()
-                    continue
-                done[name] = run_ids[name]
-                print(f"demo: {name:<10} -> run {run_ids[name]} ({seconds:.0f} s)")
-        except BaseException:
-            for other in futures:
-                other.cancel()
-            raise
+    with ThreadPoolExecutor(max_workers=min(jobs, len(configs))) as pool:
+        futures = {pool.submit(train, name): name for name in configs}
+        for fut in as_completed(futures):
+            name = futures[fut]
+            code, seconds = fut.result()
+            if code == -1:
+                continue  # not started: an earlier stage failed
+            if code != 0:
+                state = _state(ws, run_ids[name])
+                print(f"demo: {name} run {run_ids[name]} {'is ' + state if state else 'failed'} (exit {code}); "
+                      "not training the remaining stages")
+                failed = True
+                stop.set()
+                continue
+            done[name] = run_ids[name]
+            print(f"demo: {name:<10} -> run {run_ids[name]} ({seconds:.0f} s)")
     return failed
+
+
+def _state(ws: Workspace, run_id: str) -> str | None:
+    path = ws.runs / run_id
+    return RunDir(path).read_status().get("state") if path.is_dir() else None
 
 
 def _free_run_id(ws: Workspace, base: str) -> str:

@@ -52,7 +52,7 @@ def test_two_jobs_train_the_independent_stages_in_workers_then_the_generator_on_
         assert cfg["threads"] == max(1, _cores() // 2)  # the cores shared between the two workers
         assert status["pid"] != os.getpid()  # trained in a worker process
         pids.add(status["pid"])
-    assert 1 <= len(pids) <= 2  # a pool of two processes, reused
+    assert len(pids) == 4  # a fresh process per stage
     cfg, status = _run(ws, "demo-multimodal")
     assert status["state"] == "finished" and status["pid"] == os.getpid()
     assert (cfg["structure_run"], cfg["segmenter_run"], cfg["translator_run"]) == \
@@ -83,10 +83,29 @@ def test_a_bad_setting_fails_before_anything_trains(tmp_path, capsys):
     assert "jobs must be >= 1" in capsys.readouterr().err
 
 
-def test_a_stage_that_fails_in_a_worker_stops_the_demo_with_its_error(tmp_path, capsys):
+def test_a_stage_that_fails_in_a_worker_stops_the_demo_with_its_error(tmp_path, capfd):
     root = tmp_path / "ws"
     make_tiny_dataset(root)
     rc = main(["--workspace", str(root), "demo", *TINY, "--set", "modality=flair", "--jobs", "2"])
-    assert rc == 2
-    assert "flair" in capsys.readouterr().err  # the worker's one-line error, not a traceback of the pool
+    assert rc == 1
+    out, err = capfd.readouterr()
+    # the worker's own one-line error (no traceback), then the demo's line naming the stage
+    assert "error: dataset 'tiny' has no modality 'flair'" in err and "Traceback" not in err
+    assert "demo: pix2pix run demo-pix2pix" in out and "not training the remaining stages" in out
     assert not (root / "runs" / "demo-multimodal").exists()
+
+
+def test_the_worker_refuses_bad_input_with_one_line(tmp_path, capsys, monkeypatch):
+    import io
+
+    from training.demo_worker import main as worker
+
+    make_tiny_dataset(tmp_path / "ws")
+    assert worker(["only-two", "args"]) == 2
+    assert "usage: python -m training.demo_worker" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("{not json"))
+    assert worker([str(tmp_path / "ws"), "segmenter", "r"]) == 2
+    assert "not JSON" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"dataset": "tiny", "stepz": 1}'))
+    assert worker([str(tmp_path / "ws"), "segmenter", "r"]) == 2
+    assert "unknown setting(s) stepz" in capsys.readouterr().err
