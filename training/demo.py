@@ -29,6 +29,7 @@ from synth_core.workspace import Workspace
 from synth_core.runs.checkpoint import load_checkpoint
 from synth_core.runs.config import ConfigError, build_config, config_to_dict
 from synth_core.runs.checkpoint import ema_name
+from training.launch import ROOT, child_env
 from training.loop import Trainer
 from synth_core.runs.folder import RunDir
 from training.stages import get_stage
@@ -39,7 +40,6 @@ ORDER = ("structure", "segmenter", "translator", "multimodal", "pix2pix")
 # segmenter 22 and translator 9 in the other)
 INDEPENDENT = ("structure", "pix2pix", "segmenter", "translator")
 HELPERS = ("structure", "segmenter", "translator")  # the frozen runs the multimodal stage is pointed at
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def default_jobs() -> int:
@@ -129,8 +129,7 @@ def _train_at_once(ws: Workspace, configs: dict[str, Any], run_ids: dict[str, st
         # this process, and none of this process's __main__ re-run in it as multiprocessing's spawn would
         proc = subprocess.run([sys.executable, "-m", "training.demo_worker", str(ws.root), name, run_ids[name]],
                               input=json.dumps(config_to_dict(configs[name])), text=True, cwd=ROOT,
-                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                                  p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)))
+                              env=child_env())
         return proc.returncode, time.time() - t0
 
     failed = False
@@ -142,7 +141,7 @@ def _train_at_once(ws: Workspace, configs: dict[str, Any], run_ids: dict[str, st
             if code == -1:
                 continue  # not started: an earlier stage failed
             if code != 0:
-                state = _state(ws, run_ids[name])
+                state = RunDir(ws.runs / run_ids[name]).read_status().get("state")  # none if it never started
                 print(f"demo: {name} run {run_ids[name]} {'is ' + state if state else 'failed'} (exit {code}); "
                       "not training the remaining stages")
                 failed = True
@@ -151,11 +150,6 @@ def _train_at_once(ws: Workspace, configs: dict[str, Any], run_ids: dict[str, st
             done[name] = run_ids[name]
             print(f"demo: {name:<10} -> run {run_ids[name]} ({seconds:.0f} s)")
     return failed
-
-
-def _state(ws: Workspace, run_id: str) -> str | None:
-    path = ws.runs / run_id
-    return RunDir(path).read_status().get("state") if path.is_dir() else None
 
 
 def _free_run_id(ws: Workspace, base: str) -> str:

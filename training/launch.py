@@ -50,11 +50,16 @@ def start_run(ws: Workspace, stage: str, *, dataset: str, settings: dict[str, An
     run = RunDir(ws.runs / run_id)
     run.path.mkdir(parents=True, exist_ok=True)
     log = open(run.log_path, "ab")
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                     env=env, start_new_session=True)
+                     env=child_env(), start_new_session=True)
     log.close()
     return run_id
+
+
+def child_env() -> dict[str, str]:
+    """This environment with the project root first on ``PYTHONPATH``, for a ``python -m training...``
+    child started from any folder."""
+    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
 def stop_run(ws: Workspace, run_id: str) -> bool:
